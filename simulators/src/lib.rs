@@ -5,3 +5,4 @@
 
 pub mod cliniko;
 pub mod common;
+pub mod reckon;

@@ -3,9 +3,13 @@
 
 use super::model::*;
 use super::query::ListQuery;
-use super::store::{ClinikoState, FieldErrors, InvoicePatch, InvoiceSpec, Table, WriteError, links_to_ids};
+use super::store::{
+    ClinikoState, FieldErrors, InvoicePatch, InvoiceSpec, Table, WriteError, links_to_ids,
+};
 use crate::common::admin::{self, Controls};
-use crate::common::{FaultHandle, FixedWindow, Outcome, RunningServer, SimClock, TrafficLog, traffic};
+use crate::common::{
+    FaultHandle, FixedWindow, Outcome, RunningServer, SimClock, TrafficLog, traffic,
+};
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -87,7 +91,10 @@ impl ClinikoSim {
     }
 
     pub fn api_key(&self) -> String {
-        self.keys.read().map(|k| k.first().cloned().unwrap_or_default()).unwrap_or_default()
+        self.keys
+            .read()
+            .map(|k| k.first().cloned().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     pub fn add_api_key(&self, key: &str) {
@@ -101,17 +108,26 @@ impl ClinikoSim {
             .route("/v1/patients", get(list::<Patient>).post(create_patient))
             .route(
                 "/v1/patients/{id}",
-                get(show::<Patient>).patch(update_patient).put(update_patient).delete(archive_patient),
+                get(show::<Patient>)
+                    .patch(update_patient)
+                    .put(update_patient)
+                    .delete(archive_patient),
             )
             .route("/v1/patients/{id}/archive", post(archive_patient))
             .route("/v1/patients/{id}/unarchive", post(unarchive_patient))
             .route("/v1/products", get(list::<Product>).post(create_product))
             .route(
                 "/v1/products/{id}",
-                get(show::<Product>).patch(update_product).put(update_product).delete(archive_product),
+                get(show::<Product>)
+                    .patch(update_product)
+                    .put(update_product)
+                    .delete(archive_product),
             )
             .route("/v1/products/{id}/archive", post(archive_product))
-            .route("/v1/stock_adjustments", get(list::<StockAdjustment>).post(create_stock_adjustment))
+            .route(
+                "/v1/stock_adjustments",
+                get(list::<StockAdjustment>).post(create_stock_adjustment),
+            )
             .route("/v1/stock_adjustments/{id}", get(show::<StockAdjustment>))
             .route("/v1/invoices", get(list::<Invoice>))
             .route("/v1/invoices/{id}", get(show::<Invoice>))
@@ -125,12 +141,21 @@ impl ClinikoSim {
             .route("/v1/businesses", get(list::<Business>))
             .route("/v1/businesses/{id}", get(show::<Business>))
             .route("/v1/practitioners", get(list_practitioners))
-            .route("/v1/practitioners/inactive", get(list_inactive_practitioners))
+            .route(
+                "/v1/practitioners/inactive",
+                get(list_inactive_practitioners),
+            )
             .route("/v1/practitioners/{id}", get(show::<Practitioner>))
             .route("/v1/appointment_types", get(list::<AppointmentType>))
             .route("/v1/appointment_types/{id}", get(show::<AppointmentType>))
-            .route("/v1/individual_appointments", get(list::<IndividualAppointment>))
-            .route("/v1/individual_appointments/{id}", get(show::<IndividualAppointment>))
+            .route(
+                "/v1/individual_appointments",
+                get(list::<IndividualAppointment>),
+            )
+            .route(
+                "/v1/individual_appointments/{id}",
+                get(show::<IndividualAppointment>),
+            )
             .route("/v1/contacts", get(list::<Contact>))
             .route("/v1/contacts/{id}", get(show::<Contact>))
             .fallback(not_found)
@@ -149,8 +174,10 @@ impl ClinikoSim {
                 traffic: self.traffic.clone(),
                 clock: self.clock.clone(),
             }));
-        api.merge(admin)
-            .layer(middleware::from_fn_with_state(self.traffic.clone(), traffic::record))
+        api.merge(admin).layer(middleware::from_fn_with_state(
+            self.traffic.clone(),
+            traffic::record,
+        ))
     }
 
     /// Serves on `host:port` (0 = a free port). The API base URL is `origin() + "/v1"`.
@@ -190,7 +217,10 @@ async fn not_found() -> Response {
 
 /// `http://host/v1`, from the request's Host header, so links lead back here.
 fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}/v1")
 }
 
@@ -217,7 +247,9 @@ fn strip_shard(key: &str) -> &str {
 fn authorised_user(sim: &ClinikoSim, headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let user = decoded.split(':').next()?;
     let keys = sim.keys.read().ok()?;
@@ -227,11 +259,16 @@ fn authorised_user(sim: &ClinikoSim, headers: &HeaderMap) -> Option<String> {
 }
 
 fn has_contact_email(user_agent: &str) -> bool {
-    let Some(open) = user_agent.find('(') else { return false };
-    let Some(close) = user_agent[open..].find(')') else { return false };
+    let Some(open) = user_agent.find('(') else {
+        return false;
+    };
+    let Some(close) = user_agent[open..].find(')') else {
+        return false;
+    };
     let inside = &user_agent[open + 1..open + close];
     inside.split([' ', ';', ',']).any(|part| {
-        part.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        part.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
     }) && !user_agent[..open].trim().is_empty()
 }
 
@@ -239,13 +276,21 @@ fn accepts_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json") || v.contains("*/*") || v.contains("application/*"))
+        .is_some_and(|v| {
+            v.contains("application/json") || v.contains("*/*") || v.contains("application/*")
+        })
 }
 
 async fn guard(State(sim): State<ClinikoSim>, request: Request, next: Next) -> Response {
-    let outcome = sim.faults.decide(request.method().as_str(), request.uri().path());
+    let outcome = sim
+        .faults
+        .decide(request.method().as_str(), request.uri().path());
     let delay = match &outcome {
-        Outcome::Pass(d) | Outcome::Error(_, d) | Outcome::RateLimited(d) | Outcome::Drop(d) | Outcome::Hang(d) => *d,
+        Outcome::Pass(d)
+        | Outcome::Error(_, d)
+        | Outcome::RateLimited(d)
+        | Outcome::Drop(d)
+        | Outcome::Hang(d) => *d,
         Outcome::Outage => std::time::Duration::ZERO,
     };
     if !delay.is_zero() {
@@ -277,7 +322,10 @@ async fn guard(State(sim): State<ClinikoSim>, request: Request, next: Next) -> R
         )
             .into_response();
     };
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if sim.config.require_user_agent_email && !has_contact_email(user_agent) {
         return message(
             StatusCode::FORBIDDEN,
@@ -285,7 +333,10 @@ async fn guard(State(sim): State<ClinikoSim>, request: Request, next: Next) -> R
         );
     }
     if !accepts_json(headers) {
-        return message(StatusCode::NOT_ACCEPTABLE, "Only application/json responses are available.");
+        return message(
+            StatusCode::NOT_ACCEPTABLE,
+            "Only application/json responses are available.",
+        );
     }
     if let Err(reset) = sim.rate_limit.check(&user, sim.clock.now()) {
         return rate_limited(reset);
@@ -326,9 +377,13 @@ where
     let path = uri.path().strip_prefix("/v1").unwrap_or(uri.path());
     let kept: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != "page").collect();
     let link = |page: usize| {
-        let mut all: Vec<(&str, String)> = kept.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let mut all: Vec<(&str, String)> =
+            kept.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         all.push(("page", page.to_string()));
-        format!("{base}{path}?{}", serde_urlencoded::to_string(&all).unwrap_or_default())
+        format!(
+            "{base}{path}?{}",
+            serde_urlencoded::to_string(&all).unwrap_or_default()
+        )
     };
     let mut links = Map::new();
     links.insert("self".into(), Value::String(link(query.page)));
@@ -345,14 +400,22 @@ where
     Json(Value::Object(body)).into_response()
 }
 
-async fn list<R: Resource>(State(sim): State<ClinikoSim>, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response
+async fn list<R: Resource>(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response
 where
     ClinikoState: Table<R>,
 {
     envelope::<R>(&sim, &headers, &uri, query_pairs(&uri), None)
 }
 
-async fn list_practitioners(State(sim): State<ClinikoSim>, headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+async fn list_practitioners(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     let active = super::query::parse_condition::<Practitioner>("active:=true").ok();
     envelope::<Practitioner>(&sim, &headers, &uri, query_pairs(&uri), active)
 }
@@ -372,8 +435,11 @@ async fn nested_invoice_items(
     OriginalUri(uri): OriginalUri,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = id.parse::<u64>() else { return not_found_response() };
-    let by_invoice = super::query::parse_condition::<InvoiceItem>(&format!("invoice_id:={id}")).ok();
+    let Ok(id) = id.parse::<u64>() else {
+        return not_found_response();
+    };
+    let by_invoice =
+        super::query::parse_condition::<InvoiceItem>(&format!("invoice_id:={id}")).ok();
     envelope::<InvoiceItem>(&sim, &headers, &uri, query_pairs(&uri), by_invoice)
 }
 
@@ -386,18 +452,23 @@ async fn show<R: Resource>(
 where
     ClinikoState: Table<R>,
 {
-    let Ok(id) = id.parse::<u64>() else { return not_found_response() };
+    let Ok(id) = id.parse::<u64>() else {
+        return not_found_response();
+    };
     let query = match ListQuery::parse::<R>(&query_pairs(&uri)) {
         Ok(q) => q,
         Err(e) => return message(StatusCode::BAD_REQUEST, &e.message()),
     };
     let state = sim.state();
-    let Some(record) = state.get::<R>(id) else { return not_found_response() };
+    let Some(record) = state.get::<R>(id) else {
+        return not_found_response();
+    };
     // Archived rows need `q[]=archived_at:*` (configurable); deleted rows are gone.
     let hidden = if sim.config.archived_get_needs_filter {
         !query.visible(record)
     } else {
-        record.col("deleted_at") != Col::Null && !query.conditions.iter().any(|c| c.field == "deleted_at")
+        record.col("deleted_at") != Col::Null
+            && !query.conditions.iter().any(|c| c.field == "deleted_at")
     };
     if hidden {
         return not_found_response();
@@ -419,8 +490,14 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, Re
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(message(StatusCode::UNPROCESSABLE_ENTITY, "must be an object")),
-        Err(_) => Err(message(StatusCode::BAD_REQUEST, "There was a problem in the JSON you submitted")),
+        Ok(_) => Err(message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "must be an object",
+        )),
+        Err(_) => Err(message(
+            StatusCode::BAD_REQUEST,
+            "There was a problem in the JSON you submitted",
+        )),
     }
 }
 
@@ -438,7 +515,11 @@ fn parse_id(id: &str) -> Result<u64, Response> {
     id.parse().map_err(|_| not_found_response())
 }
 
-async fn create_patient(State(sim): State<ClinikoSim>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_patient(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body = match json_body(&headers, &body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -449,7 +530,12 @@ async fn create_patient(State(sim): State<ClinikoSim>, headers: HeaderMap, body:
     }
 }
 
-async fn update_patient(State(sim): State<ClinikoSim>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update_patient(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let (id, body) = match (parse_id(&id), json_body(&headers, &body)) {
         (Ok(i), Ok(b)) => (i, b),
         (Err(r), _) | (_, Err(r)) => return r,
@@ -471,7 +557,11 @@ async fn archive_patient(State(sim): State<ClinikoSim>, Path(id): Path<String>) 
     }
 }
 
-async fn unarchive_patient(State(sim): State<ClinikoSim>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn unarchive_patient(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let id = match parse_id(&id) {
         Ok(i) => i,
         Err(r) => return r,
@@ -482,7 +572,11 @@ async fn unarchive_patient(State(sim): State<ClinikoSim>, headers: HeaderMap, Pa
     }
 }
 
-async fn create_product(State(sim): State<ClinikoSim>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_product(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body = match json_body(&headers, &body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -493,7 +587,12 @@ async fn create_product(State(sim): State<ClinikoSim>, headers: HeaderMap, body:
     }
 }
 
-async fn update_product(State(sim): State<ClinikoSim>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update_product(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let (id, body) = match (parse_id(&id), json_body(&headers, &body)) {
         (Ok(i), Ok(b)) => (i, b),
         (Err(r), _) | (_, Err(r)) => return r,
@@ -515,7 +614,11 @@ async fn archive_product(State(sim): State<ClinikoSim>, Path(id): Path<String>) 
     }
 }
 
-async fn create_stock_adjustment(State(sim): State<ClinikoSim>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_stock_adjustment(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body = match json_body(&headers, &body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -534,7 +637,11 @@ async fn admin_state(State(sim): State<ClinikoSim>) -> Response {
         .into_response()
 }
 
-async fn admin_create_invoice(State(sim): State<ClinikoSim>, headers: HeaderMap, Json(spec): Json<InvoiceSpec>) -> Response {
+async fn admin_create_invoice(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    Json(spec): Json<InvoiceSpec>,
+) -> Response {
     match sim.with(|s| s.create_invoice(&spec)) {
         Ok(inv) => created(&inv, &headers),
         Err(e) => write_error(e),
@@ -563,7 +670,12 @@ struct MergeBody {
     into: u64,
 }
 
-async fn admin_merge(State(sim): State<ClinikoSim>, headers: HeaderMap, Path(id): Path<String>, Json(b): Json<MergeBody>) -> Response {
+async fn admin_merge(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(b): Json<MergeBody>,
+) -> Response {
     let id = match parse_id(&id) {
         Ok(i) => i,
         Err(r) => return r,
@@ -586,7 +698,11 @@ async fn admin_rate_limit(State(sim): State<ClinikoSim>, Json(b): Json<RateLimit
 
 /// Accepts Cliniko JSON as the API or its legacy docs show it (a record, or a list envelope)
 /// and stores it as is: the way to load vendor examples or hand-made fixtures.
-async fn admin_import(State(sim): State<ClinikoSim>, Path(resource): Path<String>, body: Bytes) -> Response {
+async fn admin_import(
+    State(sim): State<ClinikoSim>,
+    Path(resource): Path<String>,
+    body: Bytes,
+) -> Response {
     // serde_json keeps the last of duplicate keys, as the legacy patient example needs.
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -607,7 +723,10 @@ async fn admin_import(State(sim): State<ClinikoSim>, Path(resource): Path<String
     (StatusCode::CREATED, Json(json!({ "imported": ids }))).into_response()
 }
 
-fn import_as<R: Resource + serde::de::DeserializeOwned>(state: &mut ClinikoState, record: Value) -> Result<u64, String>
+fn import_as<R: Resource + serde::de::DeserializeOwned>(
+    state: &mut ClinikoState,
+    record: Value,
+) -> Result<u64, String>
 where
     ClinikoState: Table<R>,
 {
@@ -616,7 +735,8 @@ where
         _ => return Err("a record must be a JSON object".into()),
     };
     links_to_ids(&mut map);
-    let parsed: R = serde_json::from_value(Value::Object(map)).map_err(|e| format!("{}: {e}", R::PLURAL))?;
+    let parsed: R =
+        serde_json::from_value(Value::Object(map)).map_err(|e| format!("{}: {e}", R::PLURAL))?;
     Ok(state.insert(parsed).id())
 }
 

@@ -92,7 +92,13 @@ mod tests {
 
     #[test]
     fn reproduces_clinikos_legacy_example() {
-        let t = line_totals(dec!(100), dec!(1), Discount::Amount(dec!(20)), dec!(10), true);
+        let t = line_totals(
+            dec!(100),
+            dec!(1),
+            Discount::Amount(dec!(20)),
+            dec!(10),
+            true,
+        );
         assert_eq!(t.total_including_tax, dec!(90.00));
         assert_eq!(t.tax, dec!(8.18));
         assert_eq!(t.net_price, dec!(81.8182));
@@ -101,7 +107,13 @@ mod tests {
 
     #[test]
     fn exclusive_with_percentage_discount() {
-        let t = line_totals(dec!(85), dec!(2), Discount::Percent(dec!(10)), dec!(10), false);
+        let t = line_totals(
+            dec!(85),
+            dec!(2),
+            Discount::Percent(dec!(10)),
+            dec!(10),
+            false,
+        );
         assert_eq!(t.net_price, dec!(153));
         assert_eq!(t.tax, dec!(15.30));
         assert_eq!(t.total_including_tax, dec!(168.30));

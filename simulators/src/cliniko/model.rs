@@ -179,9 +179,10 @@ impl Resource for Patient {
 
     fn col(&self, name: &str) -> Col<'_> {
         match name {
-            "accepted_privacy_policy" => {
-                self.accepted_privacy_policy.map(Col::Bool).unwrap_or(Col::Null)
-            }
+            "accepted_privacy_policy" => self
+                .accepted_privacy_policy
+                .map(Col::Bool)
+                .unwrap_or(Col::Null),
             "archived_at" => time(&self.archived_at),
             "created_at" => Col::Time(self.created_at),
             "updated_at" => Col::Time(self.updated_at),
@@ -201,19 +202,38 @@ impl Resource for Patient {
         let id = self.id;
         for (key, url) in [
             ("appointments", format!("{base}/patients/{id}/appointments")),
-            ("attendees", format!("{base}/attendees?q%5B%5D=patient_id%3A%3D{id}")),
-            ("invoices", format!("{base}/invoices?q%5B%5D=patient_id%3A%3D{id}")),
-            ("medical_alerts", format!("{base}/patients/{id}/medical_alerts")),
-            ("relationships", format!("{base}/patients/{id}/relationships")),
-            ("patient_attachments", format!("{base}/patients/{id}/attachments")),
-            ("latest_booking", format!("{base}/patients/{id}/latest_booking")),
+            (
+                "attendees",
+                format!("{base}/attendees?q%5B%5D=patient_id%3A%3D{id}"),
+            ),
+            (
+                "invoices",
+                format!("{base}/invoices?q%5B%5D=patient_id%3A%3D{id}"),
+            ),
+            (
+                "medical_alerts",
+                format!("{base}/patients/{id}/medical_alerts"),
+            ),
+            (
+                "relationships",
+                format!("{base}/patients/{id}/relationships"),
+            ),
+            (
+                "patient_attachments",
+                format!("{base}/patients/{id}/attachments"),
+            ),
+            (
+                "latest_booking",
+                format!("{base}/patients/{id}/latest_booking"),
+            ),
         ] {
             out.insert(key.into(), link(url));
         }
         opt_link(
             out,
             "merged_with_patient",
-            self.merged_with_patient_id.map(|m| format!("{base}/patients/{m}")),
+            self.merged_with_patient_id
+                .map(|m| format!("{base}/patients/{m}")),
         );
         out.insert("concession_type".into(), Value::Null);
         out.insert("referring_doctor".into(), Value::Null);
@@ -377,7 +397,11 @@ impl Resource for StockAdjustment {
     }
 
     fn links(&self, base: &str, out: &mut Map<String, Value>) {
-        opt_link(out, "product", self.product_id.map(|p| format!("{base}/products/{p}")));
+        opt_link(
+            out,
+            "product",
+            self.product_id.map(|p| format!("{base}/products/{p}")),
+        );
         out.insert("user".into(), link(format!("{base}/users/1")));
     }
 }
@@ -559,22 +583,33 @@ impl Resource for Invoice {
     }
 
     fn links(&self, base: &str, out: &mut Map<String, Value>) {
-        opt_link(out, "patient", self.patient_id.map(|v| format!("{base}/patients/{v}")));
-        opt_link(out, "business", self.business_id.map(|v| format!("{base}/businesses/{v}")));
+        opt_link(
+            out,
+            "patient",
+            self.patient_id.map(|v| format!("{base}/patients/{v}")),
+        );
+        opt_link(
+            out,
+            "business",
+            self.business_id.map(|v| format!("{base}/businesses/{v}")),
+        );
         opt_link(
             out,
             "practitioner",
-            self.practitioner_id.map(|v| format!("{base}/practitioners/{v}")),
+            self.practitioner_id
+                .map(|v| format!("{base}/practitioners/{v}")),
         );
         opt_link(
             out,
             "appointment",
-            self.appointment_id.map(|v| format!("{base}/appointments/{v}")),
+            self.appointment_id
+                .map(|v| format!("{base}/appointments/{v}")),
         );
         opt_link(
             out,
             "original_invoice",
-            self.original_invoice_id.map(|v| format!("{base}/invoices/{v}")),
+            self.original_invoice_id
+                .map(|v| format!("{base}/invoices/{v}")),
         );
         out.insert("attendee".into(), Value::Null);
         out.insert("signature".into(), Value::Null);
@@ -666,13 +701,20 @@ impl Resource for InvoiceItem {
     }
 
     fn links(&self, base: &str, out: &mut Map<String, Value>) {
-        opt_link(out, "invoice", self.invoice_id.map(|v| format!("{base}/invoices/{v}")));
+        opt_link(
+            out,
+            "invoice",
+            self.invoice_id.map(|v| format!("{base}/invoices/{v}")),
+        );
         // An item links its product or its billable item, never both.
         if let Some(p) = self.product_id {
             out.insert("product".into(), link(format!("{base}/products/{p}")));
         }
         if let Some(b) = self.billable_item_id {
-            out.insert("billable_item".into(), link(format!("{base}/billable_items/{b}")));
+            out.insert(
+                "billable_item".into(),
+                link(format!("{base}/billable_items/{b}")),
+            );
         }
     }
 }
@@ -737,9 +779,10 @@ impl Resource for Business {
             "created_at" => Col::Time(self.created_at),
             "updated_at" => Col::Time(self.updated_at),
             "id" => Col::Int(self.id as i64),
-            "show_in_online_bookings" => {
-                self.show_in_online_bookings.map(Col::Bool).unwrap_or(Col::Null)
-            }
+            "show_in_online_bookings" => self
+                .show_in_online_bookings
+                .map(Col::Bool)
+                .unwrap_or(Col::Null),
             _ => Col::Null,
         }
     }
@@ -795,9 +838,10 @@ impl Resource for Practitioner {
     fn col(&self, name: &str) -> Col<'_> {
         match name {
             "active" => self.active.map(Col::Bool).unwrap_or(Col::Null),
-            "show_in_online_bookings" => {
-                self.show_in_online_bookings.map(Col::Bool).unwrap_or(Col::Null)
-            }
+            "show_in_online_bookings" => self
+                .show_in_online_bookings
+                .map(Col::Bool)
+                .unwrap_or(Col::Null),
             "created_at" => Col::Time(self.created_at),
             "updated_at" => Col::Time(self.updated_at),
             "id" => Col::Int(self.id as i64),
@@ -808,8 +852,14 @@ impl Resource for Practitioner {
     fn links(&self, base: &str, out: &mut Map<String, Value>) {
         let id = self.id;
         out.insert("user".into(), link(format!("{base}/users/{id}")));
-        out.insert("appointments".into(), link(format!("{base}/practitioners/{id}/appointments")));
-        out.insert("invoices".into(), link(format!("{base}/practitioners/{id}/invoices")));
+        out.insert(
+            "appointments".into(),
+            link(format!("{base}/practitioners/{id}/appointments")),
+        );
+        out.insert(
+            "invoices".into(),
+            link(format!("{base}/practitioners/{id}/invoices")),
+        );
         out.insert(
             "appointment_types".into(),
             link(format!("{base}/practitioners/{id}/appointment_types")),
@@ -868,9 +918,10 @@ impl Resource for AppointmentType {
             "updated_at" => Col::Time(self.updated_at),
             "id" => Col::Int(self.id as i64),
             "name" => Col::Str(&self.name),
-            "show_in_online_bookings" => {
-                self.show_in_online_bookings.map(Col::Bool).unwrap_or(Col::Null)
-            }
+            "show_in_online_bookings" => self
+                .show_in_online_bookings
+                .map(Col::Bool)
+                .unwrap_or(Col::Null),
             _ => Col::Null,
         }
     }
@@ -880,7 +931,8 @@ impl Resource for AppointmentType {
         opt_link(
             out,
             "billable_item",
-            self.billable_item_id.map(|b| format!("{base}/billable_items/{b}")),
+            self.billable_item_id
+                .map(|b| format!("{base}/billable_items/{b}")),
         );
         out.insert("product".into(), Value::Null);
         out.insert(
@@ -889,11 +941,15 @@ impl Resource for AppointmentType {
         );
         out.insert(
             "appointment_type_billable_items".into(),
-            link(format!("{base}/appointment_types/{id}/appointment_type_billable_items")),
+            link(format!(
+                "{base}/appointment_types/{id}/appointment_type_billable_items"
+            )),
         );
         out.insert(
             "appointment_type_products".into(),
-            link(format!("{base}/appointment_types/{id}/appointment_type_products")),
+            link(format!(
+                "{base}/appointment_types/{id}/appointment_type_products"
+            )),
         );
     }
 }
@@ -986,17 +1042,27 @@ impl Resource for IndividualAppointment {
 
     fn links(&self, base: &str, out: &mut Map<String, Value>) {
         let id = self.id;
-        opt_link(out, "patient", self.patient_id.map(|v| format!("{base}/patients/{v}")));
+        opt_link(
+            out,
+            "patient",
+            self.patient_id.map(|v| format!("{base}/patients/{v}")),
+        );
         opt_link(
             out,
             "practitioner",
-            self.practitioner_id.map(|v| format!("{base}/practitioners/{v}")),
+            self.practitioner_id
+                .map(|v| format!("{base}/practitioners/{v}")),
         );
-        opt_link(out, "business", self.business_id.map(|v| format!("{base}/businesses/{v}")));
+        opt_link(
+            out,
+            "business",
+            self.business_id.map(|v| format!("{base}/businesses/{v}")),
+        );
         opt_link(
             out,
             "appointment_type",
-            self.appointment_type_id.map(|v| format!("{base}/appointment_types/{v}")),
+            self.appointment_type_id
+                .map(|v| format!("{base}/appointment_types/{v}")),
         );
         out.insert(
             "attendees".into(),

@@ -126,13 +126,46 @@ pub fn parse_condition<R: Resource>(raw: &str) -> Result<Condition, QueryError> 
         .find(|(name, _)| *name == field)
         .map(|(_, t)| *t)
         .ok_or(QueryError::NotSearchable)?;
-    let (op, value) = split_op(rest).ok_or_else(|| bad(format!("Invalid filter operator in {raw:?}")))?;
+    let (op, value) =
+        split_op(rest).ok_or_else(|| bad(format!("Invalid filter operator in {raw:?}")))?;
     let allowed: &[Op] = match col_type {
-        ColType::Int => &[Op::Eq, Op::Ne, Op::Gt, Op::Ge, Op::Lt, Op::Le, Op::NotNull, Op::IsNull],
-        ColType::Str => &[Op::Eq, Op::Ne, Op::Contains, Op::Like, Op::NotNull, Op::IsNull],
+        ColType::Int => &[
+            Op::Eq,
+            Op::Ne,
+            Op::Gt,
+            Op::Ge,
+            Op::Lt,
+            Op::Le,
+            Op::NotNull,
+            Op::IsNull,
+        ],
+        ColType::Str => &[
+            Op::Eq,
+            Op::Ne,
+            Op::Contains,
+            Op::Like,
+            Op::NotNull,
+            Op::IsNull,
+        ],
         ColType::Bool => &[Op::Eq, Op::Ne],
-        ColType::Time => &[Op::Gt, Op::Ge, Op::Lt, Op::Le, Op::NotNull, Op::IsNull, Op::Any],
-        ColType::Date => &[Op::Eq, Op::Gt, Op::Ge, Op::Lt, Op::Le, Op::NotNull, Op::IsNull],
+        ColType::Time => &[
+            Op::Gt,
+            Op::Ge,
+            Op::Lt,
+            Op::Le,
+            Op::NotNull,
+            Op::IsNull,
+            Op::Any,
+        ],
+        ColType::Date => &[
+            Op::Eq,
+            Op::Gt,
+            Op::Ge,
+            Op::Lt,
+            Op::Le,
+            Op::NotNull,
+            Op::IsNull,
+        ],
     };
     if !allowed.contains(&op) {
         return Err(bad(format!("Invalid filter operator for {field}")));
@@ -141,7 +174,8 @@ pub fn parse_condition<R: Resource>(raw: &str) -> Result<Condition, QueryError> 
         Op::NotNull | Op::IsNull | Op::Any => Operand::None,
         _ => match col_type {
             ColType::Int => {
-                let ints: Result<Vec<i64>, _> = value.split(',').map(|v| v.trim().parse()).collect();
+                let ints: Result<Vec<i64>, _> =
+                    value.split(',').map(|v| v.trim().parse()).collect();
                 let ints = ints.map_err(|_| bad(format!("Invalid value for {field}")))?;
                 if ints.len() > 1 && op != Op::Eq {
                     return Err(bad(format!("Only = takes a list for {field}")));
@@ -157,17 +191,24 @@ pub fn parse_condition<R: Resource>(raw: &str) -> Result<Condition, QueryError> 
             ColType::Time => {
                 // Cliniko wants UTC with a literal T and Z.
                 if !(value.contains('T') && value.ends_with('Z')) {
-                    return Err(bad(format!("Invalid date-time for {field}; use YYYY-MM-DDTHH:MM:SSZ")));
+                    return Err(bad(format!(
+                        "Invalid date-time for {field}; use YYYY-MM-DDTHH:MM:SSZ"
+                    )));
                 }
                 let t = DateTime::parse_from_rfc3339(value)
                     .map_err(|_| bad(format!("Invalid date-time for {field}")))?;
                 Operand::Time(t.with_timezone(&Utc))
             }
-            ColType::Date => parse_date_pattern(value)
-                .ok_or_else(|| bad(format!("Invalid date for {field}")))?,
+            ColType::Date => {
+                parse_date_pattern(value).ok_or_else(|| bad(format!("Invalid date for {field}")))?
+            }
         },
     };
-    Ok(Condition { field: field.to_string(), op, operand })
+    Ok(Condition {
+        field: field.to_string(),
+        op,
+        operand,
+    })
 }
 
 fn like(pattern: &str, text: &str) -> bool {
@@ -254,14 +295,22 @@ fn col_cmp(a: &Col<'_>, b: &Col<'_>) -> Ordering {
 impl ListQuery {
     /// Builds a query from the raw query-string pairs.
     pub fn parse<R: Resource>(pairs: &[(String, String)]) -> Result<ListQuery, QueryError> {
-        let mut q = ListQuery { page: 1, per_page: DEFAULT_PER_PAGE, ..Default::default() };
+        let mut q = ListQuery {
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+            ..Default::default()
+        };
         let mut order_desc = false;
         for (key, value) in pairs {
             match key.as_str() {
                 // The legacy single `q=` form is accepted too.
                 "q[]" | "q" => q.conditions.push(parse_condition::<R>(value)?),
                 "page" => {
-                    q.page = value.parse().ok().filter(|p| *p >= 1).ok_or_else(|| bad("Invalid page"))?
+                    q.page = value
+                        .parse()
+                        .ok()
+                        .filter(|p| *p >= 1)
+                        .ok_or_else(|| bad("Invalid page"))?
                 }
                 "per_page" => {
                     let n: usize = value.parse().map_err(|_| bad("Invalid per_page"))?;
@@ -334,7 +383,10 @@ mod tests {
     use chrono::TimeZone;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn patient(id: u64, first: &str, updated_secs: i64) -> Patient {
@@ -364,7 +416,10 @@ mod tests {
             parse_condition::<Patient>("deleted_at:>2024-01-01T00:00:00Z"),
             Err(QueryError::NotSearchable)
         );
-        assert_eq!(parse_condition::<Patient>("nonsense"), Err(QueryError::NotSearchable));
+        assert_eq!(
+            parse_condition::<Patient>("nonsense"),
+            Err(QueryError::NotSearchable)
+        );
     }
 
     #[test]
@@ -411,7 +466,9 @@ mod tests {
 
     #[test]
     fn sort_multi_column_with_desc_and_paging() {
-        let rows: Vec<Patient> = (1..=7).map(|i| patient(i, "x", 100 - (i as i64 % 3))).collect();
+        let rows: Vec<Patient> = (1..=7)
+            .map(|i| patient(i, "x", 100 - (i as i64 % 3)))
+            .collect();
         let q = ListQuery::parse::<Patient>(&pairs(&[
             ("sort", "updated_at:desc,id"),
             ("per_page", "3"),

@@ -185,13 +185,27 @@ impl ClinikoState {
 
     pub fn create_patient(&mut self, body: &Map<String, Value>) -> Result<Patient, WriteError> {
         let now = self.now();
-        let mut patient = Patient { id: self.fresh_id(), created_at: now, updated_at: now, ..Default::default() };
+        let mut patient = Patient {
+            id: self.fresh_id(),
+            created_at: now,
+            updated_at: now,
+            ..Default::default()
+        };
         apply_patient_fields(&mut patient, body)?;
         Ok(self.insert(patient))
     }
 
-    pub fn update_patient(&mut self, id: u64, body: &Map<String, Value>) -> Result<Patient, WriteError> {
-        let mut patient = self.tables.patients.get(&id).cloned().ok_or(WriteError::NotFound)?;
+    pub fn update_patient(
+        &mut self,
+        id: u64,
+        body: &Map<String, Value>,
+    ) -> Result<Patient, WriteError> {
+        let mut patient = self
+            .tables
+            .patients
+            .get(&id)
+            .cloned()
+            .ok_or(WriteError::NotFound)?;
         apply_patient_fields(&mut patient, body)?;
         patient.updated_at = self.now();
         Ok(self.insert(patient))
@@ -246,13 +260,25 @@ impl ClinikoState {
         }
         self.apply_product_fields(&mut product, body, errors)?;
         if product.name.trim().is_empty() {
-            return Err(WriteError::Invalid(FieldErrors::from([("name".into(), BLANK.into())])));
+            return Err(WriteError::Invalid(FieldErrors::from([(
+                "name".into(),
+                BLANK.into(),
+            )])));
         }
         Ok(self.insert(product))
     }
 
-    pub fn update_product(&mut self, id: u64, body: &Map<String, Value>) -> Result<Product, WriteError> {
-        let mut product = self.tables.products.get(&id).cloned().ok_or(WriteError::NotFound)?;
+    pub fn update_product(
+        &mut self,
+        id: u64,
+        body: &Map<String, Value>,
+    ) -> Result<Product, WriteError> {
+        let mut product = self
+            .tables
+            .products
+            .get(&id)
+            .cloned()
+            .ok_or(WriteError::NotFound)?;
         let mut errors = FieldErrors::new();
         if body.contains_key("stock_level") {
             errors.insert(
@@ -262,7 +288,10 @@ impl ClinikoState {
         }
         self.apply_product_fields(&mut product, body, errors)?;
         if product.name.trim().is_empty() {
-            return Err(WriteError::Invalid(FieldErrors::from([("name".into(), BLANK.into())])));
+            return Err(WriteError::Invalid(FieldErrors::from([(
+                "name".into(),
+                BLANK.into(),
+            )])));
         }
         product.updated_at = self.now();
         Ok(self.insert(product))
@@ -288,12 +317,24 @@ impl ClinikoState {
         text("name", 255, &mut name, &mut errors);
         product.name = name.unwrap_or_default();
         text("item_code", 100, &mut product.item_code, &mut errors);
-        text("serial_number", 255, &mut product.serial_number, &mut errors);
+        text(
+            "serial_number",
+            255,
+            &mut product.serial_number,
+            &mut errors,
+        );
         text("notes", usize::MAX, &mut product.notes, &mut errors);
-        text("product_supplier_name", usize::MAX, &mut product.product_supplier_name, &mut errors);
+        text(
+            "product_supplier_name",
+            usize::MAX,
+            &mut product.product_supplier_name,
+            &mut errors,
+        );
         if let Some(v) = body.get("cost_price") {
             match decimal_value(v) {
-                Some(d) if d >= Decimal::ZERO && d <= Decimal::from(4_000_000_000u64) => product.cost_price = Some(d),
+                Some(d) if d >= Decimal::ZERO && d <= Decimal::from(4_000_000_000u64) => {
+                    product.cost_price = Some(d)
+                }
                 _ => {
                     errors.insert("cost_price".into(), "is not a number".into());
                 }
@@ -316,7 +357,10 @@ impl ClinikoState {
                 false
             }
         };
-        let rate = self.tax_rate(product.tax_id).map(|t| t.rate).unwrap_or_default();
+        let rate = self
+            .tax_rate(product.tax_id)
+            .map(|t| t.rate)
+            .unwrap_or_default();
         let factor = Decimal::ONE + rate / Decimal::ONE_HUNDRED;
         if let Some(v) = body.get("price") {
             match decimal_value(v) {
@@ -339,7 +383,11 @@ impl ClinikoState {
                 product.price_including_tax = Some((ex * factor).round_dp(2));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(WriteError::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(WriteError::Invalid(errors))
+        }
     }
 
     pub fn set_product_archived(&mut self, id: u64, archived: bool) -> Result<Product, WriteError> {
@@ -354,7 +402,10 @@ impl ClinikoState {
         .ok_or(WriteError::NotFound)
     }
 
-    pub fn create_stock_adjustment(&mut self, body: &Map<String, Value>) -> Result<StockAdjustment, WriteError> {
+    pub fn create_stock_adjustment(
+        &mut self,
+        body: &Map<String, Value>,
+    ) -> Result<StockAdjustment, WriteError> {
         const INCREASING: &[&str] = &["Stock Purchase", "Returned", "Other"];
         const DECREASING: &[&str] = &["Damaged", "Out of Date", "Item Sold", "Other", "Correction"];
         let mut errors = FieldErrors::new();
@@ -365,9 +416,16 @@ impl ClinikoState {
                 None
             }
         };
-        let kind = body.get("adjustment_type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let kind = body
+            .get("adjustment_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if !INCREASING.contains(&kind.as_str()) && !DECREASING.contains(&kind.as_str()) {
-            errors.insert("adjustment_type".into(), "is not included in the list".into());
+            errors.insert(
+                "adjustment_type".into(),
+                "is not included in the list".into(),
+            );
         }
         let quantity = body.get("quantity").and_then(decimal_value);
         match quantity {
@@ -377,15 +435,30 @@ impl ClinikoState {
             Some(q) if q.is_zero() => {
                 errors.insert("quantity".into(), "must be other than 0".into());
             }
-            Some(q) if q > Decimal::ZERO && !INCREASING.contains(&kind.as_str()) && errors.get("adjustment_type").is_none() => {
-                errors.insert("quantity".into(), "must be negative for this adjustment type".into());
+            Some(q)
+                if q > Decimal::ZERO
+                    && !INCREASING.contains(&kind.as_str())
+                    && errors.get("adjustment_type").is_none() =>
+            {
+                errors.insert(
+                    "quantity".into(),
+                    "must be negative for this adjustment type".into(),
+                );
             }
-            Some(q) if q < Decimal::ZERO && !DECREASING.contains(&kind.as_str()) && errors.get("adjustment_type").is_none() => {
-                errors.insert("quantity".into(), "must be positive for this adjustment type".into());
+            Some(q)
+                if q < Decimal::ZERO
+                    && !DECREASING.contains(&kind.as_str())
+                    && errors.get("adjustment_type").is_none() =>
+            {
+                errors.insert(
+                    "quantity".into(),
+                    "must be positive for this adjustment type".into(),
+                );
             }
             _ => {}
         }
-        let (Some(product_id), Some(quantity), true) = (product_id, quantity, errors.is_empty()) else {
+        let (Some(product_id), Some(quantity), true) = (product_id, quantity, errors.is_empty())
+        else {
             return Err(WriteError::Invalid(errors));
         };
         let now = self.now();
@@ -393,8 +466,14 @@ impl ClinikoState {
             id: self.fresh_id(),
             adjustment_type: kind,
             quantity: Some(quantity),
-            comment: body.get("comment").and_then(Value::as_str).map(str::to_string),
-            notes: body.get("notes").and_then(Value::as_str).map(str::to_string),
+            comment: body
+                .get("comment")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            notes: body
+                .get("notes")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             archived_at: None,
             created_at: now,
             updated_at: now,
@@ -409,18 +488,38 @@ impl ClinikoState {
 
     // ---- invoices (test-only writes) --------------------------------------------------
 
-    fn build_items(&mut self, invoice: &Invoice, specs: &[ItemSpec]) -> Result<Vec<InvoiceItem>, WriteError> {
+    fn build_items(
+        &mut self,
+        invoice: &Invoice,
+        specs: &[ItemSpec],
+    ) -> Result<Vec<InvoiceItem>, WriteError> {
         let inclusive = invoice.calculation_method == calculation_method::TAX_INCLUSIVE;
         let mut items = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             let invalid = |msg: &str| {
-                WriteError::Invalid(FieldErrors::from([(format!("items[{i}]"), msg.to_string())]))
+                WriteError::Invalid(FieldErrors::from([(
+                    format!("items[{i}]"),
+                    msg.to_string(),
+                )]))
             };
             let (name, code, price, tax_id) = if let Some(pid) = spec.product_id {
-                let p = self.tables.products.get(&pid).ok_or_else(|| invalid("product must exist"))?;
-                (p.name.clone(), p.item_code.clone(), p.price_ex_tax.unwrap_or_default(), p.tax_id)
+                let p = self
+                    .tables
+                    .products
+                    .get(&pid)
+                    .ok_or_else(|| invalid("product must exist"))?;
+                (
+                    p.name.clone(),
+                    p.item_code.clone(),
+                    p.price_ex_tax.unwrap_or_default(),
+                    p.tax_id,
+                )
             } else if let Some(bid) = spec.billable_item_id {
-                let b = self.tables.billable_items.get(&bid).ok_or_else(|| invalid("billable item must exist"))?;
+                let b = self
+                    .tables
+                    .billable_items
+                    .get(&bid)
+                    .ok_or_else(|| invalid("billable item must exist"))?;
                 (b.name.clone(), b.item_code.clone(), b.price, b.tax_id)
             } else {
                 return Err(invalid("needs product_id or billable_item_id"));
@@ -434,8 +533,12 @@ impl ClinikoState {
             }
             let discount = match (spec.discount_amount, spec.discount_percentage) {
                 (Some(a), _) => Discount::Amount(a),
-                (None, Some(p)) if (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&p) => Discount::Percent(p),
-                (None, Some(_)) => return Err(invalid("discount_percentage must be between 0 and 100")),
+                (None, Some(p)) if (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&p) => {
+                    Discount::Percent(p)
+                }
+                (None, Some(_)) => {
+                    return Err(invalid("discount_percentage must be between 0 and 100"));
+                }
                 (None, None) => Discount::None,
             };
             let rate = tax.as_ref().map(|t| t.rate).unwrap_or_default();
@@ -461,7 +564,11 @@ impl ClinikoState {
                 updated_at: invoice.updated_at,
                 invoice_id: Some(invoice.id),
                 product_id: spec.product_id,
-                billable_item_id: if spec.product_id.is_some() { None } else { spec.billable_item_id },
+                billable_item_id: if spec.product_id.is_some() {
+                    None
+                } else {
+                    spec.billable_item_id
+                },
             });
         }
         Ok(items)
@@ -492,7 +599,11 @@ impl ClinikoState {
     }
 
     /// As [`create_invoice`](Self::create_invoice), stamped at a given time (for seeding history).
-    pub fn create_invoice_at(&mut self, spec: &InvoiceSpec, at: DateTime<Utc>) -> Result<Invoice, WriteError> {
+    pub fn create_invoice_at(
+        &mut self,
+        spec: &InvoiceSpec,
+        at: DateTime<Utc>,
+    ) -> Result<Invoice, WriteError> {
         let mut errors = FieldErrors::new();
         match spec.patient_id {
             Some(p) if self.tables.patients.contains_key(&p) => {}
@@ -504,9 +615,14 @@ impl ClinikoState {
         if ![10, 20, 30, 40].contains(&status) {
             errors.insert("status".into(), "is not included in the list".into());
         }
-        let method = spec.calculation_method.unwrap_or(calculation_method::TAX_EXCLUSIVE);
+        let method = spec
+            .calculation_method
+            .unwrap_or(calculation_method::TAX_EXCLUSIVE);
         if ![1, 2, 3].contains(&method) {
-            errors.insert("calculation_method".into(), "is not included in the list".into());
+            errors.insert(
+                "calculation_method".into(),
+                "is not included in the list".into(),
+            );
         }
         if spec.items.is_empty() {
             errors.insert("items".into(), BLANK.into());
@@ -514,10 +630,17 @@ impl ClinikoState {
         if !errors.is_empty() {
             return Err(WriteError::Invalid(errors));
         }
-        let business_id = spec.business_id.or_else(|| self.tables.businesses.keys().next().copied());
-        let practitioner_id = spec.practitioner_id.or_else(|| self.tables.practitioners.keys().next().copied());
+        let business_id = spec
+            .business_id
+            .or_else(|| self.tables.businesses.keys().next().copied());
+        let practitioner_id = spec
+            .practitioner_id
+            .or_else(|| self.tables.practitioners.keys().next().copied());
         self.next_invoice_number += 1;
-        let patient_label = spec.patient_id.and_then(|p| self.tables.patients.get(&p)).map(Patient::full_label);
+        let patient_label = spec
+            .patient_id
+            .and_then(|p| self.tables.patients.get(&p))
+            .map(Patient::full_label);
         let invoice = Invoice {
             id: self.fresh_id(),
             number: self.next_invoice_number,
@@ -547,7 +670,12 @@ impl ClinikoState {
     }
 
     pub fn update_invoice(&mut self, id: u64, patch: &InvoicePatch) -> Result<Invoice, WriteError> {
-        let mut invoice = self.tables.invoices.get(&id).cloned().ok_or(WriteError::NotFound)?;
+        let mut invoice = self
+            .tables
+            .invoices
+            .get(&id)
+            .cloned()
+            .ok_or(WriteError::NotFound)?;
         let now = self.now();
         if let Some(status) = patch.status {
             if ![10, 20, 30, 40].contains(&status) {
@@ -558,7 +686,11 @@ impl ClinikoState {
             }
             invoice.status = status;
             invoice.status_description = invoice_status::description(status).into();
-            invoice.closed_at = if status == invoice_status::OPEN { None } else { Some(now) };
+            invoice.closed_at = if status == invoice_status::OPEN {
+                None
+            } else {
+                Some(now)
+            };
         }
         if let Some(notes) = &patch.notes {
             invoice.notes = Some(notes.clone());
@@ -641,8 +773,14 @@ pub fn id_value(v: &Value) -> Result<Option<u64>, ()> {
 }
 
 fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !s.contains(char::is_whitespace)
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
 }
 
 /// Australian normalisation: digits only, a leading 0 becomes the country code 61.
@@ -655,22 +793,50 @@ pub fn normalize_phone(number: &str) -> String {
 }
 
 const PATIENT_TEXT_255: &[&str] = &[
-    "address_1", "address_2", "address_3", "city", "email", "emergency_contact", "first_name",
-    "last_name", "medicare", "medicare_reference_number", "occupation", "old_reference_id",
-    "preferred_first_name", "referral_source", "title",
+    "address_1",
+    "address_2",
+    "address_3",
+    "city",
+    "email",
+    "emergency_contact",
+    "first_name",
+    "last_name",
+    "medicare",
+    "medicare_reference_number",
+    "occupation",
+    "old_reference_id",
+    "preferred_first_name",
+    "referral_source",
+    "title",
 ];
 const PATIENT_TEXT: &[&str] = &[
-    "appointment_notes", "country", "country_code", "dva_card_number", "gender_identity",
-    "invoice_default_to", "invoice_email", "invoice_extra_information", "notes", "post_code",
-    "sex", "state", "time_zone",
+    "appointment_notes",
+    "country",
+    "country_code",
+    "dva_card_number",
+    "gender_identity",
+    "invoice_default_to",
+    "invoice_email",
+    "invoice_extra_information",
+    "notes",
+    "post_code",
+    "sex",
+    "state",
+    "time_zone",
 ];
 const PATIENT_BOOLS: &[&str] = &[
-    "accepted_email_marketing", "accepted_privacy_policy", "accepted_sms_marketing",
-    "receives_cancellation_emails", "receives_confirmation_emails",
+    "accepted_email_marketing",
+    "accepted_privacy_policy",
+    "accepted_sms_marketing",
+    "receives_cancellation_emails",
+    "receives_confirmation_emails",
 ];
 
 /// Applies the writable patient fields present in `body` (PATCH semantics), then validates.
-fn apply_patient_fields(patient: &mut Patient, body: &Map<String, Value>) -> Result<(), WriteError> {
+fn apply_patient_fields(
+    patient: &mut Patient,
+    body: &Map<String, Value>,
+) -> Result<(), WriteError> {
     let mut errors = FieldErrors::new();
     let mut json = match serde_json::to_value(&*patient) {
         Ok(Value::Object(m)) => m,
@@ -705,7 +871,9 @@ fn apply_patient_fields(patient: &mut Patient, body: &Map<String, Value>) -> Res
                 Value::Null => {
                     json.insert(key.into(), Value::Null);
                 }
-                Value::String(s) if ["None", "SMS", "Email", "SMS & Email"].contains(&s.as_str()) => {
+                Value::String(s)
+                    if ["None", "SMS", "Email", "SMS & Email"].contains(&s.as_str()) =>
+                {
                     json.insert(key.into(), value.clone());
                 }
                 _ => {
@@ -733,7 +901,10 @@ fn apply_patient_fields(patient: &mut Patient, body: &Map<String, Value>) -> Res
         } else if key == "patient_phone_numbers" {
             match phone_numbers(value) {
                 Ok(list) => {
-                    json.insert(key.into(), serde_json::to_value(list).unwrap_or(Value::Null));
+                    json.insert(
+                        key.into(),
+                        serde_json::to_value(list).unwrap_or(Value::Null),
+                    );
                 }
                 Err(e) => {
                     errors.insert(key.into(), e);
@@ -750,7 +921,10 @@ fn apply_patient_fields(patient: &mut Patient, body: &Map<String, Value>) -> Res
         }
     }
     for key in ["first_name", "last_name"] {
-        let blank = json.get(key).and_then(Value::as_str).is_none_or(|s| s.trim().is_empty());
+        let blank = json
+            .get(key)
+            .and_then(Value::as_str)
+            .is_none_or(|s| s.trim().is_empty());
         if blank && !errors.contains_key(key) {
             errors.insert(key.into(), BLANK.into());
         }
@@ -772,12 +946,22 @@ fn apply_patient_fields(patient: &mut Patient, body: &Map<String, Value>) -> Res
 
 fn phone_numbers(value: &Value) -> Result<Vec<PhoneNumber>, String> {
     let Value::Array(items) = value else {
-        return if value.is_null() { Ok(Vec::new()) } else { Err("is invalid".into()) };
+        return if value.is_null() {
+            Ok(Vec::new())
+        } else {
+            Err("is invalid".into())
+        };
     };
     let mut out = Vec::new();
     for item in items {
-        let number = item.get("number").and_then(Value::as_str).ok_or("number can’t be blank")?;
-        let kind = item.get("phone_type").and_then(Value::as_str).unwrap_or("Mobile");
+        let number = item
+            .get("number")
+            .and_then(Value::as_str)
+            .ok_or("number can’t be blank")?;
+        let kind = item
+            .get("phone_type")
+            .and_then(Value::as_str)
+            .unwrap_or("Mobile");
         if !["Fax", "Home", "Mobile", "Other", "Work"].contains(&kind) {
             return Err("phone_type is not included in the list".into());
         }
@@ -807,9 +991,18 @@ pub fn country_name(code: &str) -> String {
 pub fn links_to_ids(record: &mut Map<String, Value>) {
     let mut ids = Vec::new();
     for (key, value) in record.iter() {
-        let url = value.get("links").and_then(|l| l.get("self")).and_then(Value::as_str);
+        let url = value
+            .get("links")
+            .and_then(|l| l.get("self"))
+            .and_then(Value::as_str);
         if let (Some(url), false) = (url, key == "links") {
-            let tail = url.split('?').next().unwrap_or(url).rsplit('/').next().unwrap_or("");
+            let tail = url
+                .split('?')
+                .next()
+                .unwrap_or(url)
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
             if tail.chars().all(|c| c.is_ascii_digit()) && !tail.is_empty() {
                 ids.push((format!("{key}_id"), Value::String(tail.to_string())));
             }
@@ -838,37 +1031,59 @@ mod tests {
         let mut s = ClinikoState::new(SimClock::new());
         let now = s.now();
         let id = s.fresh_id();
-        s.insert(Tax { id, name: "GST".into(), rate: dec!(10), amount: dec!(10), created_at: now, updated_at: now });
+        s.insert(Tax {
+            id,
+            name: "GST".into(),
+            rate: dec!(10),
+            amount: dec!(10),
+            created_at: now,
+            updated_at: now,
+        });
         s
     }
 
     #[test]
     fn patient_create_validates_like_rails() {
         let mut s = state();
-        let err = s.create_patient(&obj(json!({"first_name": "", "email": "nope"}))).unwrap_err();
-        let WriteError::Invalid(errors) = err else { panic!() };
+        let err = s
+            .create_patient(&obj(json!({"first_name": "", "email": "nope"})))
+            .unwrap_err();
+        let WriteError::Invalid(errors) = err else {
+            panic!()
+        };
         assert_eq!(errors["first_name"], BLANK);
         assert_eq!(errors["last_name"], BLANK);
         assert_eq!(errors["email"], "is invalid");
         let long = "x".repeat(256);
-        let WriteError::Invalid(errors) =
-            s.create_patient(&obj(json!({"first_name": long, "last_name": "A"}))).unwrap_err()
+        let WriteError::Invalid(errors) = s
+            .create_patient(&obj(json!({"first_name": long, "last_name": "A"})))
+            .unwrap_err()
         else {
             panic!()
         };
-        assert_eq!(errors["first_name"], "is too long (maximum is 255 characters)");
+        assert_eq!(
+            errors["first_name"],
+            "is too long (maximum is 255 characters)"
+        );
     }
 
     #[test]
     fn patient_patch_changes_only_given_fields_and_bumps_updated_at() {
         let mut s = state();
         let p = s
-            .create_patient(&obj(json!({"first_name": "Zoë", "last_name": "O'Brien", "email": "z@example.com",
-                "patient_phone_numbers": [{"number": "0412 345 678", "phone_type": "Mobile"}]})))
+            .create_patient(&obj(
+                json!({"first_name": "Zoë", "last_name": "O'Brien", "email": "z@example.com",
+                "patient_phone_numbers": [{"number": "0412 345 678", "phone_type": "Mobile"}]}),
+            ))
             .unwrap();
-        assert_eq!(p.patient_phone_numbers[0].normalized_number.as_deref(), Some("61412345678"));
+        assert_eq!(
+            p.patient_phone_numbers[0].normalized_number.as_deref(),
+            Some("61412345678")
+        );
         s.clock().advance(std::time::Duration::from_secs(5));
-        let q = s.update_patient(p.id, &obj(json!({"email": "zoe@example.com"}))).unwrap();
+        let q = s
+            .update_patient(p.id, &obj(json!({"email": "zoe@example.com"})))
+            .unwrap();
         assert_eq!(q.first_name, "Zoë");
         assert_eq!(q.email.as_deref(), Some("zoe@example.com"));
         assert!(q.updated_at > p.updated_at);
@@ -880,12 +1095,16 @@ mod tests {
         let mut s = state();
         let gst = *s.tables.taxes.keys().next().unwrap();
         let p = s
-            .create_product(&obj(json!({"name": "Theraband", "price": 22, "price_includes_tax": true,
-                "tax_id": gst.to_string(), "stock_level": "5"})))
+            .create_product(&obj(
+                json!({"name": "Theraband", "price": 22, "price_includes_tax": true,
+                "tax_id": gst.to_string(), "stock_level": "5"}),
+            ))
             .unwrap();
         assert_eq!(p.price_ex_tax, Some(dec!(20)));
         assert_eq!(p.price_including_tax, Some(dec!(22)));
-        let err = s.update_product(p.id, &obj(json!({"stock_level": "9"}))).unwrap_err();
+        let err = s
+            .update_product(p.id, &obj(json!({"stock_level": "9"})))
+            .unwrap_err();
         assert!(matches!(err, WriteError::Invalid(e) if e.contains_key("stock_level")));
         let bad = s.create_stock_adjustment(&obj(json!({"product_id": p.id.to_string(),
             "adjustment_type": "Damaged", "quantity": "2"})));
@@ -900,16 +1119,29 @@ mod tests {
     fn invoice_totals_are_the_sum_of_lines() {
         let mut s = state();
         let gst = *s.tables.taxes.keys().next().unwrap();
-        let patient = s.create_patient(&obj(json!({"first_name": "A", "last_name": "B"}))).unwrap();
+        let patient = s
+            .create_patient(&obj(json!({"first_name": "A", "last_name": "B"})))
+            .unwrap();
         let product = s
-            .create_product(&obj(json!({"name": "Ball", "price": "10.00", "tax_id": gst.to_string()})))
+            .create_product(&obj(
+                json!({"name": "Ball", "price": "10.00", "tax_id": gst.to_string()}),
+            ))
             .unwrap();
         let inv = s
             .create_invoice(&InvoiceSpec {
                 patient_id: Some(patient.id),
                 items: vec![
-                    ItemSpec { product_id: Some(product.id), quantity: Some(dec!(3)), ..Default::default() },
-                    ItemSpec { product_id: Some(product.id), discount_percentage: Some(dec!(50)), tax_id: None, ..Default::default() },
+                    ItemSpec {
+                        product_id: Some(product.id),
+                        quantity: Some(dec!(3)),
+                        ..Default::default()
+                    },
+                    ItemSpec {
+                        product_id: Some(product.id),
+                        discount_percentage: Some(dec!(50)),
+                        tax_id: None,
+                        ..Default::default()
+                    },
                 ],
                 ..Default::default()
             })
@@ -917,7 +1149,15 @@ mod tests {
         assert_eq!(inv.total_amount, Some(dec!(38.50)));
         assert_eq!(inv.tax_amount, Some(dec!(3.50)));
         assert_eq!(inv.net_amount, Some(dec!(35.00)));
-        let paid = s.update_invoice(inv.id, &InvoicePatch { status: Some(20), ..Default::default() }).unwrap();
+        let paid = s
+            .update_invoice(
+                inv.id,
+                &InvoicePatch {
+                    status: Some(20),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert_eq!(paid.status_description, "Paid");
         assert!(paid.closed_at.is_some());
     }
@@ -925,8 +1165,12 @@ mod tests {
     #[test]
     fn merge_archives_and_links_the_survivor() {
         let mut s = state();
-        let a = s.create_patient(&obj(json!({"first_name": "A", "last_name": "B"}))).unwrap();
-        let b = s.create_patient(&obj(json!({"first_name": "A", "last_name": "B"}))).unwrap();
+        let a = s
+            .create_patient(&obj(json!({"first_name": "A", "last_name": "B"})))
+            .unwrap();
+        let b = s
+            .create_patient(&obj(json!({"first_name": "A", "last_name": "B"})))
+            .unwrap();
         let merged = s.merge_patients(a.id, b.id).unwrap();
         assert!(merged.archived_at.is_some() && merged.merged_at.is_some());
         assert_eq!(merged.merged_with_patient_id, Some(b.id));
@@ -934,8 +1178,10 @@ mod tests {
 
     #[test]
     fn links_become_ids() {
-        let mut m = obj(json!({"invoice": {"links": {"self": "https://api.au1.cliniko.com/v1/invoices/77"}},
-            "links": {"self": "https://x/v1/invoice_items/1"}}));
+        let mut m = obj(
+            json!({"invoice": {"links": {"self": "https://api.au1.cliniko.com/v1/invoices/77"}},
+            "links": {"self": "https://x/v1/invoice_items/1"}}),
+        );
         links_to_ids(&mut m);
         assert_eq!(m["invoice_id"], json!("77"));
         assert!(!m.contains_key("links_id"));

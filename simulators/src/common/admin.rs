@@ -29,7 +29,10 @@ struct Advance {
 
 pub fn routes(controls: Controls) -> Router {
     Router::new()
-        .route("/__admin/faults", get(list_faults).post(add_fault).delete(clear_faults))
+        .route(
+            "/__admin/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
         .route("/__admin/outage", post(set_outage))
         .route("/__admin/clock/advance", post(advance_clock))
         .route("/__admin/requests", get(requests).delete(reset_requests))

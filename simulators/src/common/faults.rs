@@ -235,10 +235,22 @@ mod tests {
     fn counted_rules_retire_after_their_budget() {
         let faults = FaultHandle::new(1);
         faults.add(FaultRule::fail_next("/v1/patients*", 502, 2));
-        assert_eq!(faults.decide("GET", "/v1/patients"), Outcome::Error(502, Duration::ZERO));
-        assert_eq!(faults.decide("GET", "/v1/invoices"), Outcome::Pass(Duration::ZERO));
-        assert_eq!(faults.decide("GET", "/v1/patients/1"), Outcome::Error(502, Duration::ZERO));
-        assert_eq!(faults.decide("GET", "/v1/patients"), Outcome::Pass(Duration::ZERO));
+        assert_eq!(
+            faults.decide("GET", "/v1/patients"),
+            Outcome::Error(502, Duration::ZERO)
+        );
+        assert_eq!(
+            faults.decide("GET", "/v1/invoices"),
+            Outcome::Pass(Duration::ZERO)
+        );
+        assert_eq!(
+            faults.decide("GET", "/v1/patients/1"),
+            Outcome::Error(502, Duration::ZERO)
+        );
+        assert_eq!(
+            faults.decide("GET", "/v1/patients"),
+            Outcome::Pass(Duration::ZERO)
+        );
         assert!(faults.rules().is_empty());
     }
 
@@ -246,12 +258,18 @@ mod tests {
     fn same_seed_same_faults() {
         let run = |seed| {
             let f = FaultHandle::new(seed);
-            f.add(FaultRule { error_rate: 0.3, ..Default::default() });
+            f.add(FaultRule {
+                error_rate: 0.3,
+                ..Default::default()
+            });
             (0..200).map(|_| f.decide("GET", "/x")).collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
-        let errors = run(7).iter().filter(|o| matches!(o, Outcome::Error(..))).count();
+        let errors = run(7)
+            .iter()
+            .filter(|o| matches!(o, Outcome::Error(..)))
+            .count();
         assert!((30..90).contains(&errors), "about 30% of 200, got {errors}");
     }
 
@@ -267,9 +285,22 @@ mod tests {
     #[test]
     fn latency_adds_up_and_method_filters() {
         let f = FaultHandle::new(1);
-        f.add(FaultRule { latency_ms: 5, ..Default::default() });
-        f.add(FaultRule { method: Some("POST".into()), latency_ms: 7, ..Default::default() });
-        assert_eq!(f.decide("GET", "/x"), Outcome::Pass(Duration::from_millis(5)));
-        assert_eq!(f.decide("post", "/x"), Outcome::Pass(Duration::from_millis(12)));
+        f.add(FaultRule {
+            latency_ms: 5,
+            ..Default::default()
+        });
+        f.add(FaultRule {
+            method: Some("POST".into()),
+            latency_ms: 7,
+            ..Default::default()
+        });
+        assert_eq!(
+            f.decide("GET", "/x"),
+            Outcome::Pass(Duration::from_millis(5))
+        );
+        assert_eq!(
+            f.decide("post", "/x"),
+            Outcome::Pass(Duration::from_millis(12))
+        );
     }
 }

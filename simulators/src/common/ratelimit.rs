@@ -125,9 +125,15 @@ mod tests {
         for _ in 0..3 {
             assert!(rl.check("k", t0).is_ok());
         }
-        assert_eq!(rl.check("k", t0 + TimeDelta::seconds(10)), Err(1_700_000_060));
+        assert_eq!(
+            rl.check("k", t0 + TimeDelta::seconds(10)),
+            Err(1_700_000_060)
+        );
         assert!(rl.check("other", t0).is_ok(), "limits are per key");
-        assert!(rl.check("k", t0 + TimeDelta::seconds(60)).is_ok(), "a new window starts");
+        assert!(
+            rl.check("k", t0 + TimeDelta::seconds(60)).is_ok(),
+            "a new window starts"
+        );
     }
 
     #[test]

@@ -97,8 +97,13 @@ impl TrafficLog {
 
     fn record(&self, exchange: Exchange) {
         let mut s = self.lock();
-        let route = exchange.route.clone().unwrap_or_else(|| exchange.path.clone());
-        *s.counts.entry((exchange.method.clone(), route)).or_default() += 1;
+        let route = exchange
+            .route
+            .clone()
+            .unwrap_or_else(|| exchange.path.clone());
+        *s.counts
+            .entry((exchange.method.clone(), route))
+            .or_default() += 1;
         if s.capture {
             s.exchanges.push(exchange);
         }

@@ -153,7 +153,9 @@ pub mod opt_decimal_number {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
         match Option::<StrOrNum>::deserialize(d)? {
             None => Ok(None),
-            Some(v) => decimal::parse(&v.text()).map(Some).map_err(de::Error::custom),
+            Some(v) => decimal::parse(&v.text())
+                .map(Some)
+                .map_err(de::Error::custom),
         }
     }
 }
@@ -182,7 +184,10 @@ pub mod timestamp {
 pub mod opt_timestamp {
     use super::*;
 
-    pub fn serialize<S: Serializer>(value: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        value: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(v) => s.serialize_str(&timestamp_text(v)),
             None => s.serialize_none(),
@@ -244,8 +249,7 @@ mod tests {
 
     #[test]
     fn legacy_quirks_are_accepted() {
-        let s: Sample =
-            serde_json::from_str(r#"{"id":1,"price":90,"archived_at":""}"#).unwrap();
+        let s: Sample = serde_json::from_str(r#"{"id":1,"price":90,"archived_at":""}"#).unwrap();
         assert_eq!(s.id, 1);
         assert_eq!(s.archived_at, None);
         assert_eq!(decimal_text(&s.price), "90.0");
