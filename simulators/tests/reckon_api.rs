@@ -1259,6 +1259,14 @@ async fn receipts_reduce_balance_then_mark_paid_and_paid_invoices_refuse_edits()
     )
     .await
     .expect(400);
+    // Removing the only line would take the total below the 40 received.
+    env.delete(&format!("/invoices/{id}/lineItems/{line}"))
+        .await
+        .expect_invalid_at("lineItems");
+    assert_eq!(
+        dec(&env.get(&format!("/invoices/{id}")).await.body["balance"]),
+        dec!(70)
+    );
     env.patch(
         &format!("/invoices/{id}"),
         &json!({"reference": "still open"}),

@@ -12,7 +12,7 @@ use simulators::reckon::{DEFAULT_SUBSCRIPTION_KEY, ReckonConfig, ReckonSim};
 /// A faithful local stand-in for the Reckon One API v2 (served under /r1/v2) and its OAuth 2
 /// identity server (/connect/authorize, /connect/token, /connect/revocation).
 #[derive(Parser, Debug)]
-#[command(name = "reckon-sim", version, about, long_about = None)]
+#[command(name = "reckon-sim", version)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]

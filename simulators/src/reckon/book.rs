@@ -1525,14 +1525,17 @@ impl Book {
     }
 
     pub fn delete_line(&mut self, id: Uuid, line_id: Uuid, ctx: &Ctx) -> Result<(), BookError> {
-        let invoice = self.invoices.get_mut(&id).ok_or(BookError::NotFound)?;
-        Self::refuse_if_paid(invoice)?;
+        let mut invoice = self.invoices.get(&id).cloned().ok_or(BookError::NotFound)?;
+        Self::refuse_if_paid(&invoice)?;
         let before = invoice.lines.len();
         invoice.lines.retain(|l| l.line_id != line_id);
         if invoice.lines.len() == before {
             return Err(BookError::NotFound);
         }
+        // Like any other edit, removing a line may not take the total below what was received.
+        self.check_total_covers_receipts(&invoice)?;
         invoice.last_modified = ctx.now;
+        self.invoices.insert(id, invoice);
         Ok(())
     }
 
