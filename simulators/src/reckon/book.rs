@@ -247,7 +247,8 @@ pub struct Receipt {
     pub customer: Uuid,
     pub receipt_date: NaiveDate,
     pub ledger_account: Option<Uuid>,
-    pub payment_method: Option<String>,
+    pub payment_method: Option<Uuid>,
+    pub internal_notes: Option<String>,
     pub reference: Option<String>,
     pub notes: Option<String>,
     pub total_amount: Decimal,
@@ -268,6 +269,8 @@ pub struct Book {
     pub terms: IndexMap<Uuid, Term>,
     pub ledger_accounts: IndexMap<Uuid, LedgerAccount>,
     pub templates: IndexMap<Uuid, String>,
+    /// `/paymentMethods`: receipts name one by id or name.
+    pub payment_methods: IndexMap<Uuid, String>,
     pub address_types: Vec<String>,
     pub phone_types: Vec<String>,
     pub electronic_types: Vec<String>,
@@ -301,6 +304,7 @@ impl Book {
             terms: IndexMap::new(),
             ledger_accounts: IndexMap::new(),
             templates: IndexMap::new(),
+            payment_methods: IndexMap::new(),
             address_types: ["Billing", "Business", "Postal", "Physical", "Delivery"]
                 .map(String::from)
                 .to_vec(),
@@ -384,6 +388,20 @@ impl Book {
             .insert(Uuid::new_v4(), "Professional invoice".into());
         book.templates
             .insert(Uuid::new_v4(), "Service invoice".into());
+        for name in [
+            "Cash",
+            "Cheque",
+            "EFT",
+            "Direct Deposit",
+            "Credit Card",
+            "Mastercard",
+            "Visa",
+            "American Express",
+            "EFTPOS",
+            "Other",
+        ] {
+            book.payment_methods.insert(Uuid::new_v4(), name.into());
+        }
         book
     }
 
@@ -1507,14 +1525,17 @@ impl Book {
     }
 
     pub fn delete_line(&mut self, id: Uuid, line_id: Uuid, ctx: &Ctx) -> Result<(), BookError> {
-        let invoice = self.invoices.get_mut(&id).ok_or(BookError::NotFound)?;
-        Self::refuse_if_paid(invoice)?;
+        let mut invoice = self.invoices.get(&id).cloned().ok_or(BookError::NotFound)?;
+        Self::refuse_if_paid(&invoice)?;
         let before = invoice.lines.len();
         invoice.lines.retain(|l| l.line_id != line_id);
         if invoice.lines.len() == before {
             return Err(BookError::NotFound);
         }
+        // Like any other edit, removing a line may not take the total below what was received.
+        self.check_total_covers_receipts(&invoice)?;
         invoice.last_modified = ctx.now;
+        self.invoices.insert(id, invoice);
         Ok(())
     }
 
@@ -1708,7 +1729,9 @@ impl Book {
 
     // ---- receipts ----------------------------------------------------------------------
 
-    pub fn create_receipt(&mut self, body: &Value, ctx: &Ctx) -> Result<Receipt, BookError> {
+    /// Reads a ReceiptInput. `existing` is the receipt being replaced: its own allocations
+    /// do not count against the invoices' balances.
+    fn read_receipt(&self, body: &Value, existing: Option<&Receipt>) -> Result<Receipt, BookError> {
         let mut errors = Errors::default();
         let Some(obj) = Obj::root(body, &mut errors) else {
             return Err(errors.into());
@@ -1737,7 +1760,29 @@ impl Book {
                 .find(|a| a.name == "Undeposited Funds")
                 .map(|a| a.id),
         };
-        let mut allocations = Vec::new();
+        let own = |invoice: Uuid| -> Decimal {
+            existing
+                .map(|r| {
+                    r.allocations
+                        .iter()
+                        .filter(|(i, _)| *i == invoice)
+                        .map(|(_, a)| *a)
+                        .sum()
+                })
+                .unwrap_or_default()
+        };
+        let payment_method = match self.reference(&obj, "paymentMethod", false, &mut errors) {
+            Some(Some(v)) => self.resolve(
+                &self.payment_methods,
+                |m| m.clone(),
+                &v,
+                "paymentMethod",
+                "payment method",
+                &mut errors,
+            ),
+            _ => None,
+        };
+        let mut allocations: Vec<(Uuid, Decimal)> = Vec::new();
         for link in obj.objects("transactionLinks", &mut errors) {
             let kind = link.enumeration("transactionType", &["Invoice"], &mut errors);
             let amount = link.decimal("transactionAmount", &mut errors);
@@ -1767,15 +1812,22 @@ impl Book {
                     link.location("transactionId"),
                     "The invoice belongs to a different customer.",
                 ),
-                Some(inv) if amount > self.invoice_balance(inv) || amount <= Decimal::ZERO => {
+                Some(inv)
+                    if amount > self.invoice_balance(inv) + own(inv.id)
+                        || amount <= Decimal::ZERO =>
+                {
                     errors.add(
                         link.location("transactionAmount"),
                         format!(
                             "The amount must be more than 0 and at most the invoice balance {}.",
-                            self.invoice_balance(inv)
+                            self.invoice_balance(inv) + own(inv.id)
                         ),
                     )
                 }
+                Some(_) if allocations.iter().any(|(i, _)| *i == target) => errors.add(
+                    link.location("transactionId"),
+                    "The invoice is linked more than once.",
+                ),
                 Some(_) => allocations.push((target, amount)),
             }
         }
@@ -1789,12 +1841,15 @@ impl Book {
             }
         }
         let receipt = Receipt {
-            id: Uuid::new_v4(),
-            number: format!("REC{:04}", self.next_receipt_number),
+            id: existing.map(|r| r.id).unwrap_or_else(Uuid::new_v4),
+            number: existing
+                .map(|r| r.number.clone())
+                .unwrap_or_else(|| format!("REC{:04}", self.next_receipt_number)),
             customer: customer.unwrap_or_default(),
             receipt_date: receipt_date.unwrap_or_default(),
             ledger_account: ledger,
-            payment_method: obj.string("paymentMethod", 100, false, &mut errors),
+            payment_method,
+            internal_notes: obj.string("internalNotes", 400, false, &mut errors),
             reference: obj.string("reference", 200, false, &mut errors),
             notes: obj.string("notes", 255, false, &mut errors),
             total_amount: total.unwrap_or_default(),
@@ -1811,13 +1866,83 @@ impl Book {
         if !errors.is_empty() {
             return Err(errors.into());
         }
+        Ok(receipt)
+    }
+
+    pub fn create_receipt(&mut self, body: &Value, ctx: &Ctx) -> Result<Receipt, BookError> {
+        let receipt = self.read_receipt(body, None)?;
         self.next_receipt_number += 1;
         self.receipts.insert(receipt.id, receipt.clone());
         self.settle(&receipt, ctx.now);
         Ok(receipt)
     }
 
+    /// PUT: the whole ReceiptInput again; allocations are re-applied.
+    pub fn replace_receipt(&mut self, id: Uuid, body: &Value, ctx: &Ctx) -> Result<(), BookError> {
+        let existing = self.receipts.get(&id).cloned().ok_or(BookError::NotFound)?;
+        let receipt = self.read_receipt(body, Some(&existing))?;
+        self.receipts.insert(id, receipt.clone());
+        self.settle(&existing, ctx.now);
+        self.settle(&receipt, ctx.now);
+        Ok(())
+    }
+
+    /// Merge-patch of a receipt (ReceiptPatch): applied to the receipt's input form.
+    pub fn patch_receipt(&mut self, id: Uuid, patch: &Value, ctx: &Ctx) -> Result<(), BookError> {
+        let existing = self.receipts.get(&id).cloned().ok_or(BookError::NotFound)?;
+        let mut errors = Errors::default();
+        let Some(obj) = Obj::root(patch, &mut errors) else {
+            return Err(errors.into());
+        };
+        // ReceiptPatch lists totalAmount as required.
+        if !obj.has("totalAmount") {
+            errors.add("totalAmount", "The totalAmount field is required.");
+            return Err(errors.into());
+        }
+        let mut input = Self::receipt_input(&existing);
+        super::input::merge_patch(&mut input, patch);
+        self.replace_receipt(id, &input, ctx)
+    }
+
+    fn receipt_input(r: &Receipt) -> Value {
+        let mut m = Map::new();
+        m.insert("customer".into(), json!(r.customer.to_string()));
+        m.insert(
+            "receiptDate".into(),
+            json!(r.receipt_date.format("%Y-%m-%d").to_string()),
+        );
+        put(
+            &mut m,
+            "ledgerAccount",
+            r.ledger_account.map(|a| json!(a.to_string())),
+        );
+        put(
+            &mut m,
+            "paymentMethod",
+            r.payment_method.map(|p| json!(p.to_string())),
+        );
+        put(&mut m, "internalNotes", text(&r.internal_notes));
+        put(&mut m, "reference", text(&r.reference));
+        put(&mut m, "notes", text(&r.notes));
+        m.insert("totalAmount".into(), money(r.total_amount));
+        m.insert(
+            "reconciliationStatus".into(),
+            json!(r.reconciliation_status),
+        );
+        m.insert(
+            "transactionLinks".into(),
+            Value::Array(
+                r.allocations
+                    .iter()
+                    .map(|(i, a)| json!({"transactionType": "Invoice", "transactionId": i.to_string(), "transactionAmount": money(*a)}))
+                    .collect(),
+            ),
+        );
+        Value::Object(m)
+    }
+
     /// Marks invoices Paid once receipts cover them, and Approved again when they no longer do.
+    /// Their balance changed, so their `lastModifiedDateTime` moves too.
     fn settle(&mut self, receipt: &Receipt, now: DateTime<Utc>) {
         for (invoice_id, _) in &receipt.allocations {
             let Some(inv) = self.invoices.get(invoice_id) else {
@@ -1830,10 +1955,8 @@ impl Book {
                 "Approved"
             };
             if let Some(inv) = self.invoices.get_mut(invoice_id) {
-                if inv.status != status {
-                    inv.status = status.into();
-                    inv.last_modified = now;
-                }
+                inv.status = status.into();
+                inv.last_modified = now;
             }
         }
     }
@@ -1863,12 +1986,19 @@ impl Book {
                 .and_then(|a| self.ledger_accounts.get(&a))
                 .map(|a| id_name(a.id, &a.name)),
         );
+        put(
+            &mut m,
+            "paymentMethod",
+            r.payment_method
+                .and_then(|p| self.payment_methods.get(&p).map(|n| id_name(p, n))),
+        );
         m.insert(
             "allocateFullAmount".into(),
             json!(r.allocations.iter().map(|(_, a)| *a).sum::<Decimal>() == r.total_amount),
         );
         put(&mut m, "reference", text(&r.reference));
         put(&mut m, "notes", text(&r.notes));
+        put(&mut m, "internalNotes", text(&r.internal_notes));
         m.insert("totalAmount".into(), money(r.total_amount));
         m.insert(
             "reconciliationStatus".into(),
@@ -1998,17 +2128,16 @@ impl Book {
         if !obj.has("accountType") {
             errors.add("accountType", "The accountType field is required.");
         }
-        if let Some(n) = &name {
-            if self
+        if let Some(n) = &name
+            && self
                 .ledger_accounts
                 .values()
                 .any(|a| a.name.eq_ignore_ascii_case(n))
-            {
-                errors.add(
-                    "name",
-                    format!("The name '{n}' is already used by another ledger account."),
-                );
-            }
+        {
+            errors.add(
+                "name",
+                format!("The name '{n}' is already used by another ledger account."),
+            );
         }
         let account = LedgerAccount {
             id: Uuid::new_v4(),

@@ -199,7 +199,10 @@ impl ReckonSim {
             )
             .route(
                 "/r1/v2/{book}/receipts/{id}",
-                get(get_receipt).delete(delete_receipt),
+                get(get_receipt)
+                    .put(put_receipt)
+                    .patch(patch_receipt)
+                    .delete(delete_receipt),
             )
             .route("/r1/v2/{book}/taxrates/{date}", get(list_tax_rates))
             .route("/r1/v2/{book}/taxrates/{id}/{date}", get(get_tax_rate))
@@ -211,6 +214,7 @@ impl ReckonSim {
             )
             .route("/r1/v2/{book}/ledgeraccounts/{id}", get(get_ledger_account))
             .route("/r1/v2/{book}/addresstypes", get(address_types))
+            .route("/r1/v2/{book}/paymentmethods", get(payment_methods))
             .route("/r1/v2/{book}/phonetypes", get(phone_types))
             .route(
                 "/r1/v2/{book}/electronicaddresstypes",
@@ -775,6 +779,7 @@ fn one(uri: &axum::http::Uri, view: Option<Value>) -> Response {
 }
 
 /// Runs `f` against the book named in the path (404 when it does not exist).
+#[allow(clippy::result_large_err)] // handlers return the ready error response
 fn on_book<T>(
     sim: &ReckonSim,
     book: &str,
@@ -789,11 +794,13 @@ fn on_book<T>(
     Ok(f(book, &ctx))
 }
 
+#[allow(clippy::result_large_err)]
 fn parse_uuid(s: &str) -> Result<Uuid, Response> {
     Uuid::parse_str(s).map_err(|_| not_found_response())
 }
 
 /// POST/PUT bodies must be JSON; PATCH bodies must be `application/merge-patch+json`.
+#[allow(clippy::result_large_err)]
 fn body_json(headers: &HeaderMap, body: &Bytes, merge_patch: bool) -> Result<Value, Response> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -1383,6 +1390,32 @@ async fn get_receipt(
     one(&uri, view)
 }
 
+async fn put_receipt(
+    State(sim): State<ReckonSim>,
+    headers: HeaderMap,
+    Path((book, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    let body = try_resp!(body_json(&headers, &body, false));
+    done(try_resp!(
+        on_book(&sim, &book, |b, ctx| b.replace_receipt(id, &body, ctx))
+    ))
+}
+
+async fn patch_receipt(
+    State(sim): State<ReckonSim>,
+    headers: HeaderMap,
+    Path((book, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    let body = try_resp!(body_json(&headers, &body, true));
+    done(try_resp!(
+        on_book(&sim, &book, |b, ctx| b.patch_receipt(id, &body, ctx))
+    ))
+}
+
 async fn delete_receipt(
     State(sim): State<ReckonSim>,
     Path((book, id)): Path<(String, String)>,
@@ -1521,6 +1554,17 @@ fn type_list(names: &[String]) -> Response {
         .map(|n| json!({"id": Uuid::new_v5(&Uuid::NAMESPACE_OID, n.as_bytes()).to_string(), "name": n}))
         .collect();
     Json(json!({ "list": list })).into_response()
+}
+
+async fn payment_methods(State(sim): State<ReckonSim>, Path(book): Path<String>) -> Response {
+    try_resp!(on_book(&sim, &book, |b, _| {
+        let list: Vec<Value> = b
+            .payment_methods
+            .iter()
+            .map(|(id, name)| json!({"id": id.to_string(), "name": name}))
+            .collect();
+        Json(json!({ "list": list })).into_response()
+    }))
 }
 
 async fn address_types(State(sim): State<ReckonSim>, Path(book): Path<String>) -> Response {

@@ -59,8 +59,18 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// The error location of `key`: spelled as the body spells it when present (keys match
+    /// case-insensitively), otherwise as asked for.
     pub fn location(&self, key: &str) -> String {
-        path_join(&self.path, key)
+        let spelled = if self.map.contains_key(key) {
+            key
+        } else {
+            self.map
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(key))
+                .map_or(key, String::as_str)
+        };
+        path_join(&self.path, spelled)
     }
 
     /// The raw value for `key`, matched case-insensitively; JSON null counts as absent.
