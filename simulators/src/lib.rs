@@ -5,4 +5,5 @@
 
 pub mod cliniko;
 pub mod common;
+pub mod generator;
 pub mod reckon;

@@ -159,7 +159,7 @@ impl ClinikoState {
         self.table().get(&id)
     }
 
-    /// Applies `change` to a record and bumps its `updated_at` through `stamp`.
+    /// Applies `change` to a record in place (the caller sets any timestamps it changes).
     pub fn edit<R: Resource>(&mut self, id: u64, change: impl FnOnce(&mut R)) -> Option<R>
     where
         Self: Table<R>,
@@ -574,6 +574,7 @@ impl ClinikoState {
         Ok(items)
     }
 
+    /// Sets an invoice's totals from its live lines.
     fn recompute_totals(&mut self, invoice_id: u64) {
         let live: Vec<InvoiceItem> = self
             .tables
@@ -582,15 +583,9 @@ impl ClinikoState {
             .filter(|i| i.invoice_id == Some(invoice_id) && i.deleted_at.is_none())
             .cloned()
             .collect();
-        let total: Decimal = live.iter().filter_map(|i| i.total_including_tax).sum();
-        let tax: Decimal = live.iter().filter_map(|i| i.tax_amount).sum();
-        let off: Decimal = live.iter().filter_map(|i| i.discounted_amount).sum();
-        self.edit::<Invoice>(invoice_id, |inv| {
-            inv.total_amount = Some(total);
-            inv.tax_amount = Some(tax);
-            inv.net_amount = Some(total - tax);
-            inv.discounted_amount = Some(off);
-        });
+        if let Some(inv) = self.tables.invoices.get_mut(&invoice_id) {
+            apply_totals(inv, &live);
+        }
     }
 
     /// Creates an invoice with its items; totals are computed from the lines.
@@ -661,12 +656,13 @@ impl ClinikoState {
             ..Default::default()
         };
         let items = self.build_items(&invoice, &spec.items)?;
-        self.insert(invoice.clone());
+        // Totals from the new lines directly: scanning every item would make seeding quadratic.
+        let mut invoice = invoice;
+        apply_totals(&mut invoice, &items);
         for item in items {
             self.insert(item);
         }
-        self.recompute_totals(invoice.id);
-        Ok(self.tables.invoices[&invoice.id].clone())
+        Ok(self.insert(invoice))
     }
 
     pub fn update_invoice(&mut self, id: u64, patch: &InvoicePatch) -> Result<Invoice, WriteError> {
@@ -740,6 +736,16 @@ impl ClinikoState {
             ("contacts", t.contacts.len()),
         ])
     }
+}
+
+fn apply_totals(invoice: &mut Invoice, live: &[InvoiceItem]) {
+    let total: Decimal = live.iter().filter_map(|i| i.total_including_tax).sum();
+    let tax: Decimal = live.iter().filter_map(|i| i.tax_amount).sum();
+    let off: Decimal = live.iter().filter_map(|i| i.discounted_amount).sum();
+    invoice.total_amount = Some(total);
+    invoice.tax_amount = Some(tax);
+    invoice.net_amount = Some(total - tax);
+    invoice.discounted_amount = Some(off);
 }
 
 // ---- field validation for writes -----------------------------------------------------
