@@ -3,8 +3,10 @@
 //! until Ctrl-C.
 
 use clap::Parser;
-use serde_json::json;
+use simulators::cliniko::store::ClinikoState;
 use simulators::common::FaultRule;
+use simulators::common::SimClock;
+use simulators::generator::{self, ClinicSize};
 use simulators::reckon::oauth::OAuthConfig;
 use simulators::reckon::tax::Rounding;
 use simulators::reckon::{DEFAULT_SUBSCRIPTION_KEY, ReckonConfig, ReckonSim};
@@ -86,9 +88,15 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     drop_rate: f64,
 
-    /// Pre-populate the book with N customers (each with an email address).
+    /// Pre-populate the book with N customers who already exist before the first sync: patients
+    /// of the seeded clinic (same --seed and --clinic-size as cliniko-sim's --seed and --size, so
+    /// their emails match), typed as a bookkeeper would ("Last, First", capitals).
     #[arg(long, default_value_t = 0)]
     existing_customers: usize,
+
+    /// Patients in the seeded clinic that --existing-customers are drawn from.
+    #[arg(long, default_value_t = 300)]
+    clinic_size: usize,
 }
 
 fn config(args: &Args) -> ReckonConfig {
@@ -133,17 +141,19 @@ fn install_faults(sim: &ReckonSim, args: &Args) {
     }
 }
 
-fn seed_customers(sim: &ReckonSim, n: usize) -> anyhow::Result<()> {
-    for i in 1..=n {
-        let body = json!({
-            "name": format!("Existing Customer {i:04}"),
-            "electronicAddresses": [{"type": "Email", "address": format!("customer{i:04}@example.com")}],
-        });
-        // TODO(generator): use the seeded generator once `simulators::generator` is on this branch.
-        sim.with_book(|b, ctx| b.create_customer(&body, ctx))
-            .map_err(|e| anyhow::anyhow!("seeding customer {i}: {e:?}"))?;
+fn seed_customers(sim: &ReckonSim, args: &Args) -> usize {
+    if args.existing_customers == 0 {
+        return 0;
     }
-    Ok(())
+    let mut clinic = ClinikoState::new(SimClock::new());
+    generator::seed_clinic(
+        &mut clinic,
+        args.seed,
+        ClinicSize::with_patients(args.clinic_size),
+    );
+    let mut customers = generator::existing_reckon_customers(&clinic, args.seed, 1.0);
+    customers.truncate(args.existing_customers);
+    sim.with_book(|book, ctx| generator::seed_reckon_customers(book, ctx, &customers))
 }
 
 #[tokio::main]
@@ -158,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let sim = ReckonSim::new(config(&args));
     install_faults(&sim, &args);
-    seed_customers(&sim, args.existing_customers)?;
+    let seeded = seed_customers(&sim, &args);
     let server = sim.start(&args.host, args.port).await?;
     let origin = server.origin();
     let tokens = sim.issue_tokens();
@@ -187,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(
         rate_limit = args.rate_limit,
         rounding = ?args.rounding,
-        customers = args.existing_customers,
+        customers = seeded,
         "reckon-sim ready"
     );
     tokio::select! {
