@@ -574,20 +574,6 @@ impl ClinikoState {
         Ok(items)
     }
 
-    /// Sets an invoice's totals from its live lines.
-    fn recompute_totals(&mut self, invoice_id: u64) {
-        let live: Vec<InvoiceItem> = self
-            .tables
-            .invoice_items
-            .values()
-            .filter(|i| i.invoice_id == Some(invoice_id) && i.deleted_at.is_none())
-            .cloned()
-            .collect();
-        if let Some(inv) = self.tables.invoices.get_mut(&invoice_id) {
-            apply_totals(inv, &live);
-        }
-    }
-
     /// Creates an invoice with its items; totals are computed from the lines.
     pub fn create_invoice(&mut self, spec: &InvoiceSpec) -> Result<Invoice, WriteError> {
         self.create_invoice_at(spec, self.now())
@@ -701,6 +687,7 @@ impl ClinikoState {
             invoice.deleted_at = deleted.then_some(now);
         }
         invoice.updated_at = now;
+        // Only new lines change the totals; a status or note change leaves them as they are.
         if let Some(specs) = &patch.items {
             let items = self.build_items(&invoice, specs)?;
             for item in self.tables.invoice_items.values_mut() {
@@ -709,13 +696,12 @@ impl ClinikoState {
                     item.updated_at = now;
                 }
             }
+            apply_totals(&mut invoice, &items);
             for item in items {
                 self.insert(item);
             }
         }
-        self.insert(invoice);
-        self.recompute_totals(id);
-        Ok(self.tables.invoices[&id].clone())
+        Ok(self.insert(invoice))
     }
 
     /// Counts per table, for `/__admin/state` and the binaries' start-up banner.
