@@ -167,7 +167,7 @@ fn help_documents_every_flag_and_default() {
         "--hang-rate",
         "--drop-rate",
         "--existing-customers",
-        "--clinic-size",
+        "--size",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }

@@ -89,13 +89,13 @@ struct Args {
     drop_rate: f64,
 
     /// Pre-populate the book with N customers who already exist before the first sync: patients
-    /// of the seeded clinic (same --seed and --clinic-size as cliniko-sim's --seed and --size, so
+    /// of the seeded clinic (the same --seed and --size as cliniko-sim's, so
     /// their emails match), typed as a bookkeeper would ("Last, First", capitals).
     #[arg(long, default_value_t = 0)]
     existing_customers: usize,
 
-    /// Patients in the seeded clinic that --existing-customers are drawn from.
-    #[arg(long, default_value_t = 300)]
+    /// Clinic size (patients) of the seeded clinic that --existing-customers are drawn from.
+    #[arg(long = "size", default_value_t = 300)]
     clinic_size: usize,
 }
 
