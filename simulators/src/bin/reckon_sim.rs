@@ -24,7 +24,7 @@ struct Args {
     #[arg(long, default_value_t = 8082)]
     port: u16,
 
-    /// Seed for fault injection (same seed, same faults).
+    /// Seed for fault injection and the seeded clinic (same seed, same faults and customers).
     #[arg(long, default_value_t = 1)]
     seed: u64,
 
