@@ -1,0 +1,5 @@
+//! The Cliniko → Reckon One sync as a library: domain types, the two vendor clients, pure
+//! mapping functions, ports (small traits) with their adapters, and the pipeline steps the
+//! CLI and the Lambda functions share. See `../shared/DESIGN.md` beside the repository.
+
+pub mod domain;
