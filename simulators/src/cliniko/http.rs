@@ -480,6 +480,7 @@ where
 
 /// Reads a JSON object body. Without a JSON content type Cliniko ignores the body, so every
 /// field then reads as blank.
+#[allow(clippy::result_large_err)] // the Err is the finished HTTP answer
 fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, Response> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -511,6 +512,7 @@ fn created<R: Resource>(record: &R, headers: &HeaderMap) -> Response {
     response
 }
 
+#[allow(clippy::result_large_err)] // the Err is the finished HTTP answer
 fn parse_id(id: &str) -> Result<u64, Response> {
     id.parse().map_err(|_| not_found_response())
 }

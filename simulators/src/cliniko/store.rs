@@ -438,7 +438,7 @@ impl ClinikoState {
             Some(q)
                 if q > Decimal::ZERO
                     && !INCREASING.contains(&kind.as_str())
-                    && errors.get("adjustment_type").is_none() =>
+                    && !errors.contains_key("adjustment_type") =>
             {
                 errors.insert(
                     "quantity".into(),
@@ -448,7 +448,7 @@ impl ClinikoState {
             Some(q)
                 if q < Decimal::ZERO
                     && !DECREASING.contains(&kind.as_str())
-                    && errors.get("adjustment_type").is_none() =>
+                    && !errors.contains_key("adjustment_type") =>
             {
                 errors.insert(
                     "quantity".into(),
@@ -763,6 +763,8 @@ pub fn decimal_value(v: &Value) -> Option<Decimal> {
     }
 }
 
+/// `Ok(None)` for null, `Err(())` for something that is not an id.
+#[allow(clippy::result_unit_err)]
 pub fn id_value(v: &Value) -> Result<Option<u64>, ()> {
     match v {
         Value::Null => Ok(None),
@@ -914,10 +916,11 @@ fn apply_patient_fields(
         // Anything else (ids of concession types, unknown keys) is ignored, as Rails does.
     }
     for key in ["email", "invoice_email"] {
-        if let Some(Value::String(e)) = json.get(key) {
-            if !e.is_empty() && !is_email(e) {
-                errors.insert(key.into(), "is invalid".into());
-            }
+        if let Some(Value::String(e)) = json.get(key)
+            && !e.is_empty()
+            && !is_email(e)
+        {
+            errors.insert(key.into(), "is invalid".into());
         }
     }
     for key in ["first_name", "last_name"] {
