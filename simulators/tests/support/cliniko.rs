@@ -252,7 +252,7 @@ pub fn seed_clinic(s: &mut ClinikoState) -> Clinic {
         first_name: Some("Greg".into()),
         last_name: Some("House".into()),
         company_name: Some("Princeton GP".into()),
-        doctor_type: Some("General Practitioner".into()),
+        doctor_type: Some("general_practitioner".into()),
         email: Some("greg@example.com".into()),
         contact_type: Some("Doctor".into()),
         created_at: now,
