@@ -480,7 +480,7 @@ where
 
 /// Reads a JSON object body. Without a JSON content type Cliniko ignores the body, so every
 /// field then reads as blank.
-#[allow(clippy::result_large_err)] // handlers return the ready error response
+#[allow(clippy::result_large_err)] // the Err is the finished HTTP answer
 fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, Response> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -512,7 +512,7 @@ fn created<R: Resource>(record: &R, headers: &HeaderMap) -> Response {
     response
 }
 
-#[allow(clippy::result_large_err)]
+#[allow(clippy::result_large_err)] // the Err is the finished HTTP answer
 fn parse_id(id: &str) -> Result<u64, Response> {
     id.parse().map_err(|_| not_found_response())
 }
@@ -732,20 +732,59 @@ fn import_as<R: Resource + serde::de::DeserializeOwned>(
 where
     ClinikoState: Table<R>,
 {
+    import_with::<R>(state, record, |_| {})
+}
+
+/// Imports one record, then fills in what the live API always derives (`fix`), so the record
+/// reads back in the canonical form even when the legacy example omits it.
+fn import_with<R: Resource + serde::de::DeserializeOwned>(
+    state: &mut ClinikoState,
+    record: Value,
+    fix: impl FnOnce(&mut R),
+) -> Result<u64, String>
+where
+    ClinikoState: Table<R>,
+{
     let mut map = match record {
         Value::Object(m) => m,
         _ => return Err("a record must be a JSON object".into()),
     };
     links_to_ids(&mut map);
-    let parsed: R =
+    let mut parsed: R =
         serde_json::from_value(Value::Object(map)).map_err(|e| format!("{}: {e}", R::PLURAL))?;
+    fix(&mut parsed);
     Ok(state.insert(parsed).id())
 }
 
 pub fn import_one(state: &mut ClinikoState, resource: &str, record: Value) -> Result<u64, String> {
     match resource {
-        "patients" => import_as::<Patient>(state, record),
-        "invoices" => import_as::<Invoice>(state, record),
+        "patients" => import_with::<Patient>(state, record, |p| {
+            // The schema's phone numbers always carry a normalised form and patients a label.
+            for phone in &mut p.patient_phone_numbers {
+                if phone.normalized_number.is_none() {
+                    phone.normalized_number = Some(super::store::normalize_phone(&phone.number));
+                }
+            }
+            if p.label.is_none() {
+                p.label = Some(p.full_label());
+            }
+        }),
+        "invoices" => import_with::<Invoice>(state, record, |inv| {
+            // Legacy invoices predate calculation methods: they are "Legacy" (1).
+            if inv.calculation_method == 0 {
+                inv.calculation_method = calculation_method::LEGACY;
+            }
+            if inv.calculation_method_description.is_empty() {
+                inv.calculation_method_description =
+                    calculation_method::description(inv.calculation_method).into();
+            }
+            if inv.status == 0 {
+                inv.status = invoice_status::OPEN;
+            }
+            if inv.status_description.is_empty() {
+                inv.status_description = invoice_status::description(inv.status).into();
+            }
+        }),
         "invoice_items" => import_as::<InvoiceItem>(state, record),
         "products" => import_as::<Product>(state, record),
         "stock_adjustments" => import_as::<StockAdjustment>(state, record),
@@ -754,10 +793,30 @@ pub fn import_one(state: &mut ClinikoState, resource: &str, record: Value) -> Re
         "businesses" => import_as::<Business>(state, record),
         "practitioners" => import_as::<Practitioner>(state, record),
         "appointment_types" => import_as::<AppointmentType>(state, record),
-        "individual_appointments" => import_as::<IndividualAppointment>(state, record),
+        "individual_appointments" => import_with::<IndividualAppointment>(state, record, |a| {
+            // The legacy example sends "" for "no reason"; the schema's enum wants a name or null.
+            a.cancellation_reason_description = a
+                .cancellation_reason
+                .and_then(cancellation_reason_description)
+                .map(str::to_string);
+        }),
         "contacts" => import_as::<Contact>(state, record),
         other => Err(format!("unknown resource {other:?}")),
     }
+}
+
+/// The OpenAPI enum of `cancellation_reason_description` for each `cancellation_reason` code.
+pub fn cancellation_reason_description(code: i32) -> Option<&'static str> {
+    Some(match code {
+        10 => "Feeling Better",
+        20 => "Condition Worse",
+        30 => "Sick",
+        31 => "COVID-19 related",
+        40 => "Away",
+        50 => "Other",
+        60 => "Work",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

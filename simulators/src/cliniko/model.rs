@@ -49,8 +49,12 @@ pub(crate) fn link(url: String) -> Value {
     json!({ "links": { "self": url } })
 }
 
+/// An association link, or no key at all when there is none: the OpenAPI schema types every
+/// association as a non-nullable `{links: {self}}` object, so `null` would not conform.
 fn opt_link(out: &mut Map<String, Value>, key: &str, url: Option<String>) {
-    out.insert(key.to_string(), url.map(link).unwrap_or(Value::Null));
+    if let Some(url) = url {
+        out.insert(key.to_string(), link(url));
+    }
 }
 
 fn time(t: &Option<DateTime<Utc>>) -> Col<'static> {
@@ -235,8 +239,6 @@ impl Resource for Patient {
             self.merged_with_patient_id
                 .map(|m| format!("{base}/patients/{m}")),
         );
-        out.insert("concession_type".into(), Value::Null);
-        out.insert("referring_doctor".into(), Value::Null);
     }
 }
 
@@ -340,7 +342,6 @@ impl Resource for Product {
 
     fn links(&self, base: &str, out: &mut Map<String, Value>) {
         opt_link(out, "tax", self.tax_id.map(|t| format!("{base}/taxes/{t}")));
-        out.insert("product_supplier".into(), Value::Null);
         out.insert(
             "stock_adjustments".into(),
             link(format!(
@@ -611,8 +612,6 @@ impl Resource for Invoice {
             self.original_invoice_id
                 .map(|v| format!("{base}/invoices/{v}")),
         );
-        out.insert("attendee".into(), Value::Null);
-        out.insert("signature".into(), Value::Null);
         out.insert(
             "invoice_items".into(),
             link(format!("{base}/invoices/{}/invoice_items", self.id)),
@@ -864,7 +863,6 @@ impl Resource for Practitioner {
             "appointment_types".into(),
             link(format!("{base}/practitioners/{id}/appointment_types")),
         );
-        out.insert("default_appointment_type".into(), Value::Null);
     }
 }
 
@@ -934,7 +932,6 @@ impl Resource for AppointmentType {
             self.billable_item_id
                 .map(|b| format!("{base}/billable_items/{b}")),
         );
-        out.insert("product".into(), Value::Null);
         out.insert(
             "practitioners".into(),
             link(format!("{base}/appointment_types/{id}/practitioners")),
@@ -1072,8 +1069,6 @@ impl Resource for IndividualAppointment {
             "conflicts".into(),
             link(format!("{base}/individual_appointments/{id}/conflicts")),
         );
-        out.insert("patient_case".into(), Value::Null);
-        out.insert("repeated_from".into(), Value::Null);
         out.insert(
             "repeats".into(),
             link(format!(

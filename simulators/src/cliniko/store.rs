@@ -755,6 +755,7 @@ pub fn decimal_value(v: &Value) -> Option<Decimal> {
     }
 }
 
+/// `Ok(None)` for null, `Err(())` for something that is not an id.
 #[allow(clippy::result_unit_err)]
 pub fn id_value(v: &Value) -> Result<Option<u64>, ()> {
     match v {
@@ -774,6 +775,53 @@ fn is_email(s: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !s.contains(char::is_whitespace)
+}
+
+/// The OpenAPI pattern `^[NVQSWT]([A-Z ][0-9]{1,6}|[A-Z]{2}[0-9]{1,5}|[A-Z]{3}[0-9]{1,4})[A-Z]?$`
+/// (a state letter, a file-number prefix, digits and an optional segment letter).
+fn is_dva_card_number(s: &str) -> bool {
+    let upper = s.to_ascii_uppercase();
+    let b = upper.as_bytes();
+    let Some((state, rest)) = b.split_first() else {
+        return false;
+    };
+    if !b"NVQSWT".contains(state) {
+        return false;
+    }
+    let middle = |r: &[u8]| {
+        [(1, 6), (2, 5), (3, 4)]
+            .iter()
+            .any(|&(letters, max_digits)| {
+                r.len() > letters
+                    && r[..letters]
+                        .iter()
+                        .all(|c| c.is_ascii_uppercase() || (letters == 1 && *c == b' '))
+                    && r.len() - letters <= max_digits
+                    && r[letters..].iter().all(u8::is_ascii_digit)
+            })
+    };
+    middle(rest)
+        || rest
+            .split_last()
+            .is_some_and(|(last, head)| last.is_ascii_uppercase() && middle(head))
+}
+
+/// Pronouns: all five forms, each a string of at most 50 characters.
+fn valid_pronouns(v: &Value) -> bool {
+    const FORMS: [&str; 5] = [
+        "accusative",
+        "nominative",
+        "predicative_possessive",
+        "pronominal_possessive",
+        "reflexive",
+    ];
+    v.as_object().is_some_and(|m| {
+        FORMS.iter().all(|f| {
+            m.get(*f)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.chars().count() <= 50)
+        })
+    })
 }
 
 /// Australian normalisation: digits only, a leading 0 becomes the country code 61.
@@ -913,6 +961,18 @@ fn apply_patient_fields(
         {
             errors.insert(key.into(), "is invalid".into());
         }
+    }
+    if let Some(Value::String(dva)) = json.get("dva_card_number")
+        && !dva.is_empty()
+        && !is_dva_card_number(dva)
+    {
+        errors.insert("dva_card_number".into(), "is invalid".into());
+    }
+    if let Some(pronouns) = body.get("pronouns")
+        && !pronouns.is_null()
+        && !valid_pronouns(pronouns)
+    {
+        errors.insert("pronouns".into(), "is invalid".into());
     }
     for key in ["first_name", "last_name"] {
         let blank = json
@@ -1168,6 +1228,32 @@ mod tests {
         let merged = s.merge_patients(a.id, b.id).unwrap();
         assert!(merged.archived_at.is_some() && merged.merged_at.is_some());
         assert_eq!(merged.merged_with_patient_id, Some(b.id));
+    }
+
+    #[test]
+    fn dva_numbers_and_pronouns_follow_the_schema() {
+        for ok in ["NX123456", "V 12345", "QSM1234A", "WABC1234", "t 1"] {
+            assert!(is_dva_card_number(ok), "{ok}");
+        }
+        for bad in [
+            "12345",
+            "X123456",
+            "N1234567",
+            "NABCD123",
+            "N",
+            "NX",
+            "NX123456AB",
+        ] {
+            assert!(!is_dva_card_number(bad), "{bad}");
+        }
+        let all = json!({"accusative": "them", "nominative": "they",
+            "predicative_possessive": "theirs", "pronominal_possessive": "their",
+            "reflexive": "themselves"});
+        assert!(valid_pronouns(&all));
+        assert!(!valid_pronouns(&json!({"nominative": "they"})));
+        let mut long = all.clone();
+        long["reflexive"] = json!("x".repeat(51));
+        assert!(!valid_pronouns(&long));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Test support shared by the simulator test binaries.
 #![allow(dead_code)]
 
+pub mod cliniko;
 pub mod openapi;
 
 use std::path::PathBuf;
