@@ -2,4 +2,7 @@
 //! mapping functions, ports (small traits) with their adapters, and the pipeline steps the
 //! CLI and the Lambda functions share. See `../shared/DESIGN.md` beside the repository.
 
+pub mod cliniko;
 pub mod domain;
+pub mod ports;
+pub mod reckon;

@@ -1,0 +1,53 @@
+use std::time::Duration;
+
+/// Everything that can go wrong talking to Cliniko; each says whether a retry can help.
+#[derive(Debug, thiserror::Error)]
+pub enum ClinikoError {
+    /// The client cannot even be built (bad key, base URL, user agent).
+    #[error("Cliniko configuration: {0}")]
+    Config(String),
+    /// Connection refused or reset, timeout, TLS: the request may not have arrived.
+    #[error("Cliniko request to {endpoint} failed")]
+    Transport {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Still throttled (429) after the client's own waiting and retries.
+    #[error("Cliniko rate limit exceeded at {endpoint}; retry after {retry_after:?}")]
+    RateLimited {
+        endpoint: String,
+        retry_after: Duration,
+    },
+    /// Any other non-success answer; `message` is Cliniko's, secrets never included.
+    #[error("Cliniko answered {status} at {endpoint}: {message}")]
+    Status {
+        status: u16,
+        endpoint: String,
+        message: String,
+    },
+    /// A record that does not have the documented shape, naming the record and field.
+    #[error("Cliniko {resource} {id}: field `{field}`: {problem}")]
+    InvalidRecord {
+        resource: &'static str,
+        id: String,
+        field: String,
+        problem: String,
+    },
+    /// A body that is not the documented JSON at all.
+    #[error("unexpected Cliniko response from {endpoint}: {detail}")]
+    Decode { endpoint: String, detail: String },
+}
+
+impl ClinikoError {
+    /// Whether the same request may succeed later (the record should wait, not fail).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClinikoError::Transport { .. } | ClinikoError::RateLimited { .. } => true,
+            ClinikoError::Status { status, .. } => *status == 429 || *status >= 500,
+            ClinikoError::Config(_)
+            | ClinikoError::InvalidRecord { .. }
+            | ClinikoError::Decode { .. } => false,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Reckon One records as the sync writes them (drafts, built by `crate::mapping`) and as it
+//! reads them back (for linking, idempotent creates and reconciliation).
+
+use super::ReckonId;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActiveStatus {
+    Active,
+    Inactive,
+}
+
+/// Reckon's multi-field address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReckonAddress {
+    /// Reckon address type name: "Postal", "Business", "Billing".
+    pub kind: String,
+    /// At most four lines (`address1`..`address4` style), each within Reckon's length limit.
+    pub lines: Vec<String>,
+    pub suburb: Option<String>,
+    pub state: Option<String>,
+    pub postcode: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReckonPhone {
+    /// Reckon phone type name: "Mobile", "Home", "Work", "Fax".
+    pub kind: String,
+    pub number: String,
+}
+
+/// A customer as the sync wants it in Reckon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerDraft {
+    /// Unique within the book (collisions disambiguated by the mapping).
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub status: ActiveStatus,
+    pub email: Option<String>,
+    pub addresses: Vec<ReckonAddress>,
+    pub phones: Vec<ReckonPhone>,
+}
+
+/// What the sync reads back about a Reckon customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReckonCustomer {
+    pub id: ReckonId,
+    pub name: String,
+    pub status: ActiveStatus,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ItemType {
+    Product,
+    Service,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemDraft {
+    /// Unique within the book.
+    pub name: String,
+    pub item_code: Option<String>,
+    pub item_type: ItemType,
+    pub status: ActiveStatus,
+    /// Sale price excluding tax.
+    pub sale_price: Decimal,
+    /// Reckon tax rate code (`GST`, `FRE`).
+    pub tax_code: String,
+    /// Income ledger account (name or id, as Reckon accepts both).
+    pub income_account: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReckonItem {
+    pub id: ReckonId,
+    pub name: String,
+    pub status: ActiveStatus,
+}
+
+/// Reckon's `amountTaxStatus`: whether line amounts include tax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AmountTaxStatus {
+    Inclusive,
+    Exclusive,
+    NonTaxed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReckonInvoiceStatus {
+    Draft,
+    Approved,
+    Paid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LineTarget {
+    /// `itemDetails` with price, quantity and discount.
+    Item(ReckonId),
+    /// `accountDetails` with the line amount (`price × quantity − discount_amount`).
+    Account(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceLineDraft {
+    pub line_number: u32,
+    pub description: String,
+    /// What the line sells: a Reckon item, or straight to an income account for Cliniko
+    /// lines that name no product or billable item.
+    pub target: LineTarget,
+    /// Unit price in the invoice's `amountTaxStatus`.
+    pub price: Decimal,
+    pub quantity: Decimal,
+    /// Money off the line, so that `price × quantity − discount_amount` is the line amount.
+    pub discount_amount: Option<Decimal>,
+    pub tax_code: String,
+    /// Tax for the line exactly as Cliniko computed it (Reckon's override).
+    pub tax_amount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceDraft {
+    pub customer: ReckonId,
+    /// Cliniko invoice number: the marker that finds this invoice again.
+    pub reference: String,
+    /// The issue date in the business's own time zone.
+    pub invoice_date: NaiveDate,
+    pub amount_tax_status: AmountTaxStatus,
+    pub status: ReckonInvoiceStatus,
+    pub notes: Option<String>,
+    pub lines: Vec<InvoiceLineDraft>,
+    /// What Reckon must compute, including tax (checked after writing).
+    pub expected_total: Decimal,
+    pub expected_tax: Decimal,
+    /// Cliniko says paid: record a receipt for the balance.
+    pub paid: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReckonInvoice {
+    pub id: ReckonId,
+    pub reference: Option<String>,
+    pub invoice_number: Option<String>,
+    pub status: ReckonInvoiceStatus,
+    pub total_amount: Decimal,
+    pub total_tax_amount: Decimal,
+    pub balance: Decimal,
+    pub last_modified: Option<DateTime<Utc>>,
+}

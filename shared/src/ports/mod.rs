@@ -1,0 +1,304 @@
+//! Ports: the small traits the pipeline steps are written against. Adapters implement them:
+//! the Cliniko and Reckon clients (`crate::cliniko`, `crate::reckon`), SQLite for local
+//! mode (`crate::adapters::sqlite`), and AWS (DynamoDB, SQS, Secrets Manager) for Lambda.
+//!
+//! Futures are `Send` so the same steps run inside Lambda handlers and tokio tasks.
+
+use crate::cliniko::ClinikoError;
+use crate::domain::*;
+use crate::reckon::ReckonError;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+/// Where changes come from: Cliniko, read-only.
+pub trait ClinikoSource: Send + Sync {
+    /// Every record of `kind` whose `updated_at` is at or after `since` (all when `None`),
+    /// archived (and deleted, for invoices) included, every page followed, in
+    /// `updated_at, id` order. Invoices come with their live items.
+    fn changed_since(
+        &self,
+        kind: EntityKind,
+        since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<Vec<Record>, ClinikoError>> + Send;
+
+    /// One record by id, archived included; `None` when Cliniko has no such record.
+    fn record(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+    ) -> impl Future<Output = Result<Option<Record>, ClinikoError>> + Send;
+
+    fn taxes(&self) -> impl Future<Output = Result<Vec<Tax>, ClinikoError>> + Send;
+
+    fn businesses(&self) -> impl Future<Output = Result<Vec<Business>, ClinikoError>> + Send;
+}
+
+/// Where changes go: one Reckon One book.
+pub trait ReckonSink: Send + Sync {
+    /// Every customer in the book (for linking by email on the first sync).
+    fn customers(&self) -> impl Future<Output = Result<Vec<ReckonCustomer>, ReckonError>> + Send;
+    fn find_customer_by_name(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ReckonCustomer>, ReckonError>> + Send;
+    fn create_customer(
+        &self,
+        customer: &CustomerDraft,
+    ) -> impl Future<Output = Result<ReckonId, ReckonError>> + Send;
+    fn update_customer(
+        &self,
+        id: ReckonId,
+        customer: &CustomerDraft,
+    ) -> impl Future<Output = Result<(), ReckonError>> + Send;
+
+    fn find_item_by_name(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ReckonItem>, ReckonError>> + Send;
+    fn create_item(
+        &self,
+        item: &ItemDraft,
+    ) -> impl Future<Output = Result<ReckonId, ReckonError>> + Send;
+    fn update_item(
+        &self,
+        id: ReckonId,
+        item: &ItemDraft,
+    ) -> impl Future<Output = Result<(), ReckonError>> + Send;
+
+    /// Invoices whose `reference` is exactly `reference`.
+    fn find_invoices_by_reference(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Vec<ReckonInvoice>, ReckonError>> + Send;
+    fn invoice(
+        &self,
+        id: ReckonId,
+    ) -> impl Future<Output = Result<Option<ReckonInvoice>, ReckonError>> + Send;
+    /// Creates the invoice and brings it to `draft.status`.
+    fn create_invoice(
+        &self,
+        invoice: &InvoiceDraft,
+    ) -> impl Future<Output = Result<ReckonId, ReckonError>> + Send;
+    /// Replaces the invoice's content and brings it to `draft.status`.
+    fn update_invoice(
+        &self,
+        id: ReckonId,
+        invoice: &InvoiceDraft,
+    ) -> impl Future<Output = Result<(), ReckonError>> + Send;
+    /// Records a customer payment of `amount` against the invoice (a receipt linked to it).
+    fn record_payment(
+        &self,
+        payment: &PaymentDraft,
+    ) -> impl Future<Output = Result<ReckonId, ReckonError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentDraft {
+    pub customer: ReckonId,
+    pub invoice: ReckonId,
+    pub amount: Decimal,
+    pub date: NaiveDate,
+    /// Carries the Cliniko invoice number, so a retried payment can be found.
+    pub reference: String,
+}
+
+/// Failures of our own state (SQLite, DynamoDB, SQS, Secrets Manager).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state store: {detail}")]
+    Backend { detail: String, retryable: bool },
+    #[error("state store holds unreadable data at {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+}
+
+impl StateError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StateError::Backend {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// The link between a Cliniko record and its Reckon twin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossRef {
+    pub kind: EntityKind,
+    pub cliniko_id: ClinikoId,
+    pub reckon_id: ReckonId,
+    /// The Cliniko version last applied (`Record::version`).
+    pub version: DateTime<Utc>,
+    /// Hash of the last draft written, so unchanged content causes no Reckon write.
+    pub content_hash: String,
+    /// The name the record has in Reckon (customer and item names must be unique there).
+    pub reckon_name: Option<String>,
+}
+
+/// Written before a Reckon create, removed after the cross-reference is stored: if one is
+/// found, a previous attempt may have created the record, so look it up by `marker` first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub kind: EntityKind,
+    pub cliniko_id: ClinikoId,
+    /// What finds the record in Reckon: the customer or item name, the invoice reference.
+    pub marker: String,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Linked,
+    Unchanged,
+    Skipped,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Linked => "linked",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One line of the audit log: what happened to which record, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub kind: EntityKind,
+    pub cliniko_id: ClinikoId,
+    pub version: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub reckon_id: Option<ReckonId>,
+    pub detail: String,
+}
+
+/// A record the sync could not apply, waiting for a retry or a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub kind: EntityKind,
+    pub cliniko_id: ClinikoId,
+    pub version: DateTime<Utc>,
+    pub error: String,
+    pub retryable: bool,
+    pub attempts: u32,
+    pub last_at: DateTime<Utc>,
+}
+
+/// Watermarks, cross-references, intents, failures and the audit log of one tenant.
+pub trait StateStore: Send + Sync {
+    fn watermark(
+        &self,
+        kind: EntityKind,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StateError>> + Send;
+    /// Never moves a watermark backwards.
+    fn advance_watermark(
+        &self,
+        kind: EntityKind,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+
+    fn cross_ref(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+    ) -> impl Future<Output = Result<Option<CrossRef>, StateError>> + Send;
+    /// The cross-reference pointing at a Reckon record, if any (is it linked already?).
+    fn cross_ref_by_reckon(
+        &self,
+        kind: EntityKind,
+        id: ReckonId,
+    ) -> impl Future<Output = Result<Option<CrossRef>, StateError>> + Send;
+    /// Whether another Cliniko record already owns `name` in Reckon.
+    fn name_owner(
+        &self,
+        kind: EntityKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ClinikoId>, StateError>> + Send;
+    /// Stores the link unless a newer version is already stored; returns whether it did.
+    fn put_cross_ref(
+        &self,
+        xref: &CrossRef,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+
+    fn intent(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+    ) -> impl Future<Output = Result<Option<Intent>, StateError>> + Send;
+    fn put_intent(&self, intent: &Intent) -> impl Future<Output = Result<(), StateError>> + Send;
+    fn clear_intent(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+
+    fn audit(&self, entry: &AuditEntry) -> impl Future<Output = Result<(), StateError>> + Send;
+
+    fn record_failure(
+        &self,
+        failure: &Failure,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    fn clear_failure(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    fn failures(&self) -> impl Future<Output = Result<Vec<Failure>, StateError>> + Send;
+}
+
+/// Version of the queued message body; readers accept every version up to this one.
+pub const WORK_SCHEMA: u32 = 1;
+
+/// One queued change: a Cliniko record snapshot for a sync worker to apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub schema: u32,
+    pub enqueued_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+impl WorkItem {
+    pub fn new(record: Record, now: DateTime<Utc>) -> WorkItem {
+        WorkItem {
+            schema: WORK_SCHEMA,
+            enqueued_at: now,
+            record,
+        }
+    }
+}
+
+/// The poller's side of the work queue (SQS per entity type, or the local SQLite queue).
+pub trait WorkQueue: Send + Sync {
+    fn enqueue(&self, items: Vec<WorkItem>) -> impl Future<Output = Result<(), StateError>> + Send;
+}
+
+/// An OAuth token pair for Reckon.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub refresh_token: SecretString,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where the Reckon tokens live; `save` must be atomic (a rotated refresh token is the only
+/// one that works, so losing it means reconnecting by hand).
+pub trait TokenStore: Send + Sync {
+    fn load(&self) -> impl Future<Output = Result<Option<TokenSet>, StateError>> + Send;
+    fn save(&self, tokens: &TokenSet) -> impl Future<Output = Result<(), StateError>> + Send;
+}

@@ -1,0 +1,67 @@
+use std::time::Duration;
+
+/// One entry of Reckon's 400 `errors` list: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub location: String,
+    pub message: String,
+}
+
+/// Everything that can go wrong talking to Reckon; each says whether a retry can help.
+#[derive(Debug, thiserror::Error)]
+pub enum ReckonError {
+    #[error("Reckon configuration: {0}")]
+    Config(String),
+    /// No usable refresh token: someone must run `cliniko-reckon connect` again.
+    #[error("Reckon needs to be connected again: {0}")]
+    ReauthorizationNeeded(String),
+    #[error("Reckon token store: {0}")]
+    TokenStore(String),
+    #[error("Reckon request to {endpoint} failed")]
+    Transport {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("Reckon rate limit exceeded at {endpoint}; retry after {retry_after:?}")]
+    RateLimited {
+        endpoint: String,
+        retry_after: Duration,
+    },
+    /// 400 with Reckon's error body, naming the fields.
+    #[error("Reckon refused {endpoint}: {message}{}", fields_suffix(.errors))]
+    Validation {
+        endpoint: String,
+        message: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("Reckon answered {status} at {endpoint}: {message}")]
+    Status {
+        status: u16,
+        endpoint: String,
+        message: String,
+    },
+    #[error("unexpected Reckon response from {endpoint}: {detail}")]
+    Decode { endpoint: String, detail: String },
+}
+
+fn fields_suffix(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!(" [{}: {}]", e.location, e.message))
+        .collect()
+}
+
+impl ReckonError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ReckonError::Transport { .. } | ReckonError::RateLimited { .. } => true,
+            ReckonError::Status { status, .. } => *status == 429 || *status >= 500,
+            ReckonError::Config(_)
+            | ReckonError::ReauthorizationNeeded(_)
+            | ReckonError::TokenStore(_)
+            | ReckonError::Validation { .. }
+            | ReckonError::Decode { .. } => false,
+        }
+    }
+}
