@@ -2,6 +2,7 @@
 //! mapping functions, ports (small traits) with their adapters, and the pipeline steps the
 //! CLI and the Lambda functions share. See `../shared/DESIGN.md` beside the repository.
 
+pub mod adapters;
 pub mod cliniko;
 pub mod domain;
 pub mod ports;

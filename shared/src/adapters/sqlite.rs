@@ -1,0 +1,965 @@
+//! Local mode's state: one SQLite file holding watermarks, cross-references, intents,
+//! failures, the audit log, the durable work queue and the Reckon tokens. Every write is a
+//! single statement or transaction, so a crash leaves the file consistent.
+
+use crate::domain::{ClinikoId, EntityKind, ReckonId};
+use crate::ports::{
+    AuditEntry, CrossRef, Failure, Intent, Outcome, StateError, StateStore, TokenSet, TokenStore,
+    WORK_SCHEMA, WorkItem, WorkQueue,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use secrecy::{ExposeSecret, SecretString};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS watermarks (
+    kind TEXT PRIMARY KEY,
+    at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cross_refs (
+    kind         TEXT NOT NULL,
+    cliniko_id   TEXT NOT NULL,
+    reckon_id    TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    reckon_name  TEXT,
+    PRIMARY KEY (kind, cliniko_id)
+);
+CREATE INDEX IF NOT EXISTS cross_refs_reckon ON cross_refs (kind, reckon_id);
+CREATE INDEX IF NOT EXISTS cross_refs_name ON cross_refs (kind, reckon_name);
+CREATE TABLE IF NOT EXISTS intents (
+    kind       TEXT NOT NULL,
+    cliniko_id TEXT NOT NULL,
+    marker     TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    PRIMARY KEY (kind, cliniko_id)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    kind       TEXT NOT NULL,
+    cliniko_id TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    error      TEXT NOT NULL,
+    retryable  INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL,
+    last_at    TEXT NOT NULL,
+    PRIMARY KEY (kind, cliniko_id)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    cliniko_id TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    reckon_id  TEXT,
+    detail     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind         TEXT NOT NULL,
+    rank         INTEGER NOT NULL,
+    cliniko_id   TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    available_at TEXT NOT NULL,
+    last_error   TEXT,
+    UNIQUE (kind, cliniko_id, version)
+);
+CREATE INDEX IF NOT EXISTS queue_order ON queue (rank, available_at, seq);
+CREATE TABLE IF NOT EXISTS tokens (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    access_token  TEXT NOT NULL,
+    refresh_token TEXT NOT NULL,
+    expires_at    TEXT NOT NULL
+);
+"#;
+
+/// Timestamps as fixed-width UTC text, so SQLite's text order is time order.
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(key: &str, text: &str) -> Result<DateTime<Utc>, StateError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt(key, e))
+}
+
+fn corrupt(key: &str, e: impl std::fmt::Display) -> StateError {
+    StateError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StateError {
+    // A busy or locked file clears up; anything else (disk full, corrupt file) will not.
+    let retryable = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    StateError::Backend {
+        detail: e.to_string(),
+        retryable,
+    }
+}
+
+fn kind_of(text: &str) -> Result<EntityKind, StateError> {
+    EntityKind::parse(text).ok_or_else(|| corrupt("kind", format!("unknown entity kind {text:?}")))
+}
+
+fn cliniko_id(text: &str) -> Result<ClinikoId, StateError> {
+    text.parse().map_err(|e| corrupt("cliniko_id", e))
+}
+
+fn reckon_id(text: &str) -> Result<ReckonId, StateError> {
+    text.parse().map_err(|e| corrupt("reckon_id", e))
+}
+
+fn outcome_of(text: &str) -> Result<Outcome, StateError> {
+    [
+        Outcome::Created,
+        Outcome::Updated,
+        Outcome::Linked,
+        Outcome::Unchanged,
+        Outcome::Skipped,
+        Outcome::Failed,
+    ]
+    .into_iter()
+    .find(|o| o.as_str() == text)
+    .ok_or_else(|| corrupt("outcome", format!("unknown outcome {text:?}")))
+}
+
+/// Dependency order in the queue: patients and items before the invoices that use them.
+fn rank(kind: EntityKind) -> i64 {
+    match kind {
+        EntityKind::Patient => 0,
+        EntityKind::Product => 1,
+        EntityKind::BillableItem => 2,
+        EntityKind::Invoice => 3,
+    }
+}
+
+/// A queued record claimed by a local worker; `ack` or `retry_later` it by `seq`.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub attempts: u32,
+    pub item: WorkItem,
+}
+
+/// Counts for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub pending: u64,
+    pub retrying: u64,
+}
+
+/// The SQLite file, shared by clones (one connection behind a mutex: local mode is one
+/// process, and SQLite serialises writers anyway).
+#[derive(Clone)]
+pub struct SqliteState {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteState").finish_non_exhaustive()
+    }
+}
+
+impl SqliteState {
+    /// Opens (creating if needed) the state file and its tables.
+    pub fn open(path: &Path) -> Result<SqliteState, StateError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StateError::Backend {
+                detail: format!("cannot create {}: {e}", dir.display()),
+                retryable: false,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(backend)?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> Result<SqliteState, StateError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteState, StateError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        // WAL keeps readers (`status`) from blocking the sync; NORMAL is durable at
+        // checkpoints and never corrupts.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(backend)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(SqliteState {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn db(&self) -> Result<MutexGuard<'_, Connection>, StateError> {
+        self.conn.lock().map_err(|_| StateError::Backend {
+            detail: "state connection poisoned by an earlier panic".into(),
+            retryable: false,
+        })
+    }
+
+    /// Up to `limit` queued records that are due, patients first and invoices last.
+    pub fn claim(&self, limit: usize, now: DateTime<Utc>) -> Result<Vec<Claimed>, StateError> {
+        let db = self.db()?;
+        let mut stmt = db
+            .prepare_cached(
+                "SELECT seq, attempts, body FROM queue WHERE available_at <= ?1
+                 ORDER BY rank, seq LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![ts(now), limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, attempts, body) = row.map_err(backend)?;
+            let item = decode_work(&body).map_err(|e| corrupt(&format!("queue #{seq}"), e))?;
+            out.push(Claimed {
+                seq,
+                attempts: attempts.max(0) as u32,
+                item,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The record is done (applied, or recorded as failed for good).
+    pub fn ack(&self, seq: i64) -> Result<(), StateError> {
+        self.db()?
+            .execute("DELETE FROM queue WHERE seq = ?1", params![seq])
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Leaves the record queued, due again at `at`.
+    pub fn retry_later(&self, seq: i64, at: DateTime<Utc>, error: &str) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "UPDATE queue SET attempts = attempts + 1, available_at = ?2, last_error = ?3
+                 WHERE seq = ?1",
+                params![seq, ts(at), error],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    pub fn queue_depth(&self) -> Result<QueueDepth, StateError> {
+        let db = self.db()?;
+        let (pending, retrying): (i64, i64) = db
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(attempts > 0), 0) FROM queue",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(backend)?;
+        Ok(QueueDepth {
+            pending: pending.max(0) as u64,
+            retrying: retrying.max(0) as u64,
+        })
+    }
+
+    /// The earliest time a queued record becomes due, if any is queued.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StateError> {
+        let db = self.db()?;
+        let at: Option<String> = db
+            .query_row("SELECT MIN(available_at) FROM queue", [], |r| r.get(0))
+            .map_err(backend)?;
+        at.map(|t| parse_ts("queue.available_at", &t)).transpose()
+    }
+
+    /// All watermarks, for `status`.
+    pub fn watermarks(&self) -> Result<Vec<(EntityKind, DateTime<Utc>)>, StateError> {
+        let db = self.db()?;
+        let mut stmt = db
+            .prepare("SELECT kind, at FROM watermarks ORDER BY kind")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, at) = row.map_err(backend)?;
+            out.push((kind_of(&kind)?, parse_ts("watermarks.at", &at)?));
+        }
+        Ok(out)
+    }
+
+    /// Number of cross-references per entity kind.
+    pub fn cross_ref_counts(&self) -> Result<Vec<(EntityKind, u64)>, StateError> {
+        let db = self.db()?;
+        let mut stmt = db
+            .prepare("SELECT kind, COUNT(*) FROM cross_refs GROUP BY kind ORDER BY kind")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, n) = row.map_err(backend)?;
+            out.push((kind_of(&kind)?, n.max(0) as u64));
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StateError> {
+        let db = self.db()?;
+        let mut stmt = db
+            .prepare(
+                "SELECT at, kind, cliniko_id, version, outcome, reckon_id, detail FROM audit
+                 ORDER BY seq DESC LIMIT ?1",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, kind, id, version, outcome, rid, detail) = row.map_err(backend)?;
+            out.push(AuditEntry {
+                at: parse_ts("audit.at", &at)?,
+                kind: kind_of(&kind)?,
+                cliniko_id: cliniko_id(&id)?,
+                version: parse_ts("audit.version", &version)?,
+                outcome: outcome_of(&outcome)?,
+                reckon_id: rid.as_deref().map(reckon_id).transpose()?,
+                detail,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn decode_work(body: &str) -> Result<WorkItem, String> {
+    let item: WorkItem = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    if item.schema > WORK_SCHEMA {
+        return Err(format!(
+            "work item schema {} is newer than this build ({WORK_SCHEMA})",
+            item.schema
+        ));
+    }
+    Ok(item)
+}
+
+fn xref_from_row(
+    kind: &str,
+    id: &str,
+    rid: &str,
+    version: &str,
+    hash: String,
+    name: Option<String>,
+) -> Result<CrossRef, StateError> {
+    Ok(CrossRef {
+        kind: kind_of(kind)?,
+        cliniko_id: cliniko_id(id)?,
+        reckon_id: reckon_id(rid)?,
+        version: parse_ts("cross_refs.version", version)?,
+        content_hash: hash,
+        reckon_name: name,
+    })
+}
+
+type XrefRow = (String, String, String, String, String, Option<String>);
+
+fn xref_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<XrefRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+const XREF_COLUMNS: &str = "kind, cliniko_id, reckon_id, version, content_hash, reckon_name";
+
+impl SqliteState {
+    fn one_xref(&self, sql: &str, a: &str, b: &str) -> Result<Option<CrossRef>, StateError> {
+        let db = self.db()?;
+        let row = db
+            .query_row(sql, params![a, b], xref_row)
+            .optional()
+            .map_err(backend)?;
+        row.map(|(k, i, r, v, h, n)| xref_from_row(&k, &i, &r, &v, h, n))
+            .transpose()
+    }
+}
+
+impl StateStore for SqliteState {
+    async fn watermark(&self, kind: EntityKind) -> Result<Option<DateTime<Utc>>, StateError> {
+        let db = self.db()?;
+        let at: Option<String> = db
+            .query_row(
+                "SELECT at FROM watermarks WHERE kind = ?1",
+                params![kind.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        at.map(|t| parse_ts("watermarks.at", &t)).transpose()
+    }
+
+    async fn advance_watermark(
+        &self,
+        kind: EntityKind,
+        to: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "INSERT INTO watermarks (kind, at) VALUES (?1, ?2)
+                 ON CONFLICT (kind) DO UPDATE SET at = excluded.at WHERE excluded.at > watermarks.at",
+                params![kind.as_str(), ts(to)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn cross_ref(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+    ) -> Result<Option<CrossRef>, StateError> {
+        self.one_xref(
+            &format!("SELECT {XREF_COLUMNS} FROM cross_refs WHERE kind = ?1 AND cliniko_id = ?2"),
+            kind.as_str(),
+            &id.to_string(),
+        )
+    }
+
+    async fn cross_ref_by_reckon(
+        &self,
+        kind: EntityKind,
+        id: ReckonId,
+    ) -> Result<Option<CrossRef>, StateError> {
+        self.one_xref(
+            &format!(
+                "SELECT {XREF_COLUMNS} FROM cross_refs WHERE kind = ?1 AND reckon_id = ?2 LIMIT 1"
+            ),
+            kind.as_str(),
+            &id.to_string(),
+        )
+    }
+
+    async fn name_owner(
+        &self,
+        kind: EntityKind,
+        name: &str,
+    ) -> Result<Option<ClinikoId>, StateError> {
+        let db = self.db()?;
+        // Reckon treats names case-insensitively for uniqueness, so compare the same way.
+        let id: Option<String> = db
+            .query_row(
+                "SELECT cliniko_id FROM cross_refs WHERE kind = ?1 AND reckon_name = ?2 COLLATE NOCASE
+                 UNION SELECT cliniko_id FROM intents WHERE kind = ?1 AND marker = ?2 COLLATE NOCASE
+                 LIMIT 1",
+                params![kind.as_str(), name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        id.as_deref().map(cliniko_id).transpose()
+    }
+
+    async fn put_cross_ref(&self, x: &CrossRef) -> Result<bool, StateError> {
+        let changed = self
+            .db()?
+            .execute(
+                "INSERT INTO cross_refs (kind, cliniko_id, reckon_id, version, content_hash, reckon_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (kind, cliniko_id) DO UPDATE SET
+                   reckon_id = excluded.reckon_id, version = excluded.version,
+                   content_hash = excluded.content_hash, reckon_name = excluded.reckon_name
+                 WHERE excluded.version >= cross_refs.version",
+                params![
+                    x.kind.as_str(),
+                    x.cliniko_id.to_string(),
+                    x.reckon_id.to_string(),
+                    ts(x.version),
+                    x.content_hash,
+                    x.reckon_name
+                ],
+            )
+            .map_err(backend)?;
+        Ok(changed > 0)
+    }
+
+    async fn intent(&self, kind: EntityKind, id: ClinikoId) -> Result<Option<Intent>, StateError> {
+        let db = self.db()?;
+        let row: Option<(String, String)> = db
+            .query_row(
+                "SELECT marker, started_at FROM intents WHERE kind = ?1 AND cliniko_id = ?2",
+                params![kind.as_str(), id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(|(marker, at)| {
+            Ok(Intent {
+                kind,
+                cliniko_id: id,
+                marker,
+                started_at: parse_ts("intents.started_at", &at)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_intent(&self, i: &Intent) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "INSERT OR REPLACE INTO intents (kind, cliniko_id, marker, started_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    i.kind.as_str(),
+                    i.cliniko_id.to_string(),
+                    i.marker,
+                    ts(i.started_at)
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn clear_intent(&self, kind: EntityKind, id: ClinikoId) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "DELETE FROM intents WHERE kind = ?1 AND cliniko_id = ?2",
+                params![kind.as_str(), id.to_string()],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn audit(&self, e: &AuditEntry) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "INSERT INTO audit (at, kind, cliniko_id, version, outcome, reckon_id, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    ts(e.at),
+                    e.kind.as_str(),
+                    e.cliniko_id.to_string(),
+                    ts(e.version),
+                    e.outcome.as_str(),
+                    e.reckon_id.map(|r| r.to_string()),
+                    e.detail
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_failure(&self, f: &Failure) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "INSERT INTO failures (kind, cliniko_id, version, error, retryable, attempts, last_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (kind, cliniko_id) DO UPDATE SET version = excluded.version,
+                   error = excluded.error, retryable = excluded.retryable,
+                   attempts = excluded.attempts, last_at = excluded.last_at",
+                params![
+                    f.kind.as_str(),
+                    f.cliniko_id.to_string(),
+                    ts(f.version),
+                    f.error,
+                    f.retryable,
+                    f.attempts,
+                    ts(f.last_at)
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn clear_failure(&self, kind: EntityKind, id: ClinikoId) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "DELETE FROM failures WHERE kind = ?1 AND cliniko_id = ?2",
+                params![kind.as_str(), id.to_string()],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn failures(&self) -> Result<Vec<Failure>, StateError> {
+        let db = self.db()?;
+        let mut stmt = db
+            .prepare(
+                "SELECT kind, cliniko_id, version, error, retryable, attempts, last_at
+                 FROM failures ORDER BY last_at DESC",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, bool>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, id, version, error, retryable, attempts, last_at) = row.map_err(backend)?;
+            out.push(Failure {
+                kind: kind_of(&kind)?,
+                cliniko_id: cliniko_id(&id)?,
+                version: parse_ts("failures.version", &version)?,
+                error,
+                retryable,
+                attempts: attempts.max(0) as u32,
+                last_at: parse_ts("failures.last_at", &last_at)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl WorkQueue for SqliteState {
+    /// Queues each record once per version; a newer version replaces older queued ones.
+    async fn enqueue(&self, items: Vec<WorkItem>) -> Result<(), StateError> {
+        let mut db = self.db()?;
+        let tx = db.transaction().map_err(backend)?;
+        for item in &items {
+            let kind = item.record.kind();
+            let id = item.record.id().to_string();
+            let version = ts(item.record.version());
+            let body = serde_json::to_string(item).map_err(|e| corrupt("queue body", e))?;
+            tx.execute(
+                "DELETE FROM queue WHERE kind = ?1 AND cliniko_id = ?2 AND version < ?3",
+                params![kind.as_str(), id, version],
+            )
+            .map_err(backend)?;
+            let newer: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM queue WHERE kind = ?1 AND cliniko_id = ?2 AND version > ?3)",
+                    params![kind.as_str(), id, version],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if newer {
+                continue;
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO queue (kind, rank, cliniko_id, version, body, available_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    kind.as_str(),
+                    rank(kind),
+                    id,
+                    version,
+                    body,
+                    ts(item.enqueued_at)
+                ],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(())
+    }
+}
+
+impl TokenStore for SqliteState {
+    async fn load(&self) -> Result<Option<TokenSet>, StateError> {
+        let db = self.db()?;
+        let row: Option<(String, String, String)> = db
+            .query_row(
+                "SELECT access_token, refresh_token, expires_at FROM tokens WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(|(access, refresh, expires)| {
+            Ok(TokenSet {
+                access_token: SecretString::from(access),
+                refresh_token: SecretString::from(refresh),
+                expires_at: parse_ts("tokens.expires_at", &expires)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save(&self, t: &TokenSet) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "INSERT OR REPLACE INTO tokens (id, access_token, refresh_token, expires_at)
+                 VALUES (1, ?1, ?2, ?3)",
+                params![
+                    t.access_token.expose_secret(),
+                    t.refresh_token.expose_secret(),
+                    ts(t.expires_at)
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Address, Patient, Record};
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_780_000_000 + secs, 0).single().unwrap()
+    }
+
+    fn patient(id: u64, updated: i64) -> Record {
+        Record::Patient(Patient {
+            id: ClinikoId(id),
+            title: None,
+            first_name: "Siobhán".into(),
+            last_name: "O'Brien".into(),
+            preferred_first_name: None,
+            email: None,
+            invoice_email: None,
+            address: Address::default(),
+            phones: vec![],
+            archived_at: None,
+            merged_at: None,
+            merged_into: None,
+            created_at: at(0),
+            updated_at: at(updated),
+        })
+    }
+
+    fn rid(n: u128) -> ReckonId {
+        ReckonId(uuid::Uuid::from_u128(n))
+    }
+
+    #[tokio::test]
+    async fn watermarks_never_move_backwards() {
+        let s = SqliteState::open_in_memory().unwrap();
+        assert_eq!(s.watermark(EntityKind::Patient).await.unwrap(), None);
+        s.advance_watermark(EntityKind::Patient, at(10))
+            .await
+            .unwrap();
+        s.advance_watermark(EntityKind::Patient, at(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.watermark(EntityKind::Patient).await.unwrap(),
+            Some(at(10))
+        );
+        s.advance_watermark(EntityKind::Patient, at(20))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.watermark(EntityKind::Patient).await.unwrap(),
+            Some(at(20))
+        );
+        assert_eq!(s.watermark(EntityKind::Invoice).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn cross_refs_are_version_guarded_and_exact() {
+        let s = SqliteState::open_in_memory().unwrap();
+        let id = ClinikoId(1_100_000_000_000_000_123);
+        let x = |v, h: &str| CrossRef {
+            kind: EntityKind::Patient,
+            cliniko_id: id,
+            reckon_id: rid(7),
+            version: at(v),
+            content_hash: h.into(),
+            reckon_name: Some("Siobhán O'Brien".into()),
+        };
+        assert!(s.put_cross_ref(&x(10, "a")).await.unwrap());
+        assert!(
+            !s.put_cross_ref(&x(5, "old")).await.unwrap(),
+            "older version refused"
+        );
+        assert!(
+            s.put_cross_ref(&x(10, "b")).await.unwrap(),
+            "same version may re-record"
+        );
+        let got = s.cross_ref(EntityKind::Patient, id).await.unwrap().unwrap();
+        assert_eq!(got.cliniko_id, id);
+        assert_eq!(got.content_hash, "b");
+        assert_eq!(
+            s.cross_ref_by_reckon(EntityKind::Patient, rid(7))
+                .await
+                .unwrap()
+                .unwrap()
+                .cliniko_id,
+            id
+        );
+        assert_eq!(
+            s.name_owner(EntityKind::Patient, "siobhán o'brien")
+                .await
+                .unwrap(),
+            Some(id),
+            "names compare case-insensitively (ASCII)"
+        );
+        assert_eq!(
+            s.name_owner(EntityKind::Product, "Siobhán O'Brien")
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn intents_reserve_names_until_cleared() {
+        let s = SqliteState::open_in_memory().unwrap();
+        let i = Intent {
+            kind: EntityKind::Patient,
+            cliniko_id: ClinikoId(9),
+            marker: "Jane Citizen".into(),
+            started_at: at(1),
+        };
+        s.put_intent(&i).await.unwrap();
+        assert_eq!(
+            s.intent(EntityKind::Patient, ClinikoId(9)).await.unwrap(),
+            Some(i)
+        );
+        assert_eq!(
+            s.name_owner(EntityKind::Patient, "Jane Citizen")
+                .await
+                .unwrap(),
+            Some(ClinikoId(9))
+        );
+        s.clear_intent(EntityKind::Patient, ClinikoId(9))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.intent(EntityKind::Patient, ClinikoId(9)).await.unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn queue_keeps_the_newest_version_once_in_dependency_order() {
+        let s = SqliteState::open_in_memory().unwrap();
+        s.enqueue(vec![
+            WorkItem::new(patient(1, 10), at(0)),
+            WorkItem::new(patient(1, 10), at(0)),
+            WorkItem::new(patient(2, 10), at(0)),
+        ])
+        .await
+        .unwrap();
+        s.enqueue(vec![WorkItem::new(patient(1, 20), at(0))])
+            .await
+            .unwrap();
+        s.enqueue(vec![WorkItem::new(patient(1, 15), at(0))])
+            .await
+            .unwrap();
+        let claimed = s.claim(10, at(100)).unwrap();
+        let got: Vec<_> = claimed
+            .iter()
+            .map(|c| (c.item.record.id().0, c.item.record.version()))
+            .collect();
+        assert_eq!(got, vec![(2, at(10)), (1, at(20))]);
+        s.retry_later(claimed[0].seq, at(200), "boom").unwrap();
+        assert_eq!(s.claim(10, at(100)).unwrap().len(), 1, "not due yet");
+        assert_eq!(
+            s.queue_depth().unwrap(),
+            QueueDepth {
+                pending: 2,
+                retrying: 1
+            }
+        );
+        assert_eq!(s.next_due().unwrap(), Some(at(0)));
+        s.ack(claimed[1].seq).unwrap();
+        let again = s.claim(10, at(300)).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn state_survives_reopening_the_file() {
+        let dir = std::env::temp_dir().join(format!("cr-sqlite-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("state.sqlite");
+        {
+            let s = SqliteState::open(&path).unwrap();
+            s.advance_watermark(EntityKind::Invoice, at(42))
+                .await
+                .unwrap();
+            s.enqueue(vec![WorkItem::new(patient(3, 1), at(0))])
+                .await
+                .unwrap();
+            s.save(&TokenSet {
+                access_token: SecretString::from("access"),
+                refresh_token: SecretString::from("refresh-2"),
+                expires_at: at(99),
+            })
+            .await
+            .unwrap();
+        }
+        let s = SqliteState::open(&path).unwrap();
+        assert_eq!(
+            s.watermark(EntityKind::Invoice).await.unwrap(),
+            Some(at(42))
+        );
+        assert_eq!(s.claim(5, at(1)).unwrap().len(), 1);
+        let t = s.load().await.unwrap().unwrap();
+        assert_eq!(t.refresh_token.expose_secret(), "refresh-2");
+        assert_eq!(t.expires_at, at(99));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn failures_and_audit_round_trip() {
+        let s = SqliteState::open_in_memory().unwrap();
+        let f = Failure {
+            kind: EntityKind::Invoice,
+            cliniko_id: ClinikoId(5),
+            version: at(3),
+            error: "Reckon refused: taxRate".into(),
+            retryable: false,
+            attempts: 2,
+            last_at: at(4),
+        };
+        s.record_failure(&f).await.unwrap();
+        assert_eq!(s.failures().await.unwrap(), vec![f]);
+        s.clear_failure(EntityKind::Invoice, ClinikoId(5))
+            .await
+            .unwrap();
+        assert!(s.failures().await.unwrap().is_empty());
+        let e = AuditEntry {
+            at: at(5),
+            kind: EntityKind::Patient,
+            cliniko_id: ClinikoId(1),
+            version: at(1),
+            outcome: Outcome::Created,
+            reckon_id: Some(rid(1)),
+            detail: "created".into(),
+        };
+        s.audit(&e).await.unwrap();
+        assert_eq!(s.recent_audit(10).unwrap(), vec![e]);
+    }
+}
