@@ -5,5 +5,6 @@
 pub mod adapters;
 pub mod cliniko;
 pub mod domain;
+pub mod pipeline;
 pub mod ports;
 pub mod reckon;

@@ -1,0 +1,153 @@
+//! `cliniko-reckon`: the Cliniko → Reckon One sync on one machine, with SQLite state.
+
+mod clients;
+mod commands;
+mod demo;
+mod report;
+mod settings;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Keeps a clinic's Reckon One books in step with Cliniko: patients become customers,
+/// products and billable items become items, invoices become invoices with GST to the cent.
+#[derive(Parser, Debug)]
+#[command(name = "cliniko-reckon", version)]
+struct Cli {
+    /// TOML configuration file (environment variables override its values).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// SQLite state file (watermarks, links, queue, audit log, Reckon tokens).
+    #[arg(long, global = true, value_name = "PATH")]
+    state: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the whole sync against the bundled simulators with a seeded clinic: backfill,
+    /// then rounds of live Cliniko edits synced incrementally, then a summary.
+    Demo(DemoArgs),
+    /// Sync Cliniko changes to Reckon: once (drain and exit) or continuously.
+    Sync(SyncArgs),
+    /// Connect to Reckon One (OAuth code flow in the browser, or a refresh token).
+    Connect(ConnectArgs),
+    /// Watermarks, queued and failed work, and the latest errors.
+    Status(StatusArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Patients in the seeded clinic.
+    #[arg(long, default_value_t = 300)]
+    size: usize,
+    /// Seed for the generated clinic.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Rounds of live Cliniko edits after the backfill.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Reckon customers that already exist before the first sync (linked by email).
+    #[arg(long, default_value_t = 12)]
+    existing_customers: usize,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+#[group(id = "mode", required = true, multiple = false)]
+struct SyncArgs {
+    /// Poll once, apply everything queued (waiting for due retries), then exit.
+    #[arg(long, group = "mode")]
+    once: bool,
+    /// Keep polling and applying until interrupted.
+    #[arg(long, group = "mode")]
+    watch: bool,
+    /// Time between polls with --watch (e.g. 10s, 2m).
+    #[arg(long, default_value = "10s", value_parser = settings::parse_interval, requires = "watch")]
+    interval: std::time::Duration,
+    /// Print a JSON summary per run.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ConnectArgs {
+    /// Skip the browser: store tokens obtained by refreshing this token.
+    #[arg(long, value_name = "TOKEN")]
+    refresh_token: Option<String>,
+    /// Give up waiting for the browser after this long.
+    #[arg(long, default_value = "5m", value_parser = settings::parse_interval)]
+    timeout: std::time::Duration,
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the configuration and reach both APIs.
+    Check,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = cli.config.as_deref();
+        let state = cli.state.as_deref();
+        match cli.command {
+            Command::Demo(a) => {
+                demo::run(demo::DemoOptions {
+                    size: a.size,
+                    seed: a.seed,
+                    rounds: a.rounds,
+                    existing_customers: a.existing_customers,
+                    json: a.json,
+                    state,
+                })
+                .await
+            }
+            Command::Sync(a) => {
+                commands::sync(config, state, a.watch.then_some(a.interval), a.json).await
+            }
+            Command::Connect(a) => {
+                commands::connect(config, state, a.refresh_token, a.timeout).await
+            }
+            Command::Status(a) => commands::status(state, a.json).await,
+            Command::Config(ConfigCommand::Check) => commands::config_check(config, state).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line, the cause chain joined: what failed and why.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

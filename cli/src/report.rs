@@ -1,0 +1,203 @@
+//! What a run prints: progress bars while it works, then a summary table or JSON.
+
+use cliniko_reckon::domain::EntityKind;
+use cliniko_reckon::pipeline::PollReport;
+use cliniko_reckon::pipeline::local::{DrainSummary, Progress};
+use cliniko_reckon::ports::Outcome;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One run of poll + drain, as `--json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub entities: BTreeMap<EntityKind, EntityReport>,
+    pub requeued_failures: usize,
+    pub api_requests: ApiRequests,
+    pub duration_seconds: f64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EntityReport {
+    pub fetched: usize,
+    pub enqueued: usize,
+    pub created: u64,
+    pub updated: u64,
+    pub linked: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub retried: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ApiRequests {
+    pub cliniko: u64,
+    pub reckon: u64,
+}
+
+impl RunReport {
+    pub fn new(
+        polls: &[PollReport],
+        drain: &DrainSummary,
+        requeued_failures: usize,
+        api_requests: ApiRequests,
+        duration: Duration,
+    ) -> RunReport {
+        let mut entities: BTreeMap<EntityKind, EntityReport> = EntityKind::ALL
+            .into_iter()
+            .map(|k| (k, EntityReport::default()))
+            .collect();
+        for p in polls {
+            let e = entities.entry(p.kind).or_default();
+            e.fetched += p.fetched;
+            e.enqueued += p.enqueued;
+        }
+        for (kind, c) in &drain.per_kind {
+            let e = entities.entry(*kind).or_default();
+            e.created += c.created;
+            e.updated += c.updated;
+            e.linked += c.linked;
+            e.unchanged += c.unchanged;
+            e.skipped += c.skipped;
+            e.failed += c.failed;
+            e.retried += c.retried;
+        }
+        RunReport {
+            entities,
+            requeued_failures,
+            api_requests,
+            duration_seconds: (duration.as_secs_f64() * 1000.0).round() / 1000.0,
+            failed: drain.failed(),
+        }
+    }
+
+    /// Records written to Reckon (creates, updates, links).
+    pub fn reckon_writes(&self) -> u64 {
+        self.entities
+            .values()
+            .map(|e| e.created + e.updated + e.linked)
+            .sum()
+    }
+
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{:<14} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>7}\n",
+            "entity", "changed", "created", "updated", "linked", "unchanged", "skipped", "failed"
+        ));
+        for (kind, e) in &self.entities {
+            out.push_str(&format!(
+                "{:<14} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>7}\n",
+                kind.as_str(),
+                e.enqueued,
+                e.created,
+                e.updated,
+                e.linked,
+                e.unchanged,
+                e.skipped,
+                e.failed
+            ));
+        }
+        out.push_str(&format!(
+            "API requests: Cliniko {}, Reckon {}; {:.1} s\n",
+            self.api_requests.cliniko, self.api_requests.reckon, self.duration_seconds
+        ));
+        out
+    }
+}
+
+/// One bar per entity type; hidden for `--json` and when stderr is not a terminal.
+pub struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<BTreeMap<EntityKind, ProgressBar>>,
+    pub verbose: bool,
+}
+
+impl Bars {
+    pub fn new(visible: bool) -> Bars {
+        let target = if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Bars {
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::new(BTreeMap::new()),
+            verbose: false,
+        }
+    }
+
+    fn bar(&self, kind: EntityKind) -> Option<ProgressBar> {
+        let mut bars = self.bars.lock().ok()?;
+        let bar = bars.entry(kind).or_insert_with(|| {
+            let bar = self.multi.add(ProgressBar::new(0));
+            let style = ProgressStyle::with_template(
+                "{prefix:>14} [{bar:30}] {pos:>6}/{len:<6} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(kind.as_str());
+            bar
+        });
+        Some(bar.clone())
+    }
+
+    pub fn event(&self, event: Progress<'_>) {
+        match event {
+            Progress::Polled(report) => {
+                if let Some(bar) = self.bar(report.kind) {
+                    bar.inc_length(report.enqueued as u64);
+                }
+            }
+            Progress::Applied {
+                kind,
+                outcome,
+                detail,
+            } => {
+                if let Some(bar) = self.bar(kind) {
+                    bar.inc(1);
+                    if outcome == Outcome::Failed {
+                        bar.set_message(format!("failed: {detail}"));
+                    }
+                }
+            }
+            Progress::Retrying { kind, error } => {
+                if let Some(bar) = self.bar(kind) {
+                    bar.set_message(format!("retrying: {error}"));
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Ok(bars) = self.bars.lock() {
+            for bar in bars.values() {
+                bar.finish();
+            }
+        }
+    }
+
+    /// Prints a line above the bars (or plainly when hidden).
+    pub fn println(&self, line: &str) {
+        if self.multi.is_hidden() {
+            eprintln!("{line}");
+        } else if self.multi.println(line).is_err() {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Starts a fresh set of bars for the next run.
+    pub fn reset(&self) {
+        if let Ok(mut bars) = self.bars.lock() {
+            for (_, bar) in std::mem::take(&mut *bars) {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
+            }
+        }
+    }
+}

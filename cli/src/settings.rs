@@ -1,0 +1,327 @@
+//! Configuration: a TOML file (`--config`) with environment overrides under fixed names.
+//! A missing or invalid value is a one-line error naming the variable and the file key.
+
+use anyhow::{Context, anyhow, bail};
+use cliniko_reckon::mapping::MappingConfig;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+pub const DEFAULT_RECKON_API: &str = "https://api.reckon.com/r1/v2";
+pub const DEFAULT_RECKON_IDENTITY: &str = "https://identity.reckon.com";
+pub const DEFAULT_REDIRECT: &str = "http://127.0.0.1:8765/callback";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub cliniko: ClinikoSection,
+    pub reckon: ReckonSection,
+    pub mapping: MappingConfig,
+    pub sync: SyncSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClinikoSection {
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReckonSection {
+    pub api_base_url: Option<String>,
+    pub identity_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub subscription_key: Option<String>,
+    pub book_id: Option<String>,
+    pub refresh_token: Option<String>,
+    pub redirect_uri: Option<String>,
+    /// Bank or clearing account that receives payments of invoices Cliniko marks paid.
+    pub receipt_account: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSection {
+    /// How far back each poll re-reads before the watermark, in seconds.
+    pub overlap_seconds: i64,
+    pub cliniko_requests_per_minute: u32,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        SyncSection {
+            overlap_seconds: 120,
+            cliniko_requests_per_minute: 200,
+        }
+    }
+}
+
+/// Where each value came from, for error messages.
+struct Source<'a> {
+    env: &'a str,
+    file_key: &'a str,
+}
+
+fn pick(env: &str, file: &Option<String>) -> Option<String> {
+    std::env::var(env)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| file.clone().filter(|v| !v.trim().is_empty()))
+}
+
+fn required(src: Source<'_>, file: &Option<String>) -> anyhow::Result<String> {
+    pick(src.env, file).ok_or_else(|| {
+        anyhow!(
+            "{} is missing: set it in the environment or as {} in the config file",
+            src.env,
+            src.file_key
+        )
+    })
+}
+
+fn url_value(src: Source<'_>, text: &str) -> anyhow::Result<Url> {
+    let url = Url::parse(text).map_err(|e| anyhow!("{} ({}) is not a valid URL: {e}", src.env, src.file_key))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("{} ({}) must be an http(s) URL", src.env, src.file_key);
+    }
+    Ok(url)
+}
+
+/// The settings every Cliniko call needs.
+#[derive(Debug, Clone)]
+pub struct ClinikoSettings {
+    pub api_key: SecretString,
+    pub base_url: Option<Url>,
+    pub user_agent: String,
+    pub requests_per_minute: u32,
+}
+
+/// The settings every Reckon call needs.
+#[derive(Debug, Clone)]
+pub struct ReckonSettings {
+    pub api_base_url: Url,
+    pub identity_url: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub subscription_key: SecretString,
+    pub book_id: String,
+    pub refresh_token: Option<SecretString>,
+    pub redirect_uri: Url,
+    pub receipt_account: String,
+}
+
+pub struct Loaded {
+    pub file: FileConfig,
+}
+
+impl Loaded {
+    /// Reads the file if given (a missing file named explicitly is an error).
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
+        let file = match path {
+            None => FileConfig::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                toml::from_str(&text)
+                    .map_err(|e| anyhow!("config file {}: {}", p.display(), e.message()))?
+            }
+        };
+        if file.sync.overlap_seconds < 0 {
+            bail!("sync.overlap_seconds must not be negative");
+        }
+        Ok(Loaded { file })
+    }
+
+    pub fn cliniko(&self) -> anyhow::Result<ClinikoSettings> {
+        let c = &self.file.cliniko;
+        let api_key = required(
+            Source {
+                env: "CLINIKO_API_KEY",
+                file_key: "cliniko.api_key",
+            },
+            &c.api_key,
+        )?;
+        let base_url = pick("CLINIKO_BASE_URL", &c.base_url)
+            .map(|u| {
+                url_value(
+                    Source {
+                        env: "CLINIKO_BASE_URL",
+                        file_key: "cliniko.base_url",
+                    },
+                    &u,
+                )
+            })
+            .transpose()?;
+        let user_agent = required(
+            Source {
+                env: "CLINIKO_USER_AGENT",
+                file_key: "cliniko.user_agent",
+            },
+            &c.user_agent,
+        )?;
+        if !user_agent_has_contact(&user_agent) {
+            bail!(
+                "CLINIKO_USER_AGENT (cliniko.user_agent) must name the app and a contact email, e.g. \"Clinic Sync (ops@example.com)\""
+            );
+        }
+        Ok(ClinikoSettings {
+            api_key: SecretString::from(api_key),
+            base_url,
+            user_agent,
+            requests_per_minute: self.file.sync.cliniko_requests_per_minute,
+        })
+    }
+
+    pub fn reckon(&self) -> anyhow::Result<ReckonSettings> {
+        let r = &self.file.reckon;
+        let api = pick("RECKON_API_BASE_URL", &r.api_base_url)
+            .unwrap_or_else(|| DEFAULT_RECKON_API.to_string());
+        let identity = pick("RECKON_IDENTITY_URL", &r.identity_url)
+            .unwrap_or_else(|| DEFAULT_RECKON_IDENTITY.to_string());
+        let redirect = r
+            .redirect_uri
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REDIRECT.to_string());
+        let book_id = required(
+            Source {
+                env: "RECKON_BOOK_ID",
+                file_key: "reckon.book_id",
+            },
+            &r.book_id,
+        )?;
+        if uuid::Uuid::parse_str(book_id.trim()).is_err() {
+            bail!("RECKON_BOOK_ID (reckon.book_id) must be the book's GUID, got {book_id:?}");
+        }
+        Ok(ReckonSettings {
+            api_base_url: url_value(
+                Source {
+                    env: "RECKON_API_BASE_URL",
+                    file_key: "reckon.api_base_url",
+                },
+                &api,
+            )?,
+            identity_url: url_value(
+                Source {
+                    env: "RECKON_IDENTITY_URL",
+                    file_key: "reckon.identity_url",
+                },
+                &identity,
+            )?,
+            client_id: required(
+                Source {
+                    env: "RECKON_CLIENT_ID",
+                    file_key: "reckon.client_id",
+                },
+                &r.client_id,
+            )?,
+            client_secret: SecretString::from(required(
+                Source {
+                    env: "RECKON_CLIENT_SECRET",
+                    file_key: "reckon.client_secret",
+                },
+                &r.client_secret,
+            )?),
+            subscription_key: SecretString::from(required(
+                Source {
+                    env: "RECKON_SUBSCRIPTION_KEY",
+                    file_key: "reckon.subscription_key",
+                },
+                &r.subscription_key,
+            )?),
+            book_id: book_id.trim().to_string(),
+            refresh_token: pick("RECKON_REFRESH_TOKEN", &r.refresh_token).map(SecretString::from),
+            redirect_uri: url_value(
+                Source {
+                    env: "RECKON_REDIRECT_URI",
+                    file_key: "reckon.redirect_uri",
+                },
+                &redirect,
+            )?,
+            receipt_account: r
+                .receipt_account
+                .clone()
+                .unwrap_or_else(|| "Undeposited Funds".to_string()),
+        })
+    }
+
+    pub fn overlap(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.file.sync.overlap_seconds)
+    }
+}
+
+/// `App Name (contact@example.com)`: Cliniko blocks requests without a contact email.
+pub fn user_agent_has_contact(ua: &str) -> bool {
+    let Some(open) = ua.find('(') else {
+        return false;
+    };
+    let Some(close) = ua[open..].find(')') else {
+        return false;
+    };
+    let inside = &ua[open + 1..open + close];
+    open > 0 && inside.contains('@') && !inside.starts_with('@') && !inside.ends_with('@')
+}
+
+/// The state file: `--state`, else `cliniko-reckon.sqlite` in the working directory.
+pub fn state_path(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("cliniko-reckon.sqlite"))
+}
+
+/// `10s`, `2m`, `1h`, or plain seconds.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 10s, 2m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?}: unit must be s, m or h")),
+    };
+    if secs == 0 {
+        return Err("the interval must be at least 1s".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("10s").unwrap().as_secs(), 10);
+        assert_eq!(parse_interval("2m").unwrap().as_secs(), 120);
+        assert_eq!(parse_interval("15").unwrap().as_secs(), 15);
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("ten").is_err());
+        assert!(parse_interval("5d").is_err());
+    }
+
+    #[test]
+    fn user_agents_need_a_contact_email() {
+        assert!(user_agent_has_contact("Clinic Sync (ops@example.com)"));
+        assert!(!user_agent_has_contact("Clinic Sync"));
+        assert!(!user_agent_has_contact("(ops@example.com)"));
+        assert!(!user_agent_has_contact("Clinic Sync (ops)"));
+    }
+
+    #[test]
+    fn file_config_rejects_unknown_keys() {
+        let err = toml::from_str::<FileConfig>("[cliniko]\napi_kye = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("api_kye"), "{err}");
+        let ok: FileConfig = toml::from_str(
+            "[cliniko]\napi_key = \"k-au2\"\nuser_agent = \"A (a@b.co)\"\n[sync]\noverlap_seconds = 60\n",
+        )
+        .unwrap();
+        assert_eq!(ok.sync.overlap_seconds, 60);
+        assert_eq!(ok.sync.cliniko_requests_per_minute, 200);
+    }
+}

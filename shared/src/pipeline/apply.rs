@@ -1,0 +1,635 @@
+//! `apply`: one Cliniko record into Reckon. Skips versions older than the one applied,
+//! writes nothing when the mapped content is unchanged, resolves dependencies (an invoice's
+//! customer and items) through the same code path, and creates idempotently: an intent is
+//! stored before every Reckon create, and a retry that finds one looks the record up by its
+//! marker (name or invoice reference) before creating again.
+
+use super::PipelineError;
+use crate::domain::*;
+use crate::mapping::{self, MappingConfig};
+use crate::ports::{
+    AuditEntry, ClinikoSource, CrossRef, Intent, Outcome, PaymentDraft, ReckonSink, StateStore,
+};
+use chrono::Utc;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use tokio::sync::{Mutex, OnceCell};
+
+/// What `apply` did with one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub reckon_id: Option<ReckonId>,
+    pub detail: String,
+}
+
+impl Applied {
+    fn new(outcome: Outcome, reckon_id: Option<ReckonId>, detail: impl Into<String>) -> Applied {
+        Applied {
+            outcome,
+            reckon_id,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Reckon customers by lower-cased email and name, read once per run for linking and
+/// collision checks, then kept current as the run creates customers.
+#[derive(Default)]
+struct CustomerIndex {
+    by_email: HashMap<String, Vec<ReckonCustomer>>,
+    by_name: HashMap<String, ReckonId>,
+}
+
+impl CustomerIndex {
+    fn add(&mut self, c: ReckonCustomer) {
+        self.by_name.insert(c.name.to_lowercase(), c.id);
+        if let Some(email) = &c.email {
+            self.by_email
+                .entry(email.trim().to_lowercase())
+                .or_default()
+                .push(c);
+        }
+    }
+}
+
+/// The apply step with its collaborators and per-run caches (Cliniko taxes and
+/// businesses, the Reckon customer index). Build once per process or Lambda container.
+pub struct Syncer<S, R, St> {
+    pub source: S,
+    pub sink: R,
+    pub state: St,
+    pub mapping: MappingConfig,
+    taxes: OnceCell<Vec<Tax>>,
+    businesses: OnceCell<Vec<Business>>,
+    customers: Mutex<Option<CustomerIndex>>,
+}
+
+impl<S, R, St> Syncer<S, R, St>
+where
+    S: ClinikoSource,
+    R: ReckonSink,
+    St: StateStore,
+{
+    pub fn new(source: S, sink: R, state: St, mapping: MappingConfig) -> Self {
+        Syncer {
+            source,
+            sink,
+            state,
+            mapping,
+            taxes: OnceCell::new(),
+            businesses: OnceCell::new(),
+            customers: Mutex::new(None),
+        }
+    }
+
+    /// Forget cached Cliniko taxes/businesses and the Reckon customer index (a new run).
+    pub fn reset_caches(&mut self) {
+        self.taxes = OnceCell::new();
+        self.businesses = OnceCell::new();
+        self.customers = Mutex::new(None);
+    }
+
+    /// Applies one record and writes the audit entry for it.
+    pub async fn apply(&self, record: &Record) -> Result<Applied, PipelineError> {
+        let applied = match record {
+            Record::Patient(p) => self.apply_patient(p).await?,
+            Record::Product(p) => self.apply_product(p).await?,
+            Record::BillableItem(b) => self.apply_billable_item(b).await?,
+            Record::Invoice(i) => self.apply_invoice(i).await?,
+        };
+        self.state
+            .audit(&AuditEntry {
+                at: Utc::now(),
+                kind: record.kind(),
+                cliniko_id: record.id(),
+                version: record.version(),
+                outcome: applied.outcome,
+                reckon_id: applied.reckon_id,
+                detail: applied.detail.clone(),
+            })
+            .await?;
+        self.state.clear_failure(record.kind(), record.id()).await?;
+        Ok(applied)
+    }
+
+    async fn taxes(&self) -> Result<&[Tax], PipelineError> {
+        let taxes = self
+            .taxes
+            .get_or_try_init(|| async { self.source.taxes().await })
+            .await?;
+        Ok(taxes)
+    }
+
+    async fn businesses(&self) -> Result<&[Business], PipelineError> {
+        let b = self
+            .businesses
+            .get_or_try_init(|| async { self.source.businesses().await })
+            .await?;
+        Ok(b)
+    }
+
+    /// The cross-reference when this version (or a newer one) is already applied.
+    async fn stale(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+        version: chrono::DateTime<Utc>,
+    ) -> Result<(Option<CrossRef>, bool), PipelineError> {
+        let xref = self.state.cross_ref(kind, id).await?;
+        let stale = xref.as_ref().is_some_and(|x| x.version > version);
+        Ok((xref, stale))
+    }
+
+    async fn record_link(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+        reckon_id: ReckonId,
+        version: chrono::DateTime<Utc>,
+        content_hash: String,
+        reckon_name: Option<String>,
+    ) -> Result<(), PipelineError> {
+        self.state
+            .put_cross_ref(&CrossRef {
+                kind,
+                cliniko_id: id,
+                reckon_id,
+                version,
+                content_hash,
+                reckon_name,
+            })
+            .await?;
+        self.state.clear_intent(kind, id).await?;
+        Ok(())
+    }
+
+    // ---- patients → customers ----------------------------------------------------------
+
+    async fn apply_patient(&self, p: &Patient) -> Result<Applied, PipelineError> {
+        let kind = EntityKind::Patient;
+        let (xref, stale) = self.stale(kind, p.id, p.updated_at).await?;
+        if stale {
+            return Ok(Applied::new(
+                Outcome::Skipped,
+                xref.map(|x| x.reckon_id),
+                "a newer version is already in Reckon",
+            ));
+        }
+        if let Some(x) = xref {
+            let name = x.reckon_name.clone().unwrap_or_else(|| mapping::customer_name(p));
+            let draft = mapping::patient_to_customer(p, name.clone(), &self.mapping);
+            let hash = mapping::content_hash(&draft);
+            if hash == x.content_hash {
+                self.record_link(kind, p.id, x.reckon_id, p.updated_at, hash, Some(name))
+                    .await?;
+                return Ok(Applied::new(Outcome::Unchanged, Some(x.reckon_id), "no change"));
+            }
+            self.sink.update_customer(x.reckon_id, &draft).await?;
+            self.record_link(kind, p.id, x.reckon_id, p.updated_at, hash, Some(name))
+                .await?;
+            return Ok(Applied::new(
+                Outcome::Updated,
+                Some(x.reckon_id),
+                "customer updated",
+            ));
+        }
+
+        // A previous attempt may have created the customer and crashed before recording it.
+        if let Some(intent) = self.state.intent(kind, p.id).await? {
+            if let Some(found) = self.sink.find_customer_by_name(&intent.marker).await? {
+                if self.state.cross_ref_by_reckon(kind, found.id).await?.is_none() {
+                    let draft = mapping::patient_to_customer(p, intent.marker.clone(), &self.mapping);
+                    let hash = mapping::content_hash(&draft);
+                    self.sink.update_customer(found.id, &draft).await?;
+                    self.record_link(kind, p.id, found.id, p.updated_at, hash, Some(intent.marker))
+                        .await?;
+                    return Ok(Applied::new(
+                        Outcome::Created,
+                        Some(found.id),
+                        "customer found after an interrupted create",
+                    ));
+                }
+            }
+        }
+
+        let mut guard = self.customers.lock().await;
+        if guard.is_none() {
+            let mut index = CustomerIndex::default();
+            for c in self.sink.customers().await? {
+                index.add(c);
+            }
+            *guard = Some(index);
+        }
+        let Some(index) = guard.as_mut() else {
+            return Err(PipelineError::Internal("customer index missing".into()));
+        };
+
+        // First sync: link to a customer that already exists in Reckon with this email.
+        if let Some(existing) = self.linkable_customer(p, index).await? {
+            let draft = mapping::patient_to_customer(p, existing.name.clone(), &self.mapping);
+            let hash = mapping::content_hash(&draft);
+            self.sink.update_customer(existing.id, &draft).await?;
+            self.record_link(kind, p.id, existing.id, p.updated_at, hash, Some(existing.name.clone()))
+                .await?;
+            return Ok(Applied::new(
+                Outcome::Linked,
+                Some(existing.id),
+                format!("linked by email to existing customer {:?}", existing.name),
+            ));
+        }
+
+        let base = mapping::customer_name(p);
+        let name = self.free_customer_name(p.id, &base, index).await?;
+        let draft = mapping::patient_to_customer(p, name.clone(), &self.mapping);
+        let hash = mapping::content_hash(&draft);
+        self.state
+            .put_intent(&Intent {
+                kind,
+                cliniko_id: p.id,
+                marker: name.clone(),
+                started_at: Utc::now(),
+            })
+            .await?;
+        let id = self.sink.create_customer(&draft).await?;
+        index.add(ReckonCustomer {
+            id,
+            name: name.clone(),
+            status: draft.status,
+            email: draft.email.clone(),
+        });
+        drop(guard);
+        self.record_link(kind, p.id, id, p.updated_at, hash, Some(name.clone()))
+            .await?;
+        let detail = if name == base {
+            "customer created".to_string()
+        } else {
+            format!("customer created as {name:?}: {base:?} belongs to another record")
+        };
+        Ok(Applied::new(Outcome::Created, Some(id), detail))
+    }
+
+    /// An unlinked Reckon customer with the patient's email: the one whose name matches,
+    /// else the only one.
+    async fn linkable_customer(
+        &self,
+        p: &Patient,
+        index: &CustomerIndex,
+    ) -> Result<Option<ReckonCustomer>, PipelineError> {
+        let emails = [p.email.as_deref(), p.invoice_email.as_deref()];
+        let base = mapping::customer_name(p).to_lowercase();
+        for email in emails.into_iter().flatten() {
+            let Some(candidates) = index.by_email.get(&email.trim().to_lowercase()) else {
+                continue;
+            };
+            let mut unlinked = Vec::new();
+            for c in candidates {
+                if self
+                    .state
+                    .cross_ref_by_reckon(EntityKind::Patient, c.id)
+                    .await?
+                    .is_none()
+                {
+                    unlinked.push(c);
+                }
+            }
+            if let Some(same_name) = unlinked.iter().find(|c| c.name.to_lowercase() == base) {
+                return Ok(Some((*same_name).clone()));
+            }
+            // A shared family email with several customers is ambiguous: create instead.
+            if let [only] = unlinked.as_slice() {
+                return Ok(Some((*only).clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn free_customer_name(
+        &self,
+        id: ClinikoId,
+        base: &str,
+        index: &CustomerIndex,
+    ) -> Result<String, PipelineError> {
+        let taken = |name: &str| index.by_name.contains_key(&name.to_lowercase());
+        let owner = self.state.name_owner(EntityKind::Patient, base).await?;
+        if !taken(base) && owner.is_none_or(|o| o == id) {
+            return Ok(base.to_string());
+        }
+        let name = mapping::disambiguate(base, id);
+        if taken(&name) {
+            return Err(PipelineError::Conflict(format!(
+                "patient {id}: customer names {base:?} and {name:?} are both taken in Reckon"
+            )));
+        }
+        Ok(name)
+    }
+
+    // ---- products and billable items → items -------------------------------------------
+
+    async fn apply_product(&self, p: &Product) -> Result<Applied, PipelineError> {
+        let taxes = self.taxes().await?;
+        let draft = mapping::product_to_item(p, taxes, &self.mapping)?;
+        self.apply_item(EntityKind::Product, p.id, p.updated_at, draft)
+            .await
+    }
+
+    async fn apply_billable_item(&self, b: &BillableItem) -> Result<Applied, PipelineError> {
+        let taxes = self.taxes().await?;
+        let draft = mapping::billable_item_to_item(b, taxes, &self.mapping)?;
+        self.apply_item(EntityKind::BillableItem, b.id, b.updated_at, draft)
+            .await
+    }
+
+    async fn apply_item(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+        version: chrono::DateTime<Utc>,
+        mut draft: ItemDraft,
+    ) -> Result<Applied, PipelineError> {
+        let (xref, stale) = self.stale(kind, id, version).await?;
+        if stale {
+            return Ok(Applied::new(
+                Outcome::Skipped,
+                xref.map(|x| x.reckon_id),
+                "a newer version is already in Reckon",
+            ));
+        }
+        if let Some(x) = xref {
+            if let Some(name) = &x.reckon_name {
+                draft.name = name.clone();
+            }
+            let hash = mapping::content_hash(&draft);
+            if hash == x.content_hash {
+                self.record_link(kind, id, x.reckon_id, version, hash, Some(draft.name))
+                    .await?;
+                return Ok(Applied::new(Outcome::Unchanged, Some(x.reckon_id), "no change"));
+            }
+            self.sink.update_item(x.reckon_id, &draft).await?;
+            self.record_link(kind, id, x.reckon_id, version, hash, Some(draft.name))
+                .await?;
+            return Ok(Applied::new(Outcome::Updated, Some(x.reckon_id), "item updated"));
+        }
+
+        if let Some(intent) = self.state.intent(kind, id).await? {
+            if let Some(found) = self.sink.find_item_by_name(&intent.marker).await? {
+                if self.item_owner(found.id).await?.is_none() {
+                    draft.name = intent.marker.clone();
+                    let hash = mapping::content_hash(&draft);
+                    self.sink.update_item(found.id, &draft).await?;
+                    self.record_link(kind, id, found.id, version, hash, Some(intent.marker))
+                        .await?;
+                    return Ok(Applied::new(
+                        Outcome::Created,
+                        Some(found.id),
+                        "item found after an interrupted create",
+                    ));
+                }
+            }
+        }
+
+        // Item names are unique in Reckon across products and services.
+        let base = draft.name.clone();
+        let mut owned = false;
+        for k in [EntityKind::Product, EntityKind::BillableItem] {
+            owned |= self
+                .state
+                .name_owner(k, &base)
+                .await?
+                .is_some_and(|o| !(k == kind && o == id));
+        }
+        let existing = self.sink.find_item_by_name(&base).await?;
+        if let Some(found) = &existing {
+            if !owned && self.item_owner(found.id).await?.is_none() {
+                // An item of that name already exists in Reckon and nobody synced it: use it
+                // rather than inventing a second one with a suffixed name.
+                let hash = mapping::content_hash(&draft);
+                self.sink.update_item(found.id, &draft).await?;
+                self.record_link(kind, id, found.id, version, hash, Some(base.clone()))
+                    .await?;
+                return Ok(Applied::new(
+                    Outcome::Linked,
+                    Some(found.id),
+                    format!("linked by name to existing item {base:?}"),
+                ));
+            }
+        }
+        if owned || existing.is_some() {
+            draft.name = mapping::disambiguate_item(&base, kind, id);
+        }
+        self.state
+            .put_intent(&Intent {
+                kind,
+                cliniko_id: id,
+                marker: draft.name.clone(),
+                started_at: Utc::now(),
+            })
+            .await?;
+        let hash = mapping::content_hash(&draft);
+        let rid = self.sink.create_item(&draft).await?;
+        self.record_link(kind, id, rid, version, hash, Some(draft.name.clone()))
+            .await?;
+        Ok(Applied::new(Outcome::Created, Some(rid), "item created"))
+    }
+
+    async fn item_owner(&self, rid: ReckonId) -> Result<Option<CrossRef>, PipelineError> {
+        for k in [EntityKind::Product, EntityKind::BillableItem] {
+            if let Some(x) = self.state.cross_ref_by_reckon(k, rid).await? {
+                return Ok(Some(x));
+            }
+        }
+        Ok(None)
+    }
+
+    // ---- invoices ----------------------------------------------------------------------
+
+    /// The Reckon id for a dependency, syncing it first when it has never been synced.
+    async fn dependency(&self, kind: EntityKind, id: ClinikoId) -> Result<ReckonId, PipelineError> {
+        if let Some(x) = self.state.cross_ref(kind, id).await? {
+            return Ok(x.reckon_id);
+        }
+        let Some(record) = self.source.record(kind, id).await? else {
+            return Err(PipelineError::MissingDependency(format!(
+                "{kind} {id} does not exist in Cliniko"
+            )));
+        };
+        let applied = Box::pin(self.apply(&record)).await?;
+        applied.reckon_id.ok_or_else(|| {
+            PipelineError::MissingDependency(format!("{kind} {id} was not synced: {}", applied.detail))
+        })
+    }
+
+    async fn apply_invoice(&self, inv: &Invoice) -> Result<Applied, PipelineError> {
+        let kind = EntityKind::Invoice;
+        let version = inv.version();
+        let (xref, stale) = self.stale(kind, inv.id, version).await?;
+        if stale {
+            return Ok(Applied::new(
+                Outcome::Skipped,
+                xref.map(|x| x.reckon_id),
+                "a newer version is already in Reckon",
+            ));
+        }
+        if inv.archived_at.is_some() || inv.deleted_at.is_some() {
+            // Nothing is ever deleted in Reckon; reconciliation reports the difference.
+            let detail = match &xref {
+                Some(_) => "archived or deleted in Cliniko; the Reckon invoice is left as it is",
+                None => "archived or deleted in Cliniko before it was synced; not created",
+            };
+            if let Some(x) = &xref {
+                self.record_link(kind, inv.id, x.reckon_id, version, x.content_hash.clone(), None)
+                    .await?;
+            }
+            return Ok(Applied::new(Outcome::Skipped, xref.map(|x| x.reckon_id), detail));
+        }
+
+        let Some(patient_id) = inv.patient_id else {
+            return Err(PipelineError::Mapping(mapping::MappingError::missing(
+                "invoice",
+                inv.id,
+                "patient_id",
+            )));
+        };
+        let customer = self.dependency(EntityKind::Patient, patient_id).await?;
+        let mut targets = Vec::with_capacity(inv.items.len());
+        for item in &inv.items {
+            let target = match (item.product_id, item.billable_item_id) {
+                (Some(pid), _) => LineTarget::Item(self.dependency(EntityKind::Product, pid).await?),
+                (None, Some(bid)) => {
+                    LineTarget::Item(self.dependency(EntityKind::BillableItem, bid).await?)
+                }
+                (None, None) => LineTarget::Account(self.mapping.service_income_account.clone()),
+            };
+            targets.push(target);
+        }
+        let businesses = self.businesses().await?;
+        let business = inv
+            .business_id
+            .and_then(|b| businesses.iter().find(|x| x.id == b));
+        let tz = mapping::business_time_zone(business, &self.mapping);
+        let draft = mapping::invoice_to_draft(inv, customer, &targets, tz, &self.mapping)?;
+        let hash = mapping::content_hash(&draft);
+
+        if let Some(x) = xref {
+            if hash == x.content_hash {
+                self.record_link(kind, inv.id, x.reckon_id, version, hash, None)
+                    .await?;
+                return Ok(Applied::new(Outcome::Unchanged, Some(x.reckon_id), "no change"));
+            }
+            let current = self.sink.invoice(x.reckon_id).await?.ok_or_else(|| {
+                PipelineError::Conflict(format!(
+                    "invoice {}: Reckon invoice {} is gone; reconcile to re-create it",
+                    inv.id, x.reckon_id
+                ))
+            })?;
+            if current.status == ReckonInvoiceStatus::Paid {
+                if draft.paid && current.total_amount == draft.expected_total {
+                    // Paid on both sides with the same total: only fields Reckon locks on
+                    // paid invoices changed; keep the link current.
+                    self.record_link(kind, inv.id, x.reckon_id, version, hash, None)
+                        .await?;
+                    return Ok(Applied::new(
+                        Outcome::Unchanged,
+                        Some(x.reckon_id),
+                        "paid in Reckon; nothing to change",
+                    ));
+                }
+                return Err(PipelineError::Conflict(format!(
+                    "invoice {} changed in Cliniko but Reckon invoice {} is paid and cannot be edited",
+                    inv.id, x.reckon_id
+                )));
+            }
+            self.sink.update_invoice(x.reckon_id, &draft).await?;
+            let detail = self.settle(inv, &draft, customer, x.reckon_id).await?;
+            self.record_link(kind, inv.id, x.reckon_id, version, hash, None)
+                .await?;
+            return Ok(Applied::new(
+                Outcome::Updated,
+                Some(x.reckon_id),
+                format!("invoice updated{detail}"),
+            ));
+        }
+
+        if self.state.intent(kind, inv.id).await?.is_some() {
+            let found = self.sink.find_invoices_by_reference(&draft.reference).await?;
+            for candidate in found {
+                if self
+                    .state
+                    .cross_ref_by_reckon(kind, candidate.id)
+                    .await?
+                    .is_none()
+                {
+                    if candidate.status != ReckonInvoiceStatus::Paid {
+                        self.sink.update_invoice(candidate.id, &draft).await?;
+                    }
+                    let detail = self.settle(inv, &draft, customer, candidate.id).await?;
+                    self.record_link(kind, inv.id, candidate.id, version, hash, None)
+                        .await?;
+                    return Ok(Applied::new(
+                        Outcome::Created,
+                        Some(candidate.id),
+                        format!("invoice found after an interrupted create{detail}"),
+                    ));
+                }
+            }
+        }
+        self.state
+            .put_intent(&Intent {
+                kind,
+                cliniko_id: inv.id,
+                marker: draft.reference.clone(),
+                started_at: Utc::now(),
+            })
+            .await?;
+        let rid = self.sink.create_invoice(&draft).await?;
+        let detail = self.settle(inv, &draft, customer, rid).await?;
+        self.record_link(kind, inv.id, rid, version, hash, None).await?;
+        Ok(Applied::new(
+            Outcome::Created,
+            Some(rid),
+            format!("invoice created{detail}"),
+        ))
+    }
+
+    /// Checks Reckon's totals against Cliniko's and pays what Cliniko says is paid.
+    async fn settle(
+        &self,
+        inv: &Invoice,
+        draft: &InvoiceDraft,
+        customer: ReckonId,
+        rid: ReckonId,
+    ) -> Result<String, PipelineError> {
+        let written = self.sink.invoice(rid).await?.ok_or_else(|| {
+            PipelineError::Conflict(format!("invoice {}: Reckon lost invoice {rid}", inv.id))
+        })?;
+        if written.total_amount != draft.expected_total
+            || written.total_tax_amount != draft.expected_tax
+        {
+            return Err(PipelineError::TotalsMismatch {
+                invoice: inv.id,
+                reckon_total: written.total_amount,
+                cliniko_total: draft.expected_total,
+                reckon_tax: written.total_tax_amount,
+                cliniko_tax: draft.expected_tax,
+            });
+        }
+        if draft.paid && written.balance > Decimal::ZERO {
+            let date = draft.invoice_date.max(
+                inv.closed_at
+                    .map(|c| c.date_naive())
+                    .unwrap_or(draft.invoice_date),
+            );
+            self.sink
+                .record_payment(&PaymentDraft {
+                    customer,
+                    invoice: rid,
+                    amount: written.balance,
+                    date,
+                    reference: draft.reference.clone(),
+                })
+                .await?;
+            return Ok(format!("; payment of {} recorded", written.balance));
+        }
+        Ok(String::new())
+    }
+}

@@ -1,0 +1,249 @@
+//! Local mode in one process: poll every entity type into the SQLite queue, then drain it
+//! through `Syncer::apply`, retrying what can be retried with backoff and parking the rest
+//! in the failures table (the local twin of a DLQ).
+
+use super::{PipelineError, PollConfig, PollReport, Syncer, poll_once};
+use crate::adapters::sqlite::SqliteState;
+use crate::domain::{EntityKind, Record};
+use crate::ports::{AuditEntry, ClinikoSource, Failure, Outcome, ReckonSink, StateStore};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How often and how patiently a failed record is retried before it is parked.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempts: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempts.min(16));
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Per entity type: what happened to the records this run applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub linked: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// Attempts that failed with a retryable error and were queued again.
+    pub retried: u64,
+}
+
+impl Counts {
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Created => self.created += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Linked => self.linked += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+
+    /// Writes this run made to Reckon records (creates, updates, links).
+    pub fn writes(&self) -> u64 {
+        self.created + self.updated + self.linked
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DrainSummary {
+    pub per_kind: BTreeMap<EntityKind, Counts>,
+}
+
+impl DrainSummary {
+    pub fn failed(&self) -> u64 {
+        self.per_kind.values().map(|c| c.failed).sum()
+    }
+
+    pub fn merge(&mut self, other: &DrainSummary) {
+        for (kind, c) in &other.per_kind {
+            let mine = self.per_kind.entry(*kind).or_default();
+            mine.created += c.created;
+            mine.updated += c.updated;
+            mine.linked += c.linked;
+            mine.unchanged += c.unchanged;
+            mine.skipped += c.skipped;
+            mine.failed += c.failed;
+            mine.retried += c.retried;
+        }
+    }
+}
+
+/// What the runner reports as it goes (drives the CLI's progress bars).
+#[derive(Debug, Clone)]
+pub enum Progress<'a> {
+    Polled(&'a PollReport),
+    Applied {
+        kind: EntityKind,
+        outcome: Outcome,
+        detail: &'a str,
+    },
+    Retrying {
+        kind: EntityKind,
+        error: &'a str,
+    },
+}
+
+/// Polls every entity type once, in dependency order.
+pub async fn poll_all<S: ClinikoSource>(
+    source: &S,
+    state: &SqliteState,
+    config: &PollConfig,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<Vec<PollReport>, PipelineError> {
+    let mut reports = Vec::new();
+    for kind in EntityKind::ALL {
+        let report = poll_once(source, state, state, kind, config, Utc::now()).await?;
+        progress(Progress::Polled(&report));
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Applies queued records until the queue is empty, waiting for records whose retry is due
+/// (so `sync --once` ends with every record applied or parked as failed).
+pub async fn drain<S, R>(
+    syncer: &Syncer<S, R, SqliteState>,
+    retry: &RetryPolicy,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<DrainSummary, PipelineError>
+where
+    S: ClinikoSource,
+    R: ReckonSink,
+{
+    let state = &syncer.state;
+    let mut summary = DrainSummary::default();
+    loop {
+        let now = Utc::now();
+        let batch = state.claim(50, now)?;
+        if batch.is_empty() {
+            match state.next_due()? {
+                Some(due) => {
+                    let wait = (due - now).to_std().unwrap_or(Duration::ZERO);
+                    tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+                    continue;
+                }
+                None => return Ok(summary),
+            }
+        }
+        for claimed in batch {
+            let record = &claimed.item.record;
+            let kind = record.kind();
+            let counts = summary.per_kind.entry(kind).or_default();
+            match syncer.apply(record).await {
+                Ok(applied) => {
+                    counts.count(applied.outcome);
+                    progress(Progress::Applied {
+                        kind,
+                        outcome: applied.outcome,
+                        detail: &applied.detail,
+                    });
+                    state.ack(claimed.seq)?;
+                }
+                Err(e) => {
+                    let attempts = claimed.attempts + 1;
+                    let message = e.to_string();
+                    if e.is_retryable() && attempts < retry.max_attempts {
+                        counts.retried += 1;
+                        progress(Progress::Retrying {
+                            kind,
+                            error: &message,
+                        });
+                        let at = Utc::now()
+                            + chrono::Duration::from_std(retry.delay(claimed.attempts))
+                                .unwrap_or_else(|_| chrono::Duration::seconds(60));
+                        state.retry_later(claimed.seq, at, &message)?;
+                    } else {
+                        counts.count(Outcome::Failed);
+                        park(state, record, &e, attempts, Utc::now()).await?;
+                        progress(Progress::Applied {
+                            kind,
+                            outcome: Outcome::Failed,
+                            detail: &message,
+                        });
+                        state.ack(claimed.seq)?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Records a record the sync gave up on, with the reason, for `status` and the report.
+pub async fn park<St: StateStore>(
+    state: &St,
+    record: &Record,
+    error: &PipelineError,
+    attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<(), PipelineError> {
+    let message = error.to_string();
+    state
+        .record_failure(&Failure {
+            kind: record.kind(),
+            cliniko_id: record.id(),
+            version: record.version(),
+            error: message.clone(),
+            retryable: error.is_retryable(),
+            attempts,
+            last_at: now,
+        })
+        .await?;
+    state
+        .audit(&AuditEntry {
+            at: now,
+            kind: record.kind(),
+            cliniko_id: record.id(),
+            version: record.version(),
+            outcome: Outcome::Failed,
+            reckon_id: None,
+            detail: message,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Queues again every parked record, fetched fresh from Cliniko: the watermark has moved
+/// past them, so without this a record that failed during an outage would never sync.
+/// Returns how many were queued.
+pub async fn requeue_failures<S: ClinikoSource>(
+    source: &S,
+    state: &SqliteState,
+) -> Result<usize, PipelineError> {
+    use crate::ports::{WorkItem, WorkQueue};
+    let mut items = Vec::new();
+    for failure in state.failures().await? {
+        match source.record(failure.kind, failure.cliniko_id).await? {
+            Some(record) => items.push(WorkItem::new(record, Utc::now())),
+            // Gone from Cliniko entirely: nothing left to sync.
+            None => state.clear_failure(failure.kind, failure.cliniko_id).await?,
+        }
+    }
+    let n = items.len();
+    if n > 0 {
+        state.enqueue(items).await?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,62 @@
+//! The pipeline steps shared by the CLI and the Lambda functions: `poll_once` (Cliniko
+//! changes → work queue) and `Syncer::apply` (one record → Reckon), plus the local runner
+//! that drains the SQLite queue in one process.
+
+mod apply;
+pub mod local;
+mod poll;
+
+pub use apply::{Applied, Syncer};
+pub use poll::{PollConfig, PollReport, poll_once};
+
+use crate::cliniko::ClinikoError;
+use crate::domain::ClinikoId;
+use crate::mapping::MappingError;
+use crate::ports::StateError;
+use crate::reckon::ReckonError;
+use rust_decimal::Decimal;
+
+/// Why a pipeline step failed; `is_retryable` decides between "try again later" and "park
+/// it for a person" (DLQ, failures table, report).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Cliniko(#[from] ClinikoError),
+    #[error(transparent)]
+    Reckon(#[from] ReckonError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    #[error("missing dependency: {0}")]
+    MissingDependency(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(
+        "invoice {invoice}: Reckon computed total {reckon_total} and tax {reckon_tax}, Cliniko has {cliniko_total} and {cliniko_tax}"
+    )]
+    TotalsMismatch {
+        invoice: ClinikoId,
+        reckon_total: Decimal,
+        cliniko_total: Decimal,
+        reckon_tax: Decimal,
+        cliniko_tax: Decimal,
+    },
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl PipelineError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PipelineError::Cliniko(e) => e.is_retryable(),
+            PipelineError::Reckon(e) => e.is_retryable(),
+            PipelineError::State(e) => e.is_retryable(),
+            PipelineError::Mapping(_)
+            | PipelineError::MissingDependency(_)
+            | PipelineError::Conflict(_)
+            | PipelineError::TotalsMismatch { .. }
+            | PipelineError::Internal(_) => false,
+        }
+    }
+}

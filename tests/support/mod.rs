@@ -1,0 +1,238 @@
+//! A whole sync on one machine for end-to-end tests: both simulators in-process, a seeded
+//! clinic, the real clients, a SQLite state file in a temporary directory, and helpers
+//! that run the pipeline and compare both sides record by record.
+
+use cliniko_reckon::adapters::sqlite::SqliteState;
+use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
+use cliniko_reckon::domain::{ClinikoId, EntityKind, ReckonId};
+use cliniko_reckon::mapping::MappingConfig;
+use cliniko_reckon::pipeline::local::{self, DrainSummary, RetryPolicy};
+use cliniko_reckon::pipeline::{PollConfig, PollReport, Syncer};
+use cliniko_reckon::ports::StateStore;
+use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
+use secrecy::SecretString;
+use simulators::cliniko::{ClinikoConfig, ClinikoSim, DEFAULT_API_KEY};
+use simulators::common::RunningServer;
+use simulators::generator::{self, ClinicSize, SeedReport};
+use simulators::reckon::{DEFAULT_SUBSCRIPTION_KEY, ReckonConfig, ReckonSim};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub type Sync = Syncer<ClinikoClient, ReckonClient<SqliteState>, SqliteState>;
+
+pub struct Harness {
+    pub cliniko: ClinikoSim,
+    pub reckon: ReckonSim,
+    pub seed: SeedReport,
+    pub cliniko_server: RunningServer,
+    pub reckon_server: RunningServer,
+    pub dir: tempfile::TempDir,
+    pub syncer: Sync,
+}
+
+pub struct Options {
+    pub patients: usize,
+    pub seed: u64,
+    /// Reckon customers that exist before the first sync (as a share of patients).
+    pub existing_fraction: f64,
+    pub cliniko_rate_limit: u32,
+    pub reckon_rate_limit: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            patients: 40,
+            seed: 11,
+            existing_fraction: 0.0,
+            cliniko_rate_limit: 0,
+            reckon_rate_limit: 0,
+        }
+    }
+}
+
+/// Fast retries for tests: the simulators' faults clear in milliseconds, not minutes.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 6,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+    }
+}
+
+impl Harness {
+    pub async fn start(opts: Options) -> Harness {
+        let cliniko = ClinikoSim::new(ClinikoConfig {
+            rate_limit_per_minute: opts.cliniko_rate_limit,
+            seed: opts.seed,
+            ..Default::default()
+        });
+        let seed = cliniko.with(|s| {
+            generator::seed_clinic(s, opts.seed, ClinicSize::with_patients(opts.patients))
+        });
+        let reckon = ReckonSim::new(ReckonConfig {
+            rate_limit_per_minute: opts.reckon_rate_limit,
+            seed: opts.seed,
+            ..Default::default()
+        });
+        if opts.existing_fraction > 0.0 {
+            let existing = cliniko.with(|s| {
+                generator::existing_reckon_customers(s, opts.seed, opts.existing_fraction)
+            });
+            reckon.with_book(|b, ctx| generator::seed_reckon_customers(b, ctx, &existing));
+        }
+        let cliniko_server = cliniko.start("127.0.0.1", 0).await.expect("cliniko sim");
+        let reckon_server = reckon.start("127.0.0.1", 0).await.expect("reckon sim");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = Harness {
+            syncer: placeholder_syncer(&cliniko_server, &reckon, &reckon_server, &dir).await,
+            cliniko,
+            reckon,
+            seed,
+            cliniko_server,
+            reckon_server,
+            dir,
+        };
+        h.restart().await;
+        h
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join("state.sqlite")
+    }
+
+    /// A fresh process: new clients and a new connection to the same state file.
+    pub async fn restart(&mut self) {
+        self.syncer = build_syncer(
+            &self.cliniko_server,
+            &self.reckon,
+            &self.reckon_server,
+            &self.state_path(),
+        )
+        .await;
+    }
+
+    /// One `sync --once`: re-queue failures, poll everything, drain.
+    pub async fn run(&self) -> (Vec<PollReport>, DrainSummary) {
+        self.try_run().await.expect("sync run")
+    }
+
+    pub async fn try_run(
+        &self,
+    ) -> Result<(Vec<PollReport>, DrainSummary), cliniko_reckon::pipeline::PipelineError> {
+        let quiet = |_: local::Progress<'_>| {};
+        local::requeue_failures(&self.syncer.source, &self.syncer.state).await?;
+        let polls = local::poll_all(
+            &self.syncer.source,
+            &self.syncer.state,
+            &PollConfig::default(),
+            &quiet,
+        )
+        .await?;
+        let drained = local::drain(&self.syncer, &fast_retry(), &quiet).await?;
+        Ok((polls, drained))
+    }
+
+    pub fn state(&self) -> &SqliteState {
+        &self.syncer.state
+    }
+
+    pub async fn reckon_id(&self, kind: EntityKind, id: u64) -> Option<ReckonId> {
+        self.state()
+            .cross_ref(kind, ClinikoId(id))
+            .await
+            .expect("state")
+            .map(|x| x.reckon_id)
+    }
+
+    /// Reckon API writes (POST/PUT/PATCH/DELETE under /r1/v2) seen so far.
+    pub fn reckon_writes(&self) -> u64 {
+        ["POST", "PUT", "PATCH", "DELETE"]
+            .iter()
+            .map(|m| self.reckon.traffic.count(m, "/r1/v2/"))
+            .sum()
+    }
+
+    /// Waits until Cliniko's next second, so the next edit has a newer `updated_at`.
+    pub async fn next_second(&self) {
+        tokio::time::sleep(Duration::from_millis(1050)).await;
+    }
+}
+
+async fn placeholder_syncer(
+    cliniko_server: &RunningServer,
+    reckon: &ReckonSim,
+    reckon_server: &RunningServer,
+    dir: &tempfile::TempDir,
+) -> Sync {
+    build_syncer(cliniko_server, reckon, reckon_server, &dir.path().join("state.sqlite")).await
+}
+
+pub fn cliniko_client(server: &RunningServer) -> ClinikoClient {
+    let mut cfg = ClinikoClientConfig::new(
+        SecretString::from(DEFAULT_API_KEY),
+        "Cliniko-Reckon e2e (tests@example.com)",
+    );
+    cfg.base_url = Some(
+        url::Url::parse(&format!("{}/v1", server.origin())).expect("cliniko url"),
+    );
+    cfg.requests_per_minute = 0;
+    cfg.backoff_base = Duration::from_millis(10);
+    cfg.max_backoff = Duration::from_millis(100);
+    cfg.max_attempts = 8;
+    ClinikoClient::new(cfg).expect("cliniko client")
+}
+
+pub fn reckon_config(reckon: &ReckonSim, server: &RunningServer) -> ReckonClientConfig {
+    let oauth = &reckon.config().oauth;
+    let mut cfg = ReckonClientConfig::new(
+        oauth.client_id.clone(),
+        SecretString::from(oauth.client_secret.clone()),
+        SecretString::from(DEFAULT_SUBSCRIPTION_KEY),
+        ReckonId(reckon.book_id()),
+        url::Url::parse("http://127.0.0.1:8765/callback").expect("redirect"),
+        "Undeposited Funds",
+    )
+    .expect("reckon config");
+    cfg.api_base_url = url::Url::parse(&format!("{}/r1/v2", server.origin())).expect("api url");
+    cfg.identity_url = url::Url::parse(&server.origin()).expect("identity url");
+    cfg.requests_per_minute = 0;
+    cfg.backoff_base = Duration::from_millis(10);
+    cfg.max_backoff = Duration::from_millis(100);
+    cfg.max_attempts = 8;
+    cfg
+}
+
+async fn build_syncer(
+    cliniko_server: &RunningServer,
+    reckon: &ReckonSim,
+    reckon_server: &RunningServer,
+    path: &std::path::Path,
+) -> Sync {
+    let state = SqliteState::open(path).expect("state file");
+    let has_tokens = cliniko_reckon::ports::TokenStore::load(&state)
+        .await
+        .expect("tokens")
+        .is_some();
+    if !has_tokens {
+        let pair = reckon.issue_tokens();
+        cliniko_reckon::ports::TokenStore::save(
+            &state,
+            &cliniko_reckon::ports::TokenSet {
+                access_token: SecretString::from(pair.access_token),
+                refresh_token: SecretString::from(pair.refresh_token),
+                expires_at: chrono::Utc::now() + chrono::Duration::seconds(pair.expires_in),
+            },
+        )
+        .await
+        .expect("save tokens");
+    }
+    let sink = ReckonClient::new(reckon_config(reckon, reckon_server), state.clone())
+        .expect("reckon client");
+    Syncer::new(
+        cliniko_client(cliniko_server),
+        sink,
+        state,
+        MappingConfig::default(),
+    )
+}
