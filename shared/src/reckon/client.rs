@@ -550,3 +550,35 @@ pub async fn bootstrap_client<S: TokenStore>(
         .await?;
     Ok(client)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn link_next_is_detected() {
+        let link = r#"<http://h/r1/v2/b/customers?page=1&perPage=3>; rel="first", <http://h/r1/v2/b/customers?page=2&perPage=3>; rel="next", <http://h/x?page=3>; rel="last""#;
+        assert!(link_has_next(link));
+        let last = r#"<http://h/x?page=1>; rel="first", <http://h/x?page=2>; rel="prev", <http://h/x?page=3>; rel="last""#;
+        assert!(!link_has_next(last));
+        assert!(link_has_next(r#"<http://h/x?page=2>; rel="prev next""#));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+    }
+}

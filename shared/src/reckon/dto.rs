@@ -790,3 +790,271 @@ impl ReceiptInput {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{InvoiceLineDraft, ReckonAddress, ReckonPhone};
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    fn draft() -> CustomerDraft {
+        CustomerDraft {
+            name: " Mary O'Neil ".into(),
+            first_name: Some("Mary".into()),
+            last_name: Some("O'Neil".into()),
+            status: ActiveStatus::Inactive,
+            email: Some("mary@example.com".into()),
+            addresses: vec![
+                ReckonAddress {
+                    kind: "Postal".into(),
+                    lines: vec!["1".into(), "2".into(), "3".into(), "4".into()],
+                    suburb: Some("Bondi".into()),
+                    state: Some(" ".into()),
+                    postcode: Some("2026".into()),
+                    country: None,
+                },
+                ReckonAddress {
+                    kind: "Postal".into(),
+                    lines: vec!["dup".into()],
+                    ..Default::default()
+                },
+            ],
+            phones: vec![
+                ReckonPhone {
+                    kind: "Mobile".into(),
+                    number: "0400 111 222".into(),
+                },
+                ReckonPhone {
+                    kind: "Home".into(),
+                    number: "  ".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn filter_strings_double_embedded_quotes() {
+        assert_eq!(quote("O'Brien"), "'O''Brien'");
+        assert_eq!(quote("''"), "''''''");
+        assert_eq!(eq_filter("name", "Jo \"J\" O'B"), "name eq 'Jo \"J\" O''B'");
+    }
+
+    #[test]
+    fn customer_draft_maps_to_documented_wire_fields() {
+        let input = CustomerInput::from_draft(&draft()).expect("valid");
+        let v = serde_json::to_value(&input).expect("json");
+        assert_eq!(
+            v,
+            json!({
+                "name": "Mary O'Neil",
+                "status": "Inactive",
+                "entityTypes": {"isCustomer": true, "isSupplier": false, "isEmployee": false, "isSuperfund": false},
+                "addresses": [{"type": "Postal", "line1": "1", "line2": "2", "line3": "3, 4",
+                               "suburb": "Bondi", "postcode": "2026"}],
+                "phoneNumbers": [{"type": "Mobile", "number": "0400 111 222"}],
+                "electronicAddresses": [{"type": "Email", "address": "mary@example.com"}],
+            })
+        );
+        // Not sent: first/last names are only for the display name.
+        assert!(!v.to_string().contains("firstName"));
+    }
+
+    #[test]
+    fn customer_lengths_are_enforced_naming_fields() {
+        let mut d = draft();
+        d.name = "n".repeat(101);
+        d.email = Some(format!("{}@x.com", "e".repeat(100)));
+        d.addresses[0].postcode = Some("p".repeat(31));
+        let err = CustomerInput::from_draft(&d).expect_err("too long");
+        let locations: Vec<&str> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.location.as_str())
+            .collect();
+        assert_eq!(
+            locations,
+            [
+                "name",
+                "addresses[0].postcode",
+                "electronicAddresses[0].address"
+            ]
+        );
+        d.name = "  ".into();
+        assert!(CustomerInput::from_draft(&d).is_err());
+    }
+
+    #[test]
+    fn update_preserves_fields_the_sync_does_not_own() {
+        let mut input = CustomerInput::from_draft(&draft()).expect("valid");
+        input.preserve_from(&json!({
+            "id": "x", "name": "old", "notes": "keep", "creditLimit": 500.0, "branch": null,
+            "paymentTerms": {"id": "t-1", "name": "30 days"},
+            "entityTypes": {"isCustomer": true, "isSupplier": true},
+            "addresses": [{"type": {"name": "Business"}}],
+        }));
+        let v = serde_json::to_value(&input).expect("json");
+        assert_eq!(v["notes"], "keep");
+        assert_eq!(v["creditLimit"], 500.0);
+        assert_eq!(v["paymentTerms"], "t-1");
+        assert_eq!(v["entityTypes"]["isSupplier"], true);
+        assert!(v.get("branch").is_none());
+        assert_eq!(v["name"], "Mary O'Neil");
+        assert_eq!(v["addresses"][0]["type"], "Postal");
+    }
+
+    #[test]
+    fn item_draft_maps_sale_block() {
+        let d = ItemDraft {
+            name: "Theraband".into(),
+            item_code: Some("TB".into()),
+            item_type: ItemType::Product,
+            status: ActiveStatus::Active,
+            sale_price: dec!(12.34500),
+            tax_code: "GST".into(),
+            income_account: "Product Sales".into(),
+            description: None,
+        };
+        let v = serde_json::to_value(ItemInput::from_draft(&d).expect("valid")).expect("json");
+        assert_eq!(
+            v,
+            json!({"name": "Theraband", "itemType": "Product", "itemCode": "TB", "status": "Active",
+                   "amountTaxStatus": "Exclusive",
+                   "sale": {"price": 12.345, "priceAccuracy": 3, "ledgerAccount": "Product Sales", "taxRate": "GST"}})
+        );
+    }
+
+    fn line(target: LineTarget) -> InvoiceLineDraft {
+        InvoiceLineDraft {
+            line_number: 1,
+            description: "Consult".into(),
+            target,
+            price: dec!(33.335),
+            quantity: dec!(3),
+            discount_amount: Some(dec!(0.00)),
+            tax_code: "GST".into(),
+            tax_amount: dec!(9.09),
+        }
+    }
+
+    #[test]
+    fn invoice_lines_map_to_item_or_account_details() {
+        let item = ReckonId(uuid::Uuid::nil());
+        let mut account_line = line(LineTarget::Account("Income".into()));
+        account_line.line_number = 2;
+        account_line.discount_amount = Some(dec!(1));
+        let d = InvoiceDraft {
+            customer: item,
+            reference: "77".into(),
+            invoice_date: NaiveDate::from_ymd_opt(2024, 7, 1).expect("date"),
+            amount_tax_status: AmountTaxStatus::Inclusive,
+            status: ReckonInvoiceStatus::Paid,
+            notes: None,
+            lines: vec![line(LineTarget::Item(item)), account_line],
+            expected_total: dec!(0),
+            expected_tax: dec!(0),
+            paid: true,
+        };
+        let v = serde_json::to_value(
+            InvoiceInput::from_draft(&d, Some("Service invoice")).expect("valid"),
+        )
+        .expect("json");
+        assert_eq!(v["invoiceDate"], "2024-07-01T12:00:00Z");
+        assert_eq!(v["amountTaxStatus"], "Inclusive");
+        assert_eq!(v["template"], "Service invoice");
+        assert!(v.get("notes").is_none());
+        assert_eq!(
+            v["lineItems"][0],
+            json!({"lineNumber": 1, "description": "Consult", "taxRate": "GST", "taxAmount": 9.09,
+                   "itemDetails": {"item": item.to_string(), "price": 33.335, "quantity": 3.0}})
+        );
+        // 33.335 × 3 − 1 = 99.005 → 99.01 (half away from zero), the whole line amount.
+        assert_eq!(
+            v["lineItems"][1]["accountDetails"],
+            json!({"ledgerAccount": "Income", "amount": 99.01})
+        );
+        assert_eq!(
+            status_patch(ReckonInvoiceStatus::Paid),
+            json!({"status": "Approved"})
+        );
+        assert_eq!(
+            status_patch(ReckonInvoiceStatus::Draft),
+            json!({"status": "Draft"})
+        );
+    }
+
+    #[test]
+    fn invoice_views_read_money_exactly() {
+        let v: InvoiceView = serde_json::from_value(json!({
+            "id": "6f1c8f55-0b5e-4a43-9b4c-0c5b7c3f1a10", "invoiceNumber": "INV0001",
+            "status": "Approved", "totalAmount": 330.1, "totalTaxAmount": 30.01, "balance": 0.1,
+            "reference": "9", "lastModifiedDateTime": "2024-01-02T03:04:05Z", "lineItems": []
+        }))
+        .expect("decodes");
+        let inv = v.into_domain("GET /invoices/x").expect("domain");
+        assert_eq!(inv.total_amount, dec!(330.1));
+        assert_eq!(inv.total_tax_amount, dec!(30.01));
+        assert_eq!(inv.balance, dec!(0.1));
+        assert_eq!(inv.status, ReckonInvoiceStatus::Approved);
+        assert!(inv.last_modified.is_some());
+        for text in ["0.1", "1234567.89", "1e-7", "110"] {
+            let d = money::parse(text).expect("parses");
+            let back = serde_json::to_string(&serde_json::Number::from_f64(
+                money::to_f64(&d).expect("f64"),
+            ))
+            .expect("json");
+            assert_eq!(money::parse(&back), Some(d), "{text} → {back}");
+        }
+    }
+
+    #[test]
+    fn error_bodies_parse_both_shapes() {
+        let reckon = ErrorBody::parse(
+            br#"{"message":"The request is invalid.","code":400,"errors":[{"location":"lineItems[0].taxRate","message":"Unknown"}]}"#,
+        );
+        assert!(!reckon.is_gateway());
+        assert_eq!(
+            reckon.field_errors(),
+            vec![FieldError {
+                location: "lineItems[0].taxRate".into(),
+                message: "Unknown".into()
+            }]
+        );
+        let apim = ErrorBody::parse(
+            br#"{"statusCode":401,"message":"Access denied due to invalid subscription key."}"#,
+        );
+        assert!(apim.is_gateway());
+        assert_eq!(
+            apim.message_or("x"),
+            "Access denied due to invalid subscription key."
+        );
+        let junk = ErrorBody::parse(b"<html>");
+        assert_eq!(junk.message_or("fallback"), "fallback");
+        assert!(junk.field_errors().is_empty());
+    }
+
+    #[test]
+    fn receipts_link_the_invoice_and_carry_the_reference() {
+        let p = PaymentDraft {
+            customer: ReckonId(uuid::Uuid::nil()),
+            invoice: ReckonId(uuid::Uuid::max()),
+            amount: dec!(55.5),
+            date: NaiveDate::from_ymd_opt(2024, 2, 29).expect("date"),
+            reference: "1042".into(),
+        };
+        let v = serde_json::to_value(
+            ReceiptInput::from_payment(&p, "Undeposited Funds", None).expect("valid"),
+        )
+        .expect("json");
+        assert_eq!(v["receiptDate"], "2024-02-29T12:00:00Z");
+        assert_eq!(v["totalAmount"], 55.5);
+        assert_eq!(v["reference"], "1042");
+        assert_eq!(
+            v["transactionLinks"],
+            json!([{"transactionType": "Invoice", "transactionId": uuid::Uuid::max().to_string(), "transactionAmount": 55.5}])
+        );
+        let mut zero = p.clone();
+        zero.amount = dec!(0);
+        assert!(ReceiptInput::from_payment(&zero, "x", None).is_err());
+    }
+}
