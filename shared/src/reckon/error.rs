@@ -8,6 +8,8 @@ pub struct FieldError {
 }
 
 /// Everything that can go wrong talking to Reckon; each says whether a retry can help.
+///
+/// No variant ever carries a token, the client secret or the subscription key.
 #[derive(Debug, thiserror::Error)]
 pub enum ReckonError {
     #[error("Reckon configuration: {0}")]
@@ -17,6 +19,9 @@ pub enum ReckonError {
     ReauthorizationNeeded(String),
     #[error("Reckon token store: {0}")]
     TokenStore(String),
+    /// The identity server (token endpoint) failed for a reason other than a dead grant.
+    #[error("Reckon identity server: {detail}")]
+    Identity { detail: String, retryable: bool },
     #[error("Reckon request to {endpoint} failed")]
     Transport {
         endpoint: String,
@@ -28,7 +33,8 @@ pub enum ReckonError {
         endpoint: String,
         retry_after: Duration,
     },
-    /// 400 with Reckon's error body, naming the fields.
+    /// 400 with Reckon's error body, naming the fields (also used for values the client
+    /// refuses before sending, e.g. a name longer than Reckon's documented limit).
     #[error("Reckon refused {endpoint}: {message}{}", fields_suffix(.errors))]
     Validation {
         endpoint: String,
@@ -57,11 +63,20 @@ impl ReckonError {
         match self {
             ReckonError::Transport { .. } | ReckonError::RateLimited { .. } => true,
             ReckonError::Status { status, .. } => *status == 429 || *status >= 500,
+            ReckonError::Identity { retryable, .. } => *retryable,
             ReckonError::Config(_)
             | ReckonError::ReauthorizationNeeded(_)
             | ReckonError::TokenStore(_)
             | ReckonError::Validation { .. }
             | ReckonError::Decode { .. } => false,
+        }
+    }
+
+    /// The field errors of a validation failure (empty for every other kind).
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            ReckonError::Validation { errors, .. } => errors,
+            _ => &[],
         }
     }
 }

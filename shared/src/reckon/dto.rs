@@ -1,0 +1,1060 @@
+//! Reckon One v2 wire shapes (camelCase JSON, NOTES §6) and their mapping to and from the
+//! domain types. Private to the client.
+
+use super::{FieldError, ReckonError};
+use crate::domain::{
+    ActiveStatus, AmountTaxStatus, CustomerDraft, InvoiceDraft, ItemDraft, ItemType, LineTarget,
+    ReckonCustomer, ReckonId, ReckonInvoice, ReckonInvoiceStatus, ReckonItem,
+};
+use crate::ports::PaymentDraft;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+// ---- money: JSON numbers, exact for up to 15 significant digits ------------------------------
+
+/// Reckon money and quantities are JSON numbers. Without serde_json's arbitrary precision a
+/// number travels as an `f64`; the shortest round-trip text of the nearest double is the
+/// decimal itself for anything up to 15 significant digits (all real money here).
+pub(crate) mod money {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use std::str::FromStr;
+
+    pub fn to_f64(d: &Decimal) -> Option<f64> {
+        d.normalize().to_string().parse::<f64>().ok()
+    }
+
+    pub fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        match to_f64(d) {
+            Some(f) => s.serialize_f64(f),
+            None => Err(serde::ser::Error::custom("decimal out of range")),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Decimal> {
+        Decimal::from_str(text)
+            .or_else(|_| Decimal::from_scientific(text))
+            .ok()
+            .map(|d| d.normalize())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let text = match &v {
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            _ => return Err(D::Error::custom("expected a number")),
+        };
+        parse(&text).ok_or_else(|| D::Error::custom(format!("not a decimal: {text}")))
+    }
+
+    pub mod opt {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+            let v = Option::<serde_json::Value>::deserialize(d)?;
+            match v {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::Number(n)) => parse(&n.to_string())
+                    .map(Some)
+                    .ok_or_else(|| D::Error::custom("not a decimal")),
+                Some(serde_json::Value::String(s)) => parse(&s)
+                    .map(Some)
+                    .ok_or_else(|| D::Error::custom("not a decimal")),
+                Some(_) => Err(D::Error::custom("expected a number")),
+            }
+        }
+    }
+}
+
+// ---- filters -----------------------------------------------------------------------------
+
+/// A string literal for Reckon's `filter` grammar: single-quoted, with an embedded `'`
+/// doubled (`O'Brien` → `'O''Brien'`), the OData convention the simulator follows too.
+pub(crate) fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// `field eq 'value'`.
+pub(crate) fn eq_filter(field: &str, value: &str) -> String {
+    format!("{field} eq {}", quote(value))
+}
+
+// ---- shared shapes -----------------------------------------------------------------------
+
+/// `{id, name}` as responses name related records.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub(crate) struct IdName {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Created {
+    pub id: ReckonId,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListBody<T> {
+    #[serde(default = "Vec::new")]
+    pub list: Vec<T>,
+}
+
+/// Reckon's `ErrorResponse` (`{message, code, errors}`) or APIM's `{statusCode, message}`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub status_code: Option<u16>,
+    #[serde(default)]
+    pub errors: Vec<ErrorEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ErrorEntry {
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn parse(body: &[u8]) -> ErrorBody {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    /// Whether the APIM gateway (not the API behind it) answered.
+    pub fn is_gateway(&self) -> bool {
+        self.status_code.is_some()
+    }
+
+    pub fn message_or(&self, fallback: &str) -> String {
+        self.message
+            .clone()
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| fallback.to_string())
+    }
+
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        self.errors
+            .iter()
+            .map(|e| FieldError {
+                location: e.location.clone().unwrap_or_default(),
+                message: e.message.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+fn status_wire(s: ActiveStatus) -> &'static str {
+    match s {
+        ActiveStatus::Active => "Active",
+        ActiveStatus::Inactive => "Inactive",
+    }
+}
+
+fn parse_status(s: Option<&str>) -> ActiveStatus {
+    match s {
+        Some("Inactive") => ActiveStatus::Inactive,
+        _ => ActiveStatus::Active,
+    }
+}
+
+fn amount_tax_status_wire(s: AmountTaxStatus) -> &'static str {
+    match s {
+        AmountTaxStatus::Inclusive => "Inclusive",
+        AmountTaxStatus::Exclusive => "Exclusive",
+        AmountTaxStatus::NonTaxed => "NonTaxed",
+    }
+}
+
+fn invoice_status_wire(s: ReckonInvoiceStatus) -> &'static str {
+    match s {
+        ReckonInvoiceStatus::Draft => "Draft",
+        ReckonInvoiceStatus::Approved => "Approved",
+        ReckonInvoiceStatus::Paid => "Paid",
+    }
+}
+
+/// Date-only fields go out as noon UTC (NOTES §11.8), so no time zone moves the day.
+pub(crate) fn date_wire(d: NaiveDate) -> String {
+    format!("{}T12:00:00Z", d.format("%Y-%m-%d"))
+}
+
+// ---- client-side length checks (NOTES §6) -----------------------------------------------------
+
+#[derive(Default)]
+pub(crate) struct Checks {
+    errors: Vec<FieldError>,
+}
+
+impl Checks {
+    fn len(&mut self, location: &str, value: &str, min: usize, max: usize) {
+        let n = value.chars().count();
+        if n < min || n > max {
+            self.errors.push(FieldError {
+                location: location.to_string(),
+                message: if n < min {
+                    format!("must be at least {min} characters")
+                } else {
+                    format!("is {n} characters; Reckon allows at most {max}")
+                },
+            });
+        }
+    }
+
+    fn opt(&mut self, location: &str, value: Option<&str>, max: usize) {
+        if let Some(v) = value {
+            self.len(location, v, 0, max);
+        }
+    }
+
+    fn finish(self, endpoint: &str) -> Result<(), ReckonError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ReckonError::Validation {
+                endpoint: endpoint.to_string(),
+                message: "refused before sending: a value breaks Reckon's documented limits".into(),
+                errors: self.errors,
+            })
+        }
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+// ---- customers ---------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CustomerInput {
+    pub name: String,
+    pub status: &'static str,
+    pub entity_types: EntityTypes,
+    pub addresses: Vec<AddressInput>,
+    pub phone_numbers: Vec<PhoneInput>,
+    pub electronic_addresses: Vec<ElectronicInput>,
+    /// Fields the sync does not manage, kept from the existing customer on update.
+    #[serde(flatten)]
+    pub preserved: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EntityTypes {
+    pub is_customer: bool,
+    pub is_supplier: bool,
+    pub is_employee: bool,
+    pub is_superfund: bool,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AddressInput {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line3: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suburb: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct PhoneInput {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub number: String,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct ElectronicInput {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub address: String,
+}
+
+/// Keys of an existing customer that a PUT must carry over (everything the draft does not own).
+const PRESERVED_CUSTOMER_FIELDS: [&str; 7] = [
+    "organisationName",
+    "branch",
+    "notes",
+    "businessNumber1",
+    "businessNumber2",
+    "businessNumber",
+    "creditLimit",
+];
+
+impl CustomerInput {
+    /// Maps a draft; one entry per address/phone type (the first wins), at most three address
+    /// lines (a fourth is joined onto the third), and the documented lengths enforced.
+    pub fn from_draft(d: &CustomerDraft) -> Result<CustomerInput, ReckonError> {
+        let mut checks = Checks::default();
+        let name = d.name.trim().to_string();
+        checks.len("name", &name, 1, 100);
+        let mut addresses: Vec<AddressInput> = Vec::new();
+        for a in &d.addresses {
+            if addresses.iter().any(|x| x.kind == a.kind) {
+                continue;
+            }
+            let lines: Vec<String> = a
+                .lines
+                .iter()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            let line3 = if lines.len() > 2 {
+                Some(lines[2..].join(", "))
+            } else {
+                None
+            };
+            let i = addresses.len();
+            let input = AddressInput {
+                kind: a.kind.clone(),
+                line1: lines.first().cloned(),
+                line2: lines.get(1).cloned(),
+                line3,
+                suburb: non_empty(&a.suburb),
+                state: non_empty(&a.state),
+                postcode: non_empty(&a.postcode),
+                country: non_empty(&a.country),
+            };
+            let at = |f: &str| format!("addresses[{i}].{f}");
+            checks.len(&at("type"), &input.kind, 1, 100);
+            for (f, v, max) in [
+                ("line1", &input.line1, 80),
+                ("line2", &input.line2, 80),
+                ("line3", &input.line3, 80),
+                ("suburb", &input.suburb, 80),
+                ("state", &input.state, 80),
+                ("postcode", &input.postcode, 30),
+                ("country", &input.country, 30),
+            ] {
+                checks.opt(&at(f), v.as_deref(), max);
+            }
+            addresses.push(input);
+        }
+        let mut phone_numbers: Vec<PhoneInput> = Vec::new();
+        for p in &d.phones {
+            let number = p.number.trim().to_string();
+            if number.is_empty() || phone_numbers.iter().any(|x| x.kind == p.kind) {
+                continue;
+            }
+            let i = phone_numbers.len();
+            checks.len(&format!("phoneNumbers[{i}].type"), &p.kind, 1, 100);
+            checks.len(&format!("phoneNumbers[{i}].number"), &number, 1, 30);
+            phone_numbers.push(PhoneInput {
+                kind: p.kind.clone(),
+                number,
+            });
+        }
+        let mut electronic_addresses = Vec::new();
+        if let Some(email) = non_empty(&d.email) {
+            checks.len("electronicAddresses[0].address", &email, 1, 100);
+            electronic_addresses.push(ElectronicInput {
+                kind: "Email",
+                address: email,
+            });
+        }
+        checks.finish("customers")?;
+        Ok(CustomerInput {
+            name,
+            status: status_wire(d.status),
+            entity_types: EntityTypes {
+                is_customer: true,
+                is_supplier: false,
+                is_employee: false,
+                is_superfund: false,
+            },
+            addresses,
+            phone_numbers,
+            electronic_addresses,
+            preserved: Map::new(),
+        })
+    }
+
+    /// Carries over what the sync does not own from the customer as Reckon returns it
+    /// (notes, ABN, credit limit, payment terms, the other entity-type flags).
+    pub fn preserve_from(&mut self, existing: &Value) {
+        let Some(obj) = existing.as_object() else {
+            return;
+        };
+        for key in PRESERVED_CUSTOMER_FIELDS {
+            if let Some(v) = obj.get(key).filter(|v| !v.is_null()) {
+                self.preserved.insert(key.to_string(), v.clone());
+            }
+        }
+        if let Some(id) = obj
+            .get("paymentTerms")
+            .and_then(|t| t.get("id"))
+            .and_then(Value::as_str)
+        {
+            self.preserved
+                .insert("paymentTerms".into(), Value::String(id.to_string()));
+        }
+        if let Some(e) = obj.get("entityTypes") {
+            let flag = |k: &str| e.get(k).and_then(Value::as_bool).unwrap_or(false);
+            self.entity_types.is_supplier = flag("isSupplier");
+            self.entity_types.is_employee = flag("isEmployee");
+            self.entity_types.is_superfund = flag("isSuperfund");
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CustomerView {
+    pub id: ReckonId,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub electronic_addresses: Option<Vec<ElectronicView>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ElectronicView {
+    #[serde(rename = "type", default)]
+    pub kind: Option<IdName>,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+impl CustomerView {
+    pub fn into_domain(self) -> ReckonCustomer {
+        let email = self
+            .electronic_addresses
+            .unwrap_or_default()
+            .into_iter()
+            .find(|e| {
+                e.kind
+                    .as_ref()
+                    .and_then(|k| k.name.as_deref())
+                    .is_some_and(|n| n.eq_ignore_ascii_case("Email"))
+            })
+            .and_then(|e| e.address);
+        ReckonCustomer {
+            id: self.id,
+            name: self.name,
+            status: parse_status(self.status.as_deref()),
+            email,
+        }
+    }
+}
+
+// ---- items -------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemInput {
+    pub name: String,
+    pub item_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_code: Option<String>,
+    pub status: &'static str,
+    /// The draft's sale price excludes tax.
+    pub amount_tax_status: &'static str,
+    pub sale: ItemUseInput,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemUseInput {
+    #[serde(with = "money")]
+    pub price: Decimal,
+    pub price_accuracy: u32,
+    pub ledger_account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub tax_rate: String,
+}
+
+impl ItemInput {
+    pub fn from_draft(d: &ItemDraft) -> Result<ItemInput, ReckonError> {
+        let mut checks = Checks::default();
+        let name = d.name.trim().to_string();
+        checks.len("name", &name, 1, 100);
+        let item_code = non_empty(&d.item_code);
+        checks.opt("itemCode", item_code.as_deref(), 100);
+        let description = non_empty(&d.description);
+        checks.opt("sale.description", description.as_deref(), 1000);
+        checks.len("sale.ledgerAccount", d.income_account.trim(), 1, 200);
+        checks.len("sale.taxRate", d.tax_code.trim(), 1, 100);
+        checks.finish("items")?;
+        let price = d.sale_price.normalize();
+        Ok(ItemInput {
+            name,
+            item_type: match d.item_type {
+                ItemType::Product => "Product",
+                ItemType::Service => "Service",
+            },
+            item_code,
+            status: status_wire(d.status),
+            amount_tax_status: "Exclusive",
+            sale: ItemUseInput {
+                price,
+                price_accuracy: price.scale().clamp(2, 8),
+                ledger_account: d.income_account.trim().to_string(),
+                description,
+                tax_rate: d.tax_code.trim().to_string(),
+            },
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ItemView {
+    pub id: ReckonId,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+impl ItemView {
+    pub fn into_domain(self) -> ReckonItem {
+        ReckonItem {
+            id: self.id,
+            name: self.name,
+            status: parse_status(self.status.as_deref()),
+        }
+    }
+}
+
+// ---- invoices ----------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InvoiceInput {
+    pub customer: String,
+    pub invoice_date: String,
+    pub amount_tax_status: &'static str,
+    pub reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    pub line_items: Vec<LineInput>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LineInput {
+    pub line_number: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub tax_rate: String,
+    /// Cliniko's tax for the line: Reckon's override (`taxIsModified`).
+    #[serde(with = "money")]
+    pub tax_amount: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_details: Option<ItemDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_details: Option<AccountDetails>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemDetails {
+    pub item: String,
+    #[serde(with = "money")]
+    pub price: Decimal,
+    #[serde(with = "money")]
+    pub quantity: Decimal,
+    #[serde(with = "money::opt", skip_serializing_if = "Option::is_none")]
+    pub discount_amount: Option<Decimal>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AccountDetails {
+    pub ledger_account: String,
+    /// The whole line amount (`price × quantity − discount`, to the cent).
+    #[serde(with = "money")]
+    pub amount: Decimal,
+}
+
+impl InvoiceInput {
+    pub fn from_draft(
+        d: &InvoiceDraft,
+        template: Option<&str>,
+    ) -> Result<InvoiceInput, ReckonError> {
+        let mut checks = Checks::default();
+        checks.len("reference", d.reference.trim(), 1, 255);
+        let notes = non_empty(&d.notes);
+        checks.opt("notes", notes.as_deref(), 4000);
+        if d.lines.is_empty() {
+            checks.errors.push(FieldError {
+                location: "lineItems".into(),
+                message: "an invoice needs at least one line".into(),
+            });
+        }
+        let mut line_items = Vec::with_capacity(d.lines.len());
+        for (i, l) in d.lines.iter().enumerate() {
+            let description = Some(l.description.trim().to_string()).filter(|s| !s.is_empty());
+            checks.opt(
+                &format!("lineItems[{i}].description"),
+                description.as_deref(),
+                4000,
+            );
+            checks.len(
+                &format!("lineItems[{i}].taxRate"),
+                l.tax_code.trim(),
+                1,
+                100,
+            );
+            let discount = l.discount_amount.filter(|a| !a.is_zero());
+            let (item_details, account_details) = match &l.target {
+                LineTarget::Item(id) => (
+                    Some(ItemDetails {
+                        item: id.to_string(),
+                        price: l.price,
+                        quantity: l.quantity,
+                        discount_amount: discount,
+                    }),
+                    None,
+                ),
+                LineTarget::Account(account) => {
+                    checks.len(
+                        &format!("lineItems[{i}].accountDetails.ledgerAccount"),
+                        account.trim(),
+                        1,
+                        200,
+                    );
+                    let amount = (l.price * l.quantity - discount.unwrap_or_default())
+                        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+                    (
+                        None,
+                        Some(AccountDetails {
+                            ledger_account: account.trim().to_string(),
+                            amount,
+                        }),
+                    )
+                }
+            };
+            line_items.push(LineInput {
+                line_number: l.line_number,
+                description,
+                tax_rate: l.tax_code.trim().to_string(),
+                tax_amount: l.tax_amount,
+                item_details,
+                account_details,
+            });
+        }
+        checks.finish("invoices")?;
+        Ok(InvoiceInput {
+            customer: d.customer.to_string(),
+            invoice_date: date_wire(d.invoice_date),
+            amount_tax_status: amount_tax_status_wire(d.amount_tax_status),
+            reference: d.reference.trim().to_string(),
+            template: template.map(str::to_string),
+            notes,
+            line_items,
+        })
+    }
+}
+
+/// The merge-patch that moves an invoice to `target`. `Paid` is not settable (a receipt
+/// pays an invoice), so it asks for `Approved`.
+pub(crate) fn status_patch(target: ReckonInvoiceStatus) -> Value {
+    let status = match target {
+        ReckonInvoiceStatus::Paid => ReckonInvoiceStatus::Approved,
+        other => other,
+    };
+    serde_json::json!({ "status": invoice_status_wire(status) })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InvoiceView {
+    pub id: ReckonId,
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub invoice_number: Option<String>,
+    pub status: String,
+    #[serde(with = "money")]
+    pub total_amount: Decimal,
+    #[serde(default, with = "money::opt")]
+    pub total_tax_amount: Option<Decimal>,
+    #[serde(with = "money")]
+    pub balance: Decimal,
+    #[serde(default)]
+    pub last_modified_date_time: Option<DateTime<Utc>>,
+}
+
+impl InvoiceView {
+    pub fn into_domain(self, endpoint: &str) -> Result<ReckonInvoice, ReckonError> {
+        let status = match self.status.as_str() {
+            "Draft" => ReckonInvoiceStatus::Draft,
+            "Approved" => ReckonInvoiceStatus::Approved,
+            "Paid" => ReckonInvoiceStatus::Paid,
+            other => {
+                return Err(ReckonError::Decode {
+                    endpoint: endpoint.to_string(),
+                    detail: format!("unknown invoice status {other:?}"),
+                });
+            }
+        };
+        Ok(ReckonInvoice {
+            id: self.id,
+            reference: self.reference,
+            invoice_number: self.invoice_number,
+            status,
+            total_amount: self.total_amount,
+            total_tax_amount: self.total_tax_amount.unwrap_or_default(),
+            balance: self.balance,
+            last_modified: self.last_modified_date_time,
+        })
+    }
+}
+
+// ---- receipts ----------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReceiptInput {
+    pub customer: String,
+    pub receipt_date: String,
+    pub ledger_account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+    pub reference: String,
+    #[serde(with = "money")]
+    pub total_amount: Decimal,
+    pub transaction_links: Vec<TransactionLinkInput>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TransactionLinkInput {
+    pub transaction_type: &'static str,
+    pub transaction_id: String,
+    #[serde(with = "money")]
+    pub transaction_amount: Decimal,
+}
+
+impl ReceiptInput {
+    pub fn from_payment(
+        p: &PaymentDraft,
+        ledger_account: &str,
+        payment_method: Option<&str>,
+    ) -> Result<ReceiptInput, ReckonError> {
+        let mut checks = Checks::default();
+        checks.len("reference", p.reference.trim(), 0, 200);
+        if p.amount <= Decimal::ZERO {
+            checks.errors.push(FieldError {
+                location: "totalAmount".into(),
+                message: "a payment must be more than 0".into(),
+            });
+        }
+        checks.finish("receipts")?;
+        Ok(ReceiptInput {
+            customer: p.customer.to_string(),
+            receipt_date: date_wire(p.date),
+            ledger_account: ledger_account.to_string(),
+            payment_method: payment_method.map(str::to_string),
+            reference: p.reference.trim().to_string(),
+            total_amount: p.amount,
+            transaction_links: vec![TransactionLinkInput {
+                transaction_type: "Invoice",
+                transaction_id: p.invoice.to_string(),
+                transaction_amount: p.amount,
+            }],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{InvoiceLineDraft, ReckonAddress, ReckonPhone};
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    fn draft() -> CustomerDraft {
+        CustomerDraft {
+            name: " Mary O'Neil ".into(),
+            first_name: Some("Mary".into()),
+            last_name: Some("O'Neil".into()),
+            status: ActiveStatus::Inactive,
+            email: Some("mary@example.com".into()),
+            addresses: vec![
+                ReckonAddress {
+                    kind: "Postal".into(),
+                    lines: vec!["1".into(), "2".into(), "3".into(), "4".into()],
+                    suburb: Some("Bondi".into()),
+                    state: Some(" ".into()),
+                    postcode: Some("2026".into()),
+                    country: None,
+                },
+                ReckonAddress {
+                    kind: "Postal".into(),
+                    lines: vec!["dup".into()],
+                    ..Default::default()
+                },
+            ],
+            phones: vec![
+                ReckonPhone {
+                    kind: "Mobile".into(),
+                    number: "0400 111 222".into(),
+                },
+                ReckonPhone {
+                    kind: "Home".into(),
+                    number: "  ".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn filter_strings_double_embedded_quotes() {
+        assert_eq!(quote("O'Brien"), "'O''Brien'");
+        assert_eq!(quote("''"), "''''''");
+        assert_eq!(eq_filter("name", "Jo \"J\" O'B"), "name eq 'Jo \"J\" O''B'");
+    }
+
+    #[test]
+    fn customer_draft_maps_to_documented_wire_fields() {
+        let input = CustomerInput::from_draft(&draft()).expect("valid");
+        let v = serde_json::to_value(&input).expect("json");
+        assert_eq!(
+            v,
+            json!({
+                "name": "Mary O'Neil",
+                "status": "Inactive",
+                "entityTypes": {"isCustomer": true, "isSupplier": false, "isEmployee": false, "isSuperfund": false},
+                "addresses": [{"type": "Postal", "line1": "1", "line2": "2", "line3": "3, 4",
+                               "suburb": "Bondi", "postcode": "2026"}],
+                "phoneNumbers": [{"type": "Mobile", "number": "0400 111 222"}],
+                "electronicAddresses": [{"type": "Email", "address": "mary@example.com"}],
+            })
+        );
+        // Not sent: first/last names are only for the display name.
+        assert!(!v.to_string().contains("firstName"));
+    }
+
+    #[test]
+    fn customer_lengths_are_enforced_naming_fields() {
+        let mut d = draft();
+        d.name = "n".repeat(101);
+        d.email = Some(format!("{}@x.com", "e".repeat(100)));
+        d.addresses[0].postcode = Some("p".repeat(31));
+        let err = CustomerInput::from_draft(&d).expect_err("too long");
+        let locations: Vec<&str> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.location.as_str())
+            .collect();
+        assert_eq!(
+            locations,
+            [
+                "name",
+                "addresses[0].postcode",
+                "electronicAddresses[0].address"
+            ]
+        );
+        d.name = "  ".into();
+        assert!(CustomerInput::from_draft(&d).is_err());
+    }
+
+    #[test]
+    fn update_preserves_fields_the_sync_does_not_own() {
+        let mut input = CustomerInput::from_draft(&draft()).expect("valid");
+        input.preserve_from(&json!({
+            "id": "x", "name": "old", "notes": "keep", "creditLimit": 500.0, "branch": null,
+            "paymentTerms": {"id": "t-1", "name": "30 days"},
+            "entityTypes": {"isCustomer": true, "isSupplier": true},
+            "addresses": [{"type": {"name": "Business"}}],
+        }));
+        let v = serde_json::to_value(&input).expect("json");
+        assert_eq!(v["notes"], "keep");
+        assert_eq!(v["creditLimit"], 500.0);
+        assert_eq!(v["paymentTerms"], "t-1");
+        assert_eq!(v["entityTypes"]["isSupplier"], true);
+        assert!(v.get("branch").is_none());
+        assert_eq!(v["name"], "Mary O'Neil");
+        assert_eq!(v["addresses"][0]["type"], "Postal");
+    }
+
+    #[test]
+    fn item_draft_maps_sale_block() {
+        let d = ItemDraft {
+            name: "Theraband".into(),
+            item_code: Some("TB".into()),
+            item_type: ItemType::Product,
+            status: ActiveStatus::Active,
+            sale_price: dec!(12.34500),
+            tax_code: "GST".into(),
+            income_account: "Product Sales".into(),
+            description: None,
+        };
+        let v = serde_json::to_value(ItemInput::from_draft(&d).expect("valid")).expect("json");
+        assert_eq!(
+            v,
+            json!({"name": "Theraband", "itemType": "Product", "itemCode": "TB", "status": "Active",
+                   "amountTaxStatus": "Exclusive",
+                   "sale": {"price": 12.345, "priceAccuracy": 3, "ledgerAccount": "Product Sales", "taxRate": "GST"}})
+        );
+    }
+
+    fn line(target: LineTarget) -> InvoiceLineDraft {
+        InvoiceLineDraft {
+            line_number: 1,
+            description: "Consult".into(),
+            target,
+            price: dec!(33.335),
+            quantity: dec!(3),
+            discount_amount: Some(dec!(0.00)),
+            tax_code: "GST".into(),
+            tax_amount: dec!(9.09),
+        }
+    }
+
+    #[test]
+    fn invoice_lines_map_to_item_or_account_details() {
+        let item = ReckonId(uuid::Uuid::nil());
+        let mut account_line = line(LineTarget::Account("Income".into()));
+        account_line.line_number = 2;
+        account_line.discount_amount = Some(dec!(1));
+        let d = InvoiceDraft {
+            customer: item,
+            reference: "77".into(),
+            invoice_date: NaiveDate::from_ymd_opt(2024, 7, 1).expect("date"),
+            amount_tax_status: AmountTaxStatus::Inclusive,
+            status: ReckonInvoiceStatus::Paid,
+            notes: None,
+            lines: vec![line(LineTarget::Item(item)), account_line],
+            expected_total: dec!(0),
+            expected_tax: dec!(0),
+            paid: true,
+        };
+        let v = serde_json::to_value(
+            InvoiceInput::from_draft(&d, Some("Service invoice")).expect("valid"),
+        )
+        .expect("json");
+        assert_eq!(v["invoiceDate"], "2024-07-01T12:00:00Z");
+        assert_eq!(v["amountTaxStatus"], "Inclusive");
+        assert_eq!(v["template"], "Service invoice");
+        assert!(v.get("notes").is_none());
+        assert_eq!(
+            v["lineItems"][0],
+            json!({"lineNumber": 1, "description": "Consult", "taxRate": "GST", "taxAmount": 9.09,
+                   "itemDetails": {"item": item.to_string(), "price": 33.335, "quantity": 3.0}})
+        );
+        // 33.335 × 3 − 1 = 99.005 → 99.01 (half away from zero), the whole line amount.
+        assert_eq!(
+            v["lineItems"][1]["accountDetails"],
+            json!({"ledgerAccount": "Income", "amount": 99.01})
+        );
+        assert_eq!(
+            status_patch(ReckonInvoiceStatus::Paid),
+            json!({"status": "Approved"})
+        );
+        assert_eq!(
+            status_patch(ReckonInvoiceStatus::Draft),
+            json!({"status": "Draft"})
+        );
+    }
+
+    #[test]
+    fn invoice_views_read_money_exactly() {
+        let v: InvoiceView = serde_json::from_value(json!({
+            "id": "6f1c8f55-0b5e-4a43-9b4c-0c5b7c3f1a10", "invoiceNumber": "INV0001",
+            "status": "Approved", "totalAmount": 330.1, "totalTaxAmount": 30.01, "balance": 0.1,
+            "reference": "9", "lastModifiedDateTime": "2024-01-02T03:04:05Z", "lineItems": []
+        }))
+        .expect("decodes");
+        let inv = v.into_domain("GET /invoices/x").expect("domain");
+        assert_eq!(inv.total_amount, dec!(330.1));
+        assert_eq!(inv.total_tax_amount, dec!(30.01));
+        assert_eq!(inv.balance, dec!(0.1));
+        assert_eq!(inv.status, ReckonInvoiceStatus::Approved);
+        assert!(inv.last_modified.is_some());
+        for text in ["0.1", "1234567.89", "1e-7", "110"] {
+            let d = money::parse(text).expect("parses");
+            let back = serde_json::to_string(&serde_json::Number::from_f64(
+                money::to_f64(&d).expect("f64"),
+            ))
+            .expect("json");
+            assert_eq!(money::parse(&back), Some(d), "{text} → {back}");
+        }
+    }
+
+    #[test]
+    fn error_bodies_parse_both_shapes() {
+        let reckon = ErrorBody::parse(
+            br#"{"message":"The request is invalid.","code":400,"errors":[{"location":"lineItems[0].taxRate","message":"Unknown"}]}"#,
+        );
+        assert!(!reckon.is_gateway());
+        assert_eq!(
+            reckon.field_errors(),
+            vec![FieldError {
+                location: "lineItems[0].taxRate".into(),
+                message: "Unknown".into()
+            }]
+        );
+        let apim = ErrorBody::parse(
+            br#"{"statusCode":401,"message":"Access denied due to invalid subscription key."}"#,
+        );
+        assert!(apim.is_gateway());
+        assert_eq!(
+            apim.message_or("x"),
+            "Access denied due to invalid subscription key."
+        );
+        let junk = ErrorBody::parse(b"<html>");
+        assert_eq!(junk.message_or("fallback"), "fallback");
+        assert!(junk.field_errors().is_empty());
+    }
+
+    #[test]
+    fn receipts_link_the_invoice_and_carry_the_reference() {
+        let p = PaymentDraft {
+            customer: ReckonId(uuid::Uuid::nil()),
+            invoice: ReckonId(uuid::Uuid::max()),
+            amount: dec!(55.5),
+            date: NaiveDate::from_ymd_opt(2024, 2, 29).expect("date"),
+            reference: "1042".into(),
+        };
+        let v = serde_json::to_value(
+            ReceiptInput::from_payment(&p, "Undeposited Funds", None).expect("valid"),
+        )
+        .expect("json");
+        assert_eq!(v["receiptDate"], "2024-02-29T12:00:00Z");
+        assert_eq!(v["totalAmount"], 55.5);
+        assert_eq!(v["reference"], "1042");
+        assert_eq!(
+            v["transactionLinks"],
+            json!([{"transactionType": "Invoice", "transactionId": uuid::Uuid::max().to_string(), "transactionAmount": 55.5}])
+        );
+        let mut zero = p.clone();
+        zero.amount = dec!(0);
+        assert!(ReceiptInput::from_payment(&zero, "x", None).is_err());
+    }
+}
