@@ -4,5 +4,6 @@
 
 pub mod cliniko;
 pub mod domain;
+pub mod mapping;
 pub mod ports;
 pub mod reckon;
