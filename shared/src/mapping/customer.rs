@@ -265,6 +265,12 @@ pub(crate) fn map_phones(patient: &Patient) -> Vec<ReckonPhone> {
         .collect()
 }
 
+/// A plain patient for tests elsewhere in the module.
+#[cfg(test)]
+pub(crate) fn test_patient() -> Patient {
+    tests::patient("Test", "Patient")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -341,6 +341,7 @@ pub(crate) mod testkit {
     use simulators::cliniko::invoice_math as cliniko;
     use simulators::reckon::tax as reckon;
 
+    #[derive(Debug, Clone)]
     pub struct LineSpec {
         pub unit_price: Decimal,
         pub quantity: Decimal,

@@ -13,6 +13,8 @@ mod config;
 mod customer;
 pub mod invoice;
 mod item;
+#[cfg(test)]
+mod proptests;
 pub mod text;
 
 pub use config::{MappingConfig, StatusMapping};
