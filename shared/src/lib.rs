@@ -5,6 +5,7 @@
 pub mod adapters;
 pub mod cliniko;
 pub mod domain;
+pub mod mapping;
 pub mod pipeline;
 pub mod ports;
 pub mod reckon;

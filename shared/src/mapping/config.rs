@@ -1,0 +1,226 @@
+//! Mapping configuration, read from the `[mapping]` table of the CLI's TOML (every field is
+//! optional; unknown keys are rejected so a typo is an error, not a silent default).
+
+use crate::domain::{InvoiceStatus, ReckonInvoiceStatus};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How Cliniko data becomes Reckon data where a choice exists.
+///
+/// ```toml
+/// [mapping]
+/// tax_free_code = "FRE"
+/// default_time_zone = "Australia/Perth"
+/// product_income_account = "Product Sales"
+/// service_income_account = "Consultation Fees"
+/// [mapping.tax_codes]
+/// GST = "GST"
+/// "Input taxed" = "INP"
+/// [mapping.invoice_statuses]
+/// open = "Draft"
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MappingConfig {
+    /// Cliniko tax name → Reckon tax rate code (matched trimmed and case-insensitively).
+    /// Default `GST` → `GST`. A line or item whose tax is not listed here uses
+    /// `tax_free_code` when its rate is 0 and is a mapping error otherwise.
+    pub tax_codes: BTreeMap<String, String>,
+    /// Reckon code for GST-free lines and items and for those with no tax. Default `FRE`.
+    pub tax_free_code: String,
+    /// The business time zone when Cliniko names none (or an unknown one).
+    /// Default `Australia/Sydney`.
+    #[serde(with = "tz_name")]
+    pub default_time_zone: Tz,
+    /// Income ledger account (name or id) for Cliniko products. Default `Sales`.
+    pub product_income_account: String,
+    /// Income ledger account (name or id) for Cliniko billable items. Default `Income`.
+    pub service_income_account: String,
+    /// Cliniko invoice status → Reckon invoice status.
+    pub invoice_statuses: StatusMapping,
+    /// Use the patient's `invoice_email` (when set) rather than `email` as the customer's
+    /// email. Default `true`: it is where the patient wants invoices to go.
+    pub prefer_invoice_email: bool,
+    /// Reckon address type the patient's address is written as. Default `Billing` (the one
+    /// Reckon prints on invoices).
+    pub address_type: String,
+    /// Copy Cliniko invoice notes to the Reckon invoice. Default `true`.
+    pub copy_invoice_notes: bool,
+}
+
+impl Default for MappingConfig {
+    fn default() -> Self {
+        MappingConfig {
+            tax_codes: BTreeMap::from([("GST".to_string(), "GST".to_string())]),
+            tax_free_code: "FRE".into(),
+            default_time_zone: chrono_tz::Australia::Sydney,
+            product_income_account: "Sales".into(),
+            service_income_account: "Income".into(),
+            invoice_statuses: StatusMapping::default(),
+            prefer_invoice_email: true,
+            address_type: "Billing".into(),
+            copy_invoice_notes: true,
+        }
+    }
+}
+
+impl MappingConfig {
+    /// The Reckon tax code for a Cliniko tax: the configured code for its name, else the
+    /// GST-free code when the rate is zero, else `None` (an unknown tax).
+    pub fn tax_code(&self, name: Option<&str>, rate: Decimal) -> Option<String> {
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        if let Some(name) = name {
+            let found = self
+                .tax_codes
+                .get(name)
+                .or_else(|| {
+                    self.tax_codes
+                        .iter()
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v)
+                })
+                .map(|code| code.trim().to_string());
+            if found.is_some() {
+                return found;
+            }
+        }
+        rate.is_zero().then(|| self.tax_free_code.clone())
+    }
+
+    /// The Reckon status for a Cliniko status, as configured.
+    pub fn invoice_status(&self, status: InvoiceStatus) -> ReckonInvoiceStatus {
+        let m = &self.invoice_statuses;
+        match status {
+            InvoiceStatus::Open => m.open,
+            InvoiceStatus::Paid => m.paid,
+            InvoiceStatus::Closed => m.closed,
+            InvoiceStatus::OpenCredit => m.open_credit,
+        }
+    }
+}
+
+/// Cliniko invoice status → Reckon invoice status. Cliniko has no draft state (every invoice
+/// is issued), so the defaults approve everything. `Paid` here means "approve, then record
+/// a receipt for the balance" (Reckon reaches `Paid` only through a payment): the draft then
+/// says `status: Approved, paid: true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatusMapping {
+    /// 10 Open. Default `Approved`.
+    pub open: ReckonInvoiceStatus,
+    /// 20 Paid. Default `Paid` (approved + receipt).
+    pub paid: ReckonInvoiceStatus,
+    /// 30 Closed. Default `Approved`.
+    pub closed: ReckonInvoiceStatus,
+    /// 40 Open credit. Default `Approved`.
+    pub open_credit: ReckonInvoiceStatus,
+}
+
+impl Default for StatusMapping {
+    fn default() -> Self {
+        StatusMapping {
+            open: ReckonInvoiceStatus::Approved,
+            paid: ReckonInvoiceStatus::Paid,
+            closed: ReckonInvoiceStatus::Approved,
+            open_credit: ReckonInvoiceStatus::Approved,
+        }
+    }
+}
+
+/// A `Tz` as its IANA name (chrono-tz is built without its serde feature).
+mod tz_name {
+    use chrono_tz::Tz;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.trim().parse::<Tz>().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "default_time_zone: unknown IANA time zone {name:?} (e.g. \"Australia/Sydney\")"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn defaults() {
+        let c = MappingConfig::default();
+        assert_eq!(c.tax_code(Some("GST"), dec!(10)).as_deref(), Some("GST"));
+        assert_eq!(c.tax_code(Some(" gst "), dec!(10)).as_deref(), Some("GST"));
+        assert_eq!(
+            c.tax_code(Some("GST Free"), dec!(0)).as_deref(),
+            Some("FRE")
+        );
+        assert_eq!(c.tax_code(None, dec!(0)).as_deref(), Some("FRE"));
+        assert_eq!(c.tax_code(Some("VAT"), dec!(20)), None);
+        assert_eq!(c.tax_code(None, dec!(10)), None);
+        assert_eq!(c.default_time_zone, chrono_tz::Australia::Sydney);
+    }
+
+    #[test]
+    fn statuses_default_and_configured() {
+        let c = MappingConfig::default();
+        assert_eq!(
+            c.invoice_status(InvoiceStatus::Open),
+            ReckonInvoiceStatus::Approved
+        );
+        assert_eq!(
+            c.invoice_status(InvoiceStatus::Paid),
+            ReckonInvoiceStatus::Paid
+        );
+        assert_eq!(
+            c.invoice_status(InvoiceStatus::Closed),
+            ReckonInvoiceStatus::Approved
+        );
+        assert_eq!(
+            c.invoice_status(InvoiceStatus::OpenCredit),
+            ReckonInvoiceStatus::Approved
+        );
+        let c: MappingConfig =
+            serde_json::from_str(r#"{"invoice_statuses": {"open": "Draft"}}"#).unwrap();
+        assert_eq!(
+            c.invoice_status(InvoiceStatus::Open),
+            ReckonInvoiceStatus::Draft
+        );
+        assert_eq!(
+            c.invoice_status(InvoiceStatus::Paid),
+            ReckonInvoiceStatus::Paid
+        );
+    }
+
+    #[test]
+    fn deserialises_partially_and_rejects_bad_input() {
+        let c: MappingConfig = serde_json::from_str(
+            r#"{"default_time_zone": "Australia/Perth", "tax_codes": {"GST": "GST", "Input taxed": "INP"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.default_time_zone, chrono_tz::Australia::Perth);
+        assert_eq!(
+            c.tax_code(Some("Input taxed"), dec!(0)).as_deref(),
+            Some("INP")
+        );
+        assert_eq!(c.tax_free_code, "FRE");
+        let err = serde_json::from_str::<MappingConfig>(r#"{"default_time_zone": "Mars/Base"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Mars/Base"), "{err}");
+        assert!(serde_json::from_str::<MappingConfig>(r#"{"tax_code": {}}"#).is_err());
+        // Round trip.
+        let text = serde_json::to_string(&MappingConfig::default()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<MappingConfig>(&text).unwrap(),
+            MappingConfig::default()
+        );
+    }
+}

@@ -1,0 +1,802 @@
+//! Cliniko invoice → Reckon invoice draft, with totals and GST equal to the cent.
+//!
+//! Reckon computes each line's amount as `round_half_away(price × quantity − discountAmount,
+//! 2)`, takes each line's tax from the client's `taxAmount` when one is sent, totals the tax
+//! as the sum of line taxes, and the invoice as the sum of line amounts (plus the tax when
+//! `Exclusive`). So each line is sent with:
+//!
+//! - **amount target** `A`: Cliniko's `total_including_tax` on tax-inclusive invoices, and
+//!   `total_including_tax − tax_amount` on tax-exclusive ones;
+//! - **price and quantity** as a bookkeeper reads them: Cliniko's quantity, and its unit price
+//!   in the invoice's tax status (× (1 + rate) on inclusive invoices) to the cent, or to 4 dp
+//!   when cents cannot land on `A`;
+//! - a **monetary discount** `price × quantity − A` rounded to the cent (Cliniko's percentage
+//!   and money discounts both become money, as do the cents Cliniko's own rounding moved),
+//!   only ever ≥ 0, and checked against Reckon's arithmetic before it is used;
+//! - else the **fallback**: quantity 1 at price `A` with no discount, the description keeping
+//!   `"{quantity} × {unit price}"` (e.g. a negative-price credit line);
+//! - **`taxAmount`** = Cliniko's line tax on every line (0 on GST-free lines), so Reckon never
+//!   computes tax itself and its rounding rule cannot matter.
+//!
+//! Then `Σ amount (+ Σ tax) = Σ total_including_tax = Cliniko's total`, and
+//! `Σ taxAmount = Cliniko's tax`, for every rounding rule Reckon might use.
+
+use super::text::{DESCRIPTION_MAX, clean, truncate};
+use super::{MappingConfig, MappingError};
+use crate::domain::{
+    AmountTaxStatus, Business, Discount, EntityKind, Invoice, InvoiceDraft, InvoiceItem,
+    InvoiceLineDraft, LineTarget, ReckonId, ReckonInvoiceStatus, TaxCalculation,
+};
+use chrono_tz::Tz;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// Reckon's line amount: `price × quantity − discount`, rounded half away from zero to the
+/// cent (a copy of the arithmetic the simulator assumes; see `simulators::reckon::tax`).
+pub fn reckon_line_amount(price: Decimal, quantity: Decimal, discount: Option<Decimal>) -> Decimal {
+    cents(price * quantity - discount.unwrap_or_default())
+}
+
+fn cents(v: Decimal) -> Decimal {
+    v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn is_cents(v: Decimal) -> bool {
+    v.round_dp(2) == v
+}
+
+/// The business's own time zone: Cliniko's IANA zone when it names a known one, else the
+/// configured default (Australia/Sydney unless configured).
+pub fn business_time_zone(business: Option<&Business>, cfg: &MappingConfig) -> Tz {
+    business
+        .and_then(|b| b.time_zone.as_deref())
+        .and_then(|z| z.trim().parse::<Tz>().ok())
+        .unwrap_or(cfg.default_time_zone)
+}
+
+/// How one Cliniko line is written to Reckon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FittedLine {
+    pub price: Decimal,
+    pub quantity: Decimal,
+    pub discount_amount: Option<Decimal>,
+    /// Quantity 1 at the line amount: no non-negative discount could land on the target.
+    pub fallback: bool,
+}
+
+/// Price, quantity and monetary discount whose Reckon amount is exactly `target`.
+/// `unit_price` is Cliniko's (ex tax); `rate` is the line's tax percentage, applied to the
+/// shown price only when `inclusive`. `undiscounted` prefers a price that needs no discount.
+pub fn fit_line(
+    unit_price: Decimal,
+    quantity: Decimal,
+    rate: Decimal,
+    inclusive: bool,
+    undiscounted: bool,
+    target: Decimal,
+) -> FittedLine {
+    let shown = if inclusive {
+        unit_price * (Decimal::ONE + rate / Decimal::ONE_HUNDRED)
+    } else {
+        unit_price
+    };
+    let mut candidates: Vec<Decimal> = Vec::with_capacity(4);
+    for p in [
+        cents(shown),
+        shown.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero),
+        shown.round_dp_with_strategy(2, RoundingStrategy::AwayFromZero),
+    ] {
+        let p = p.normalize();
+        if !candidates.contains(&p) {
+            candidates.push(p);
+        }
+    }
+    let try_price = |price: Decimal| -> Option<FittedLine> {
+        // The exact difference rounded to the cent, or the cent either side of it (Reckon
+        // rounds the discounted amount again, which a midpoint can tip).
+        let exact = price * quantity - target;
+        [
+            cents(exact),
+            exact.round_dp_with_strategy(2, RoundingStrategy::ToNegativeInfinity),
+            exact.round_dp_with_strategy(2, RoundingStrategy::ToPositiveInfinity),
+        ]
+        .into_iter()
+        .filter(|d| !d.is_sign_negative() || d.is_zero())
+        .map(|d| (!d.is_zero()).then_some(d))
+        .find(|&d| reckon_line_amount(price, quantity, d) == target)
+        .map(|discount| FittedLine {
+            price,
+            quantity,
+            discount_amount: discount,
+            fallback: false,
+        })
+    };
+    let fitted = if undiscounted {
+        // A line Cliniko did not discount reads best without a discount, if any price allows.
+        candidates
+            .iter()
+            .filter_map(|&p| try_price(p))
+            .find(|f| f.discount_amount.is_none())
+    } else {
+        None
+    };
+    fitted
+        .or_else(|| candidates.iter().find_map(|&p| try_price(p)))
+        .unwrap_or(FittedLine {
+            price: target,
+            quantity: Decimal::ONE,
+            discount_amount: None,
+            fallback: true,
+        })
+}
+
+/// A Cliniko invoice as a Reckon invoice draft. `line_targets` gives, in order, what each of
+/// the invoice's items sells in Reckon; `tz` is the business's zone (see
+/// [`business_time_zone`]).
+pub fn invoice_to_draft(
+    invoice: &Invoice,
+    customer: ReckonId,
+    line_targets: &[LineTarget],
+    tz: Tz,
+    cfg: &MappingConfig,
+) -> Result<InvoiceDraft, MappingError> {
+    let kind = EntityKind::Invoice;
+    let id = invoice.id;
+    if invoice.items.is_empty() {
+        return Err(MappingError::invalid(
+            kind,
+            id,
+            "items",
+            "the invoice has no live items (Reckon needs at least one line)",
+        ));
+    }
+    if line_targets.len() != invoice.items.len() {
+        return Err(MappingError::invalid(
+            kind,
+            id,
+            "items",
+            format!(
+                "{} items but {} Reckon line targets",
+                invoice.items.len(),
+                line_targets.len()
+            ),
+        ));
+    }
+    for (field, v) in [
+        ("total_amount", invoice.total_amount),
+        ("tax_amount", invoice.tax_amount),
+    ] {
+        if !is_cents(v) {
+            return Err(MappingError::invalid(
+                kind,
+                id,
+                field,
+                format!("{v} is not a whole number of cents"),
+            ));
+        }
+    }
+    let line_total: Decimal = invoice.items.iter().map(|i| i.total_including_tax).sum();
+    let line_tax: Decimal = invoice.items.iter().map(|i| i.tax_amount).sum();
+    for (field, stated, from_lines) in [
+        ("total_amount", invoice.total_amount, line_total),
+        ("tax_amount", invoice.tax_amount, line_tax),
+    ] {
+        if stated != from_lines {
+            return Err(MappingError::TotalsMismatch {
+                kind,
+                id,
+                field: field.into(),
+                stated: stated.to_string(),
+                from_lines: from_lines.to_string(),
+            });
+        }
+    }
+
+    let inclusive = invoice.calculation == TaxCalculation::Inclusive;
+    let lines = invoice
+        .items
+        .iter()
+        .zip(line_targets)
+        .enumerate()
+        .map(|(i, (item, target))| map_line(invoice, i, item, target, inclusive, cfg))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let invoice_date = invoice
+        .issue_date
+        .unwrap_or_else(|| invoice.created_at.with_timezone(&tz).date_naive());
+    let mapped = cfg.invoice_status(invoice.status);
+    let (status, paid) = match mapped {
+        ReckonInvoiceStatus::Paid => (ReckonInvoiceStatus::Approved, true),
+        other => (other, false),
+    };
+    Ok(InvoiceDraft {
+        customer,
+        reference: invoice.number.to_string(),
+        invoice_date,
+        amount_tax_status: if inclusive {
+            AmountTaxStatus::Inclusive
+        } else {
+            AmountTaxStatus::Exclusive
+        },
+        status,
+        notes: if cfg.copy_invoice_notes {
+            invoice
+                .notes
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| truncate(n, DESCRIPTION_MAX))
+        } else {
+            None
+        },
+        lines,
+        expected_total: invoice.total_amount,
+        expected_tax: invoice.tax_amount,
+        paid,
+    })
+}
+
+fn map_line(
+    invoice: &Invoice,
+    index: usize,
+    item: &InvoiceItem,
+    target: &LineTarget,
+    inclusive: bool,
+    cfg: &MappingConfig,
+) -> Result<InvoiceLineDraft, MappingError> {
+    let kind = EntityKind::Invoice;
+    let id = invoice.id;
+    let field = |f: &str| format!("items[{index}].{f}");
+    for (f, v) in [
+        ("total_including_tax", item.total_including_tax),
+        ("tax_amount", item.tax_amount),
+    ] {
+        if !is_cents(v) {
+            return Err(MappingError::invalid(
+                kind,
+                id,
+                field(f),
+                format!("{v} is not a whole number of cents (item {})", item.id),
+            ));
+        }
+    }
+    let tax_code = cfg
+        .tax_code(item.tax_name.as_deref(), item.tax_rate)
+        .ok_or_else(|| MappingError::UnknownTax {
+            kind,
+            id,
+            field: field("tax_name"),
+            tax: format!(
+                "{:?} ({}%) on item {}",
+                item.tax_name.as_deref().unwrap_or(""),
+                item.tax_rate.normalize(),
+                item.id
+            ),
+        })?;
+    if tax_code == cfg.tax_free_code && !item.tax_amount.is_zero() {
+        return Err(MappingError::invalid(
+            kind,
+            id,
+            field("tax_amount"),
+            format!(
+                "tax of {} on a line coded {} (item {})",
+                item.tax_amount, tax_code, item.id
+            ),
+        ));
+    }
+    let amount = if inclusive {
+        item.total_including_tax
+    } else {
+        item.total_including_tax - item.tax_amount
+    };
+    let fitted = fit_line(
+        item.unit_price,
+        item.quantity,
+        item.tax_rate,
+        inclusive,
+        matches!(item.discount, Discount::None),
+        amount,
+    );
+    let name = match clean(&item.name) {
+        n if n.is_empty() => format!("Item {}", item.id),
+        n => n,
+    };
+    let description = if fitted.fallback {
+        let shown = if inclusive {
+            item.unit_price * (Decimal::ONE + item.tax_rate / Decimal::ONE_HUNDRED)
+        } else {
+            item.unit_price
+        };
+        format!(
+            "{name} ({} × {})",
+            item.quantity.normalize(),
+            shown
+                .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+                .normalize()
+        )
+    } else {
+        name
+    };
+    Ok(InvoiceLineDraft {
+        line_number: u32::try_from(index + 1).unwrap_or(u32::MAX),
+        description: truncate(&description, DESCRIPTION_MAX),
+        target: target.clone(),
+        price: fitted.price,
+        quantity: fitted.quantity,
+        discount_amount: fitted.discount_amount,
+        tax_code,
+        tax_amount: item.tax_amount,
+    })
+}
+
+/// Test helpers shared with the property tests: domain invoices built with the simulator's
+/// copy of Cliniko's arithmetic, and Reckon's arithmetic applied to a draft.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use crate::domain::{
+        AmountTaxStatus, ClinikoId, Discount, Invoice, InvoiceDraft, InvoiceItem, InvoiceStatus,
+        LineTarget, ReckonId, TaxCalculation,
+    };
+    use chrono::{TimeZone, Utc};
+    use rust_decimal::Decimal;
+    use simulators::cliniko::invoice_math as cliniko;
+    use simulators::reckon::tax as reckon;
+
+    #[derive(Debug, Clone)]
+    pub struct LineSpec {
+        pub unit_price: Decimal,
+        pub quantity: Decimal,
+        pub discount: Discount,
+        /// 0 (GST-free) or 10 (GST).
+        pub rate: Decimal,
+    }
+
+    pub fn item(i: usize, spec: &LineSpec, inclusive: bool) -> InvoiceItem {
+        let d = match spec.discount {
+            Discount::None => cliniko::Discount::None,
+            Discount::Percent(p) => cliniko::Discount::Percent(p),
+            Discount::Amount(a) => cliniko::Discount::Amount(a),
+        };
+        let t = cliniko::line_totals(spec.unit_price, spec.quantity, d, spec.rate, inclusive);
+        let at = Utc.with_ymd_and_hms(2024, 3, 1, 14, 30, 0).unwrap();
+        InvoiceItem {
+            id: ClinikoId(500 + i as u64),
+            invoice_id: ClinikoId(1),
+            name: format!("Line {i}"),
+            code: None,
+            unit_price: spec.unit_price,
+            quantity: spec.quantity,
+            discount: spec.discount,
+            net_price: t.net_price,
+            tax_name: Some(
+                if spec.rate.is_zero() {
+                    "GST Free"
+                } else {
+                    "GST"
+                }
+                .into(),
+            ),
+            tax_rate: spec.rate,
+            tax_amount: t.tax,
+            total_including_tax: t.total_including_tax,
+            product_id: None,
+            billable_item_id: Some(ClinikoId(9)),
+            updated_at: at,
+        }
+    }
+
+    pub fn invoice(lines: &[LineSpec], inclusive: bool) -> Invoice {
+        let items: Vec<InvoiceItem> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| item(i, l, inclusive))
+            .collect();
+        invoice_of(items, inclusive)
+    }
+
+    pub fn invoice_of(items: Vec<InvoiceItem>, inclusive: bool) -> Invoice {
+        let total: Decimal = items.iter().map(|i| i.total_including_tax).sum();
+        let tax: Decimal = items.iter().map(|i| i.tax_amount).sum();
+        let at = Utc.with_ymd_and_hms(2024, 3, 1, 14, 30, 0).unwrap();
+        Invoice {
+            id: ClinikoId(1_100_000_000_000_000_777),
+            number: 1042,
+            issue_date: None,
+            status: InvoiceStatus::Open,
+            calculation: if inclusive {
+                TaxCalculation::Inclusive
+            } else {
+                TaxCalculation::Exclusive
+            },
+            total_amount: total,
+            net_amount: total - tax,
+            tax_amount: tax,
+            notes: None,
+            patient_id: Some(ClinikoId(3)),
+            business_id: None,
+            appointment_id: None,
+            closed_at: None,
+            archived_at: None,
+            deleted_at: None,
+            created_at: at,
+            updated_at: at,
+            items,
+        }
+    }
+
+    pub fn targets(n: usize) -> Vec<LineTarget> {
+        (0..n)
+            .map(|i| LineTarget::Item(ReckonId(uuid::Uuid::from_u128(i as u128 + 1))))
+            .collect()
+    }
+
+    pub fn customer() -> ReckonId {
+        ReckonId(uuid::Uuid::from_u128(0xC0FFEE))
+    }
+
+    /// (total, tax) as Reckon computes them for the draft under a rounding rule, using the
+    /// simulator's copy of Reckon's arithmetic (rates from the draft's tax codes).
+    pub fn reckon_totals(draft: &InvoiceDraft, rounding: reckon::Rounding) -> (Decimal, Decimal) {
+        let lines: Vec<reckon::LineIn> = draft
+            .lines
+            .iter()
+            .map(|l| reckon::LineIn {
+                amount: reckon::line_amount(l.price, l.quantity, l.discount_amount, None),
+                rate: if l.tax_code == "GST" {
+                    Decimal::TEN
+                } else {
+                    Decimal::ZERO
+                },
+                tax_override: Some(l.tax_amount),
+            })
+            .collect();
+        let status = match draft.amount_tax_status {
+            AmountTaxStatus::Inclusive => reckon::AmountTaxStatus::Inclusive,
+            AmountTaxStatus::Exclusive => reckon::AmountTaxStatus::Exclusive,
+            AmountTaxStatus::NonTaxed => reckon::AmountTaxStatus::NonTaxed,
+        };
+        let t = reckon::compute(&lines, status, rounding);
+        (t.total, t.total_tax)
+    }
+
+    pub const ROUNDINGS: [reckon::Rounding; 3] = [
+        reckon::Rounding::LineHalfUp,
+        reckon::Rounding::LineHalfEven,
+        reckon::Rounding::InvoiceTotal,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+    use crate::domain::{ClinikoId, InvoiceStatus};
+    use chrono::NaiveDate;
+    use rust_decimal_macros::dec;
+
+    fn line(unit: Decimal, qty: Decimal, discount: Discount, rate: Decimal) -> LineSpec {
+        LineSpec {
+            unit_price: unit,
+            quantity: qty,
+            discount,
+            rate,
+        }
+    }
+
+    fn draft(inv: &Invoice) -> InvoiceDraft {
+        invoice_to_draft(
+            inv,
+            customer(),
+            &targets(inv.items.len()),
+            chrono_tz::Australia::Sydney,
+            &MappingConfig::default(),
+        )
+        .unwrap()
+    }
+
+    fn assert_reckon_matches(inv: &Invoice, d: &InvoiceDraft) {
+        for r in ROUNDINGS {
+            assert_eq!(
+                reckon_totals(d, r),
+                (inv.total_amount, inv.tax_amount),
+                "{r:?}"
+            );
+        }
+        assert_eq!(d.expected_total, inv.total_amount);
+        assert_eq!(d.expected_tax, inv.tax_amount);
+    }
+
+    /// (unit, qty, discount, rate, inclusive) → (price, qty, discount, tax, code, description)
+    #[test]
+    fn invoice_lines() {
+        type Want = (Decimal, Decimal, Option<Decimal>, Decimal, &'static str);
+        let cases: &[(LineSpec, bool, Want)] = &[
+            // Cliniko's legacy example: 100 ex + GST, $20 off the inclusive amount.
+            (
+                line(dec!(100), dec!(1), Discount::Amount(dec!(20)), dec!(10)),
+                true,
+                (dec!(110), dec!(1), Some(dec!(20)), dec!(8.18), "GST"),
+            ),
+            // Exclusive, 10% off two.
+            (
+                line(dec!(85), dec!(2), Discount::Percent(dec!(10)), dec!(10)),
+                false,
+                (dec!(85), dec!(2), Some(dec!(17)), dec!(15.30), "GST"),
+            ),
+            // GST-free, no discount.
+            (
+                line(dec!(95.50), dec!(1), Discount::None, dec!(0)),
+                true,
+                (dec!(95.5), dec!(1), None, dec!(0), "FRE"),
+            ),
+            // Inclusive price with a half cent: 95.45 × 1.1 = 104.995; Cliniko's line is
+            // cents(314.985) = 314.99, which 4 dp reaches with no discount.
+            (
+                line(dec!(95.45), dec!(3), Discount::None, dec!(10)),
+                true,
+                (dec!(104.995), dec!(3), None, dec!(28.64), "GST"),
+            ),
+            // Fractional quantity, exclusive: 16.665 rounds to 16.67 on both sides.
+            (
+                line(dec!(33.33), dec!(0.5), Discount::None, dec!(10)),
+                false,
+                (dec!(33.33), dec!(0.5), None, dec!(1.67), "GST"),
+            ),
+            // A third off, exclusive: Cliniko takes 33.3333% to 4 dp.
+            (
+                line(
+                    dec!(130),
+                    dec!(1),
+                    Discount::Percent(dec!(33.3333)),
+                    dec!(0),
+                ),
+                false,
+                (dec!(130), dec!(1), Some(dec!(43.33)), dec!(0), "FRE"),
+            ),
+            // A money discount bigger than the line: Cliniko caps it at the line.
+            (
+                line(dec!(12.95), dec!(1), Discount::Amount(dec!(50)), dec!(10)),
+                true,
+                (dec!(14.25), dec!(1), Some(dec!(14.25)), dec!(0), "GST"),
+            ),
+        ];
+        for (spec, inclusive, want) in cases {
+            let inv = invoice(std::slice::from_ref(spec), *inclusive);
+            let d = draft(&inv);
+            let l = &d.lines[0];
+            assert_eq!(
+                (
+                    l.price,
+                    l.quantity,
+                    l.discount_amount,
+                    l.tax_amount,
+                    l.tax_code.as_str()
+                ),
+                *want,
+                "{:?} × {} {:?} inclusive={inclusive}",
+                spec.unit_price,
+                spec.quantity,
+                spec.discount
+            );
+            assert_eq!(l.description, "Line 0");
+            assert_eq!(l.line_number, 1);
+            assert_reckon_matches(&inv, &d);
+        }
+    }
+
+    #[test]
+    fn fallback_keeps_quantity_and_price_in_the_description() {
+        // A line Cliniko priced above price × quantity: no non-negative discount lands on it.
+        let mut item = item(0, &line(dec!(10), dec!(2), Discount::None, dec!(0)), true);
+        item.total_including_tax = dec!(21.00);
+        let inv = invoice_of(vec![item], true);
+        let d = draft(&inv);
+        let l = &d.lines[0];
+        assert_eq!(
+            (l.price, l.quantity, l.discount_amount),
+            (dec!(21.00), dec!(1), None)
+        );
+        assert_eq!(l.description, "Line 0 (2 × 10)");
+        assert_reckon_matches(&inv, &d);
+    }
+
+    #[test]
+    fn mixed_invoice_header() {
+        let mut inv = invoice(
+            &[
+                line(dec!(95), dec!(1), Discount::None, dec!(0)),
+                line(dec!(18.95), dec!(2), Discount::Percent(dec!(15)), dec!(10)),
+                line(dec!(33.33), dec!(3), Discount::Amount(dec!(5)), dec!(10)),
+            ],
+            false,
+        );
+        inv.issue_date = Some(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+        inv.notes = Some("  Thanks!  ".into());
+        let d = draft(&inv);
+        assert_eq!(d.reference, "1042");
+        assert_eq!(d.customer, customer());
+        assert_eq!(
+            d.invoice_date,
+            NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()
+        );
+        assert_eq!(d.amount_tax_status, AmountTaxStatus::Exclusive);
+        assert_eq!(d.status, ReckonInvoiceStatus::Approved);
+        assert!(!d.paid);
+        assert_eq!(d.notes.as_deref(), Some("Thanks!"));
+        assert_eq!(
+            d.lines.iter().map(|l| l.line_number).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(d.lines[1].target, targets(3)[1]);
+        assert_eq!(
+            d.lines
+                .iter()
+                .map(|l| l.tax_code.as_str())
+                .collect::<Vec<_>>(),
+            vec!["FRE", "GST", "GST"]
+        );
+        assert_reckon_matches(&inv, &d);
+        let inv = invoice(&[line(dec!(1), dec!(1), Discount::None, dec!(10))], true);
+        assert_eq!(draft(&inv).amount_tax_status, AmountTaxStatus::Inclusive);
+    }
+
+    #[test]
+    fn invoice_date_without_issue_date_is_local_never_utc() {
+        // 2024-03-01T14:30Z is 2024-03-02 01:30 in Sydney (UTC+11) and 22:30 on the 1st in Perth.
+        let inv = invoice(&[line(dec!(1), dec!(1), Discount::None, dec!(0))], true);
+        let cfg = MappingConfig::default();
+        let on = |tz| {
+            invoice_to_draft(&inv, customer(), &targets(1), tz, &cfg)
+                .unwrap()
+                .invoice_date
+        };
+        assert_eq!(
+            on(chrono_tz::Australia::Sydney),
+            NaiveDate::from_ymd_opt(2024, 3, 2).unwrap()
+        );
+        assert_eq!(
+            on(chrono_tz::Australia::Perth),
+            NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()
+        );
+    }
+
+    #[test]
+    fn business_zone() {
+        let cfg = MappingConfig::default();
+        let b = |z: Option<&str>| Business {
+            id: ClinikoId(1),
+            name: "B".into(),
+            time_zone: z.map(String::from),
+        };
+        assert_eq!(
+            business_time_zone(Some(&b(Some("Australia/Hobart"))), &cfg),
+            chrono_tz::Australia::Hobart
+        );
+        assert_eq!(
+            business_time_zone(Some(&b(None)), &cfg),
+            chrono_tz::Australia::Sydney
+        );
+        assert_eq!(
+            business_time_zone(Some(&b(Some("Sydney"))), &cfg),
+            chrono_tz::Australia::Sydney
+        );
+        assert_eq!(business_time_zone(None, &cfg), chrono_tz::Australia::Sydney);
+        let perth = MappingConfig {
+            default_time_zone: chrono_tz::Australia::Perth,
+            ..MappingConfig::default()
+        };
+        assert_eq!(
+            business_time_zone(None, &perth),
+            chrono_tz::Australia::Perth
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        let mut inv = invoice(&[line(dec!(1), dec!(1), Discount::None, dec!(0))], true);
+        let cases = [
+            (InvoiceStatus::Open, ReckonInvoiceStatus::Approved, false),
+            (InvoiceStatus::Paid, ReckonInvoiceStatus::Approved, true),
+            (InvoiceStatus::Closed, ReckonInvoiceStatus::Approved, false),
+            (
+                InvoiceStatus::OpenCredit,
+                ReckonInvoiceStatus::Approved,
+                false,
+            ),
+        ];
+        for (status, want, paid) in cases {
+            inv.status = status;
+            let d = draft(&inv);
+            assert_eq!((d.status, d.paid), (want, paid), "{status:?}");
+        }
+        let mut cfg = MappingConfig::default();
+        cfg.invoice_statuses.open = ReckonInvoiceStatus::Draft;
+        cfg.invoice_statuses.closed = ReckonInvoiceStatus::Paid;
+        cfg.copy_invoice_notes = false;
+        inv.notes = Some("hidden".into());
+        for (status, want, paid) in [
+            (InvoiceStatus::Open, ReckonInvoiceStatus::Draft, false),
+            (InvoiceStatus::Closed, ReckonInvoiceStatus::Approved, true),
+        ] {
+            inv.status = status;
+            let d = invoice_to_draft(&inv, customer(), &targets(1), chrono_tz::UTC, &cfg).unwrap();
+            assert_eq!((d.status, d.paid), (want, paid), "{status:?}");
+            assert_eq!(d.notes, None);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_invoice_and_field() {
+        let cfg = MappingConfig::default();
+        let tz = chrono_tz::Australia::Sydney;
+        let base = invoice(
+            &[
+                line(dec!(10), dec!(1), Discount::None, dec!(10)),
+                line(dec!(20), dec!(1), Discount::None, dec!(0)),
+            ],
+            false,
+        );
+        let err = |inv: &Invoice, n: usize| {
+            invoice_to_draft(inv, customer(), &targets(n), tz, &cfg).unwrap_err()
+        };
+
+        let mut inv = base.clone();
+        inv.total_amount += dec!(0.01);
+        let e = err(&inv, 2);
+        assert!(matches!(e, MappingError::TotalsMismatch { .. }), "{e}");
+        assert_eq!(
+            (e.kind(), e.id(), e.field()),
+            (EntityKind::Invoice, base.id, "total_amount")
+        );
+
+        let mut inv = base.clone();
+        inv.tax_amount -= dec!(0.01);
+        assert_eq!(err(&inv, 2).field(), "tax_amount");
+
+        let mut inv = base.clone();
+        inv.items[0].tax_name = Some("VAT".into());
+        let e = err(&inv, 2);
+        assert!(matches!(e, MappingError::UnknownTax { .. }), "{e}");
+        assert_eq!(e.field(), "items[0].tax_name");
+        assert!(e.to_string().contains("VAT"), "{e}");
+
+        let mut inv = base.clone();
+        inv.items[1].tax_amount = dec!(1);
+        inv.items[1].total_including_tax += dec!(1);
+        inv.tax_amount += dec!(1);
+        inv.total_amount += dec!(1);
+        assert_eq!(err(&inv, 2).field(), "items[1].tax_amount");
+
+        let mut inv = base.clone();
+        inv.items[1].total_including_tax += dec!(0.001);
+        inv.total_amount += dec!(0.001);
+        assert_eq!(err(&base, 1).field(), "items");
+        assert_eq!(err(&inv, 2).field(), "total_amount");
+
+        let mut inv = base.clone();
+        inv.items.clear();
+        inv.total_amount = Decimal::ZERO;
+        inv.tax_amount = Decimal::ZERO;
+        assert_eq!(err(&inv, 0).field(), "items");
+    }
+
+    #[test]
+    fn fit_line_never_discounts_negatively() {
+        // Cliniko rounded the inclusive gross down below price × quantity at cents: the
+        // 4 dp price avoids a discount.
+        let f = fit_line(dec!(95.45), dec!(3), dec!(10), true, true, dec!(314.99));
+        assert_eq!(
+            (f.price, f.discount_amount, f.fallback),
+            (dec!(104.995), None, false)
+        );
+        // Discounted lines keep a cents price and absorb rounding in the discount.
+        let f = fit_line(dec!(95.45), dec!(3), dec!(10), true, false, dec!(300.00));
+        assert_eq!(
+            (f.price, f.discount_amount, f.fallback),
+            (dec!(105), Some(dec!(15)), false)
+        );
+        // Target above anything reachable: fallback.
+        let f = fit_line(dec!(1), dec!(1), dec!(0), false, true, dec!(2));
+        assert!(f.fallback);
+        assert_eq!((f.price, f.quantity), (dec!(2), dec!(1)));
+    }
+}
