@@ -339,6 +339,9 @@ pub(super) struct InvoiceItemDto {
     tax_name: Option<String>,
     #[serde(deserialize_with = "lenient::opt_decimal")]
     tax_rate: Option<Decimal>,
+    /// Deprecated; the line's tax in money, though legacy examples show the rate here.
+    #[serde(deserialize_with = "lenient::opt_decimal")]
+    tax_amount: Option<Decimal>,
     #[serde(deserialize_with = "lenient::opt_decimal")]
     total_including_tax: Option<Decimal>,
     product: Option<Link>,
@@ -648,15 +651,26 @@ impl Wire for InvoiceItemDto {
                 net_price,
                 tax_name: self.tax_name,
                 tax_rate,
-                // The line's tax in money: exact from the two amounts Cliniko states (the
-                // deprecated `tax_amount` field has meant a rate in some versions).
-                tax_amount: total - net_price,
+                tax_amount: line_tax(self.tax_amount, net_price, total),
                 total_including_tax: total,
                 product_id: link_id(self.product, "product")?,
                 billable_item_id: link_id(self.billable_item, "billable_item")?,
                 updated_at: required(self.updated_at, "updated_at")?,
             },
         })
+    }
+}
+
+/// The line's tax in money. Cliniko's `tax_amount` when it agrees with the line's amounts
+/// (within a cent); otherwise (legacy answers put the rate there) the total less the net
+/// price, in cents.
+fn line_tax(stated: Option<Decimal>, net_price: Decimal, total: Decimal) -> Decimal {
+    let derived = total - net_price;
+    match stated {
+        Some(t) if (t - derived).abs() < Decimal::new(1, 2) => t,
+        _ => {
+            derived.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        }
     }
 }
 
@@ -776,6 +790,8 @@ mod tests {
             assert_eq!(i.net_price, dec!(81.818));
             assert_eq!(i.tax_rate, dec!(10.0));
             assert_eq!(i.total_including_tax, dec!(90.0));
+            // `tax_amount` there is the rate (10.0), not money: the tax is 90 - 81.818.
+            assert_eq!(i.tax_amount, dec!(8.18));
         }
         if let Some(list) = example("products_list.json") {
             let p = decode::<ProductDto>(&list["products"][0]).expect("product decodes");
@@ -839,6 +855,12 @@ mod tests {
         .unwrap();
         assert_eq!(row.item.discount, Discount::Percent(dec!(12.5)));
         assert_eq!(row.item.tax_amount, dec!(8.75));
+        // A stated tax that agrees with the amounts is taken as it is (net price has 4 dp).
+        let row = decode::<InvoiceItemDto>(&item(json!({
+            "net_price": "127.6818", "tax_amount": "12.77", "total_including_tax": "140.45"
+        })))
+        .unwrap();
+        assert_eq!(row.item.tax_amount, dec!(12.77));
         let row = decode::<InvoiceItemDto>(&item(json!({
             "archived_at": "2024-05-02T00:00:00Z", "tax_name": null, "tax_rate": null,
             "total_including_tax": "100.0"
