@@ -7,20 +7,20 @@ pub enum ClinikoError {
     #[error("Cliniko configuration: {0}")]
     Config(String),
     /// Connection refused or reset, timeout, TLS: the request may not have arrived.
-    #[error("Cliniko request to {endpoint} failed")]
+    #[error("Cliniko request to {endpoint} failed (retryable)")]
     Transport {
         endpoint: String,
         #[source]
         source: reqwest::Error,
     },
     /// Still throttled (429) after the client's own waiting and retries.
-    #[error("Cliniko rate limit exceeded at {endpoint}; retry after {retry_after:?}")]
+    #[error("Cliniko rate limit exceeded at {endpoint}; retry after {retry_after:?} (retryable)")]
     RateLimited {
         endpoint: String,
         retry_after: Duration,
     },
     /// Any other non-success answer; `message` is Cliniko's, secrets never included.
-    #[error("Cliniko answered {status} at {endpoint}: {message}")]
+    #[error("Cliniko answered {status} at {endpoint}: {message} ({})", retry_hint(*status))]
     Status {
         status: u16,
         endpoint: String,
@@ -49,5 +49,13 @@ impl ClinikoError {
             | ClinikoError::InvalidRecord { .. }
             | ClinikoError::Decode { .. } => false,
         }
+    }
+}
+
+fn retry_hint(status: u16) -> &'static str {
+    if status == 429 || status >= 500 {
+        "retryable"
+    } else {
+        "not retryable"
     }
 }
