@@ -178,7 +178,7 @@ where
         }
         if let Some(x) = xref {
             let name = x.reckon_name.clone().unwrap_or_else(|| mapping::customer_name(p));
-            let draft = mapping::patient_to_customer(p, name.clone(), &self.mapping);
+            let draft = mapping::patient_to_customer(p, &name, &self.mapping);
             let hash = mapping::content_hash(&draft);
             if hash == x.content_hash {
                 self.record_link(kind, p.id, x.reckon_id, p.updated_at, hash, Some(name))
@@ -199,7 +199,7 @@ where
         if let Some(intent) = self.state.intent(kind, p.id).await? {
             if let Some(found) = self.sink.find_customer_by_name(&intent.marker).await? {
                 if self.state.cross_ref_by_reckon(kind, found.id).await?.is_none() {
-                    let draft = mapping::patient_to_customer(p, intent.marker.clone(), &self.mapping);
+                    let draft = mapping::patient_to_customer(p, &intent.marker, &self.mapping);
                     let hash = mapping::content_hash(&draft);
                     self.sink.update_customer(found.id, &draft).await?;
                     self.record_link(kind, p.id, found.id, p.updated_at, hash, Some(intent.marker))
@@ -227,7 +227,7 @@ where
 
         // First sync: link to a customer that already exists in Reckon with this email.
         if let Some(existing) = self.linkable_customer(p, index).await? {
-            let draft = mapping::patient_to_customer(p, existing.name.clone(), &self.mapping);
+            let draft = mapping::patient_to_customer(p, &existing.name, &self.mapping);
             let hash = mapping::content_hash(&draft);
             self.sink.update_customer(existing.id, &draft).await?;
             self.record_link(kind, p.id, existing.id, p.updated_at, hash, Some(existing.name.clone()))
@@ -241,7 +241,7 @@ where
 
         let base = mapping::customer_name(p);
         let name = self.free_customer_name(p.id, &base, index).await?;
-        let draft = mapping::patient_to_customer(p, name.clone(), &self.mapping);
+        let draft = mapping::patient_to_customer(p, &name, &self.mapping);
         let hash = mapping::content_hash(&draft);
         self.state
             .put_intent(&Intent {
@@ -415,7 +415,7 @@ where
             }
         }
         if owned || existing.is_some() {
-            draft.name = mapping::disambiguate_item(&base, kind, id);
+            draft.name = mapping::disambiguate_item(&base, draft.item_type, id);
         }
         self.state
             .put_intent(&Intent {
@@ -484,10 +484,11 @@ where
         }
 
         let Some(patient_id) = inv.patient_id else {
-            return Err(PipelineError::Mapping(mapping::MappingError::missing(
-                "invoice",
+            return Err(PipelineError::Mapping(mapping::MappingError::invalid(
+                kind,
                 inv.id,
                 "patient_id",
+                "an invoice without a patient has no Reckon customer",
             )));
         };
         let customer = self.dependency(EntityKind::Patient, patient_id).await?;
