@@ -22,6 +22,7 @@ use serde_json::Value;
 mod lenient {
     use chrono::{DateTime, NaiveDate, Utc};
     use rust_decimal::Decimal;
+    use serde::Deserialize;
     use serde::de::{self, Deserializer, Visitor};
     use std::fmt;
     use std::str::FromStr;
@@ -145,8 +146,6 @@ mod lenient {
             Some(B::Other(v)) => opt_bool(v).map_err(de::Error::custom),
         }
     }
-
-    use serde::Deserialize;
 }
 
 // ---- wire shapes ---------------------------------------------------------------------
@@ -707,7 +706,10 @@ mod tests {
 
     fn example(name: &str) -> Option<Value> {
         // The vendor examples live beside the repository (in /work/shared); skip if absent.
-        let text = std::fs::read_to_string(format!("{EXAMPLES}/{name}")).ok()?;
+        let Ok(text) = std::fs::read_to_string(format!("{EXAMPLES}/{name}")) else {
+            eprintln!("vendor example {name} not found beside the repository; skipped");
+            return None;
+        };
         Some(serde_json::from_str(&text).expect("vendor example is JSON"))
     }
 
