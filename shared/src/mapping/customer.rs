@@ -457,7 +457,7 @@ mod tests {
 
         // More text than lines: the rest is joined into the last line, not dropped.
         let a = map_address(
-            &addr(&[&"A".repeat(70), &"Building B, 1 Long Road", "Back gate"]),
+            &addr(&[&"A".repeat(70), "Building B, 1 Long Road", "Back gate"]),
             "Postal",
         )
         .unwrap();

@@ -21,8 +21,11 @@ fn name_strategy() -> impl Strategy<Value = String> {
 }
 
 fn id_strategy() -> impl Strategy<Value = ClinikoId> {
-    prop_oneof![any::<u64>(), 1_100_000_000_000_000_000u64..1_100_000_000_100_000_000]
-        .prop_map(ClinikoId)
+    prop_oneof![
+        any::<u64>(),
+        1_100_000_000_000_000_000u64..1_100_000_000_100_000_000
+    ]
+    .prop_map(ClinikoId)
 }
 
 proptest! {
@@ -91,8 +94,15 @@ fn line_strategy() -> impl Strategy<Value = LineSpec> {
         (1i64..=1000).prop_map(|q| money(q, 2)),
     ];
     let rate = prop_oneof![Just(Decimal::ZERO), Just(Decimal::TEN)];
-    (price, quantity, rate, 0u8..3, 0i64..=1_000_000, 0i64..=200_000).prop_map(
-        |(unit_price, quantity, rate, which, pct, amount)| {
+    (
+        price,
+        quantity,
+        rate,
+        0u8..3,
+        0i64..=1_000_000,
+        0i64..=200_000,
+    )
+        .prop_map(|(unit_price, quantity, rate, which, pct, amount)| {
             let discount = match which {
                 0 => Discount::None,
                 // 0–100 % to 4 dp.
@@ -106,8 +116,7 @@ fn line_strategy() -> impl Strategy<Value = LineSpec> {
                 discount,
                 rate,
             }
-        },
-    )
+        })
 }
 
 proptest! {
