@@ -3,7 +3,7 @@
 //! every rounding rule Reckon might use.
 
 use super::invoice::testkit::*;
-use super::text::{NAME_MAX, units};
+use super::text::{self, NAME_MAX, units};
 use super::*;
 use crate::domain::{ClinikoId, Discount, ItemType};
 use proptest::prelude::*;
@@ -59,6 +59,28 @@ proptest! {
         prop_assert!(units(&p) <= NAME_MAX && units(&s) <= NAME_MAX);
         let n = item_name(&base, ItemType::Product, id);
         prop_assert!(!n.is_empty() && units(&n) <= NAME_MAX);
+    }
+
+    #[test]
+    fn addresses_fit_reckon_and_keep_what_fits(
+        lines in prop::collection::vec("[A-Za-z0-9,/' -]{0,255}", 0..6),
+    ) {
+        let address = crate::domain::Address { lines: lines.clone(), ..Default::default() };
+        let cleaned: Vec<String> = lines.iter().map(|l| text::clean(l)).filter(|l| !l.is_empty()).collect();
+        match crate::mapping::customer::map_address(&address, "Billing") {
+            None => prop_assert!(cleaned.is_empty()),
+            Some(a) => {
+                prop_assert!(a.lines.len() <= text::ADDRESS_LINES, "{:?}", a.lines);
+                prop_assert!(a.lines.iter().all(|l| !l.is_empty() && units(l) <= text::ADDRESS_LINE_MAX), "{:?}", a.lines);
+                if cleaned.iter().all(|l| units(l) <= text::ADDRESS_LINE_MAX) {
+                    // Whatever fits is kept whole, in order (extra lines joined, not dropped).
+                    let total: usize = cleaned.iter().map(|l| units(l) + 2).sum();
+                    if total <= text::ADDRESS_LINE_MAX || cleaned.len() <= text::ADDRESS_LINES {
+                        prop_assert_eq!(a.lines.join(", "), cleaned.join(", "));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
