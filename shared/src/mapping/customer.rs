@@ -457,7 +457,7 @@ mod tests {
 
         // More text than lines: the rest is joined into the last line, not dropped.
         let a = map_address(
-            &addr(&[&"A".repeat(70), &"Building B, 1 Long Road", "Back gate"]),
+            &addr(&[&"A".repeat(70), "Building B, 1 Long Road", "Back gate"]),
             "Postal",
         )
         .unwrap();
@@ -476,6 +476,18 @@ mod tests {
         assert_eq!(a.lines[0], "a".repeat(60));
         assert_eq!(a.lines[1], "b".repeat(60));
         assert_eq!(a.lines[2], "Second line, Third line");
+        // A short first line, then one that needs three lines: it wraps into the two left
+        // and only the overflow is cut.
+        let words = "word ".repeat(40);
+        let a = map_address(&addr(&["Unit 1", words.trim()]), "Postal").unwrap();
+        assert_eq!(a.lines.len(), 3);
+        assert_eq!(a.lines[0], "Unit 1");
+        assert!(
+            a.lines[1..]
+                .iter()
+                .all(|l| l.starts_with("word") && units(l) <= 80)
+        );
+        assert!(units(&a.lines[1]) > 70);
         // Unknown country codes pass through; locality fields within their limits.
         let mut odd = addr(&["1 Rue"]);
         odd.country_code = Some("FR".into());

@@ -600,6 +600,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sub_cent_gross_discounted_to_zero_falls_back() {
+        // 33.33 × 0.5 = 16.665, all of it discounted: no whole-cent discount lands on 0.
+        let inv = invoice(
+            &[line(
+                dec!(33.33),
+                dec!(0.5),
+                Discount::Amount(dec!(16.67)),
+                dec!(0),
+            )],
+            false,
+        );
+        let d = draft(&inv);
+        let l = &d.lines[0];
+        assert_eq!(
+            (l.price, l.quantity, l.discount_amount),
+            (dec!(0), dec!(1), None)
+        );
+        assert_eq!(l.description, "Line 0 (0.5 × 33.33)");
+        assert_reckon_matches(&inv, &d);
+    }
+
+    #[test]
     fn mixed_invoice_header() {
         let mut inv = invoice(
             &[

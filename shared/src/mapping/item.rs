@@ -220,7 +220,14 @@ mod tests {
     #[test]
     fn products() {
         let cfg = MappingConfig::default();
-        let cases: &[(Option<Decimal>, Option<Decimal>, Option<u64>, Decimal, &str)] = &[
+        type Case = (
+            Option<Decimal>,
+            Option<Decimal>,
+            Option<u64>,
+            Decimal,
+            &'static str,
+        );
+        let cases: &[Case] = &[
             (
                 Some(dec!(22.68)),
                 Some(dec!(24.95)),

@@ -3,7 +3,7 @@
 //! every rounding rule Reckon might use.
 
 use super::invoice::testkit::*;
-use super::text::{NAME_MAX, units};
+use super::text::{self, NAME_MAX, units};
 use super::*;
 use crate::domain::{ClinikoId, Discount, ItemType};
 use proptest::prelude::*;
@@ -21,8 +21,11 @@ fn name_strategy() -> impl Strategy<Value = String> {
 }
 
 fn id_strategy() -> impl Strategy<Value = ClinikoId> {
-    prop_oneof![any::<u64>(), 1_100_000_000_000_000_000u64..1_100_000_000_100_000_000]
-        .prop_map(ClinikoId)
+    prop_oneof![
+        any::<u64>(),
+        1_100_000_000_000_000_000u64..1_100_000_000_100_000_000
+    ]
+    .prop_map(ClinikoId)
 }
 
 proptest! {
@@ -59,6 +62,28 @@ proptest! {
     }
 
     #[test]
+    fn addresses_fit_reckon_and_keep_what_fits(
+        lines in prop::collection::vec("[A-Za-z0-9,/' -]{0,255}", 0..6),
+    ) {
+        let address = crate::domain::Address { lines: lines.clone(), ..Default::default() };
+        let cleaned: Vec<String> = lines.iter().map(|l| text::clean(l)).filter(|l| !l.is_empty()).collect();
+        match crate::mapping::customer::map_address(&address, "Billing") {
+            None => prop_assert!(cleaned.is_empty()),
+            Some(a) => {
+                prop_assert!(a.lines.len() <= text::ADDRESS_LINES, "{:?}", a.lines);
+                prop_assert!(a.lines.iter().all(|l| !l.is_empty() && units(l) <= text::ADDRESS_LINE_MAX), "{:?}", a.lines);
+                if cleaned.iter().all(|l| units(l) <= text::ADDRESS_LINE_MAX) {
+                    // Whatever fits is kept whole, in order (extra lines joined, not dropped).
+                    let total: usize = cleaned.iter().map(|l| units(l) + 2).sum();
+                    if total <= text::ADDRESS_LINE_MAX || cleaned.len() <= text::ADDRESS_LINES {
+                        prop_assert_eq!(a.lines.join(", "), cleaned.join(", "));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn customer_names_fit(first in name_strategy(), last in name_strategy()) {
         let mut p = crate::mapping::customer::test_patient();
         p.first_name = first;
@@ -91,8 +116,15 @@ fn line_strategy() -> impl Strategy<Value = LineSpec> {
         (1i64..=1000).prop_map(|q| money(q, 2)),
     ];
     let rate = prop_oneof![Just(Decimal::ZERO), Just(Decimal::TEN)];
-    (price, quantity, rate, 0u8..3, 0i64..=1_000_000, 0i64..=200_000).prop_map(
-        |(unit_price, quantity, rate, which, pct, amount)| {
+    (
+        price,
+        quantity,
+        rate,
+        0u8..3,
+        0i64..=1_000_000,
+        0i64..=200_000,
+    )
+        .prop_map(|(unit_price, quantity, rate, which, pct, amount)| {
             let discount = match which {
                 0 => Discount::None,
                 // 0–100 % to 4 dp.
@@ -106,8 +138,7 @@ fn line_strategy() -> impl Strategy<Value = LineSpec> {
                 discount,
                 rate,
             }
-        },
-    )
+        })
 }
 
 proptest! {
