@@ -51,11 +51,20 @@ async fn a_second_run_makes_zero_reckon_writes() {
     let writes = h.reckon_writes();
     let cliniko_before = h.cliniko.traffic.total();
     let (polls, drained) = h.run().await;
-    assert_eq!(h.reckon_writes(), writes, "an unchanged clinic writes nothing");
-    assert_eq!(polls.iter().map(|p| p.enqueued).sum::<usize>(), 0, "{polls:?}");
+    assert_eq!(
+        h.reckon_writes(),
+        writes,
+        "an unchanged clinic writes nothing"
+    );
+    assert_eq!(
+        polls.iter().map(|p| p.enqueued).sum::<usize>(),
+        0,
+        "{polls:?}"
+    );
     assert_eq!(drained.failed(), 0);
-    // An idle cycle costs one Cliniko request per entity type.
-    assert_eq!(h.cliniko.traffic.total() - cliniko_before, 4);
+    // An idle cycle costs one Cliniko request per entity type, plus one for the items of
+    // invoices that changed within the overlap window (re-read, then dropped as applied).
+    assert!(h.cliniko.traffic.total() - cliniko_before <= 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,8 +89,11 @@ async fn incremental_edits_land() {
             })))
             .unwrap();
         let changed = ids[0];
-        s.update_patient(changed, &object(json!({"email": "changed@example.com", "invoice_email": null})))
-            .unwrap();
+        s.update_patient(
+            changed,
+            &object(json!({"email": "changed@example.com", "invoice_email": null})),
+        )
+        .unwrap();
         let archived = ids[1];
         s.set_patient_archived(archived, true).unwrap();
         let product = s
@@ -128,7 +140,14 @@ async fn incremental_edits_land() {
             },
         )
         .unwrap();
-        (new_patient.id, changed, archived, product.id, invoice.id, open)
+        (
+            new_patient.id,
+            changed,
+            archived,
+            product.id,
+            invoice.id,
+            open,
+        )
     });
 
     let (_, drained) = h.run().await;
@@ -163,12 +182,20 @@ async fn a_restart_resumes_at_the_watermark() {
     h.restart().await;
     h.next_second().await;
     h.cliniko.with(|s| {
-        s.create_patient(&object(json!({"first_name": "Resumed", "last_name": "Patient"})))
-            .unwrap()
+        s.create_patient(&object(
+            json!({"first_name": "Resumed", "last_name": "Patient"}),
+        ))
+        .unwrap()
     });
     let (polls, drained) = h.run().await;
-    let patients = polls.iter().find(|p| p.kind == EntityKind::Patient).unwrap();
-    assert_eq!(patients.enqueued, 1, "only the new patient is queued: {patients:?}");
+    let patients = polls
+        .iter()
+        .find(|p| p.kind == EntityKind::Patient)
+        .unwrap();
+    assert_eq!(
+        patients.enqueued, 1,
+        "only the new patient is queued: {patients:?}"
+    );
     assert_eq!(drained.per_kind[&EntityKind::Patient].created, 1);
     assert_eq!(h.reckon.traffic.count("POST", "customers"), posts + 1);
     h.assert_in_step().await;
@@ -191,7 +218,10 @@ async fn identical_updated_at_across_page_boundaries_is_not_skipped() {
         stamp
     });
     let (polls, drained) = h.run().await;
-    let patients = polls.iter().find(|p| p.kind == EntityKind::Patient).unwrap();
+    let patients = polls
+        .iter()
+        .find(|p| p.kind == EntityKind::Patient)
+        .unwrap();
     assert_eq!(patients.fetched, h.seed.patients);
     assert_eq!(patients.watermark, Some(stamp));
     assert_eq!(drained.failed(), 0);

@@ -52,6 +52,7 @@ fn reckon_config(s: &ReckonSettings) -> anyhow::Result<ReckonClientConfig> {
     .map_err(|e| anyhow!("{e}"))?;
     cfg.api_base_url = s.api_base_url.clone();
     cfg.identity_url = s.identity_url.clone();
+    cfg.requests_per_minute = s.requests_per_minute;
     Ok(cfg)
 }
 
@@ -78,7 +79,11 @@ pub async fn reckon(s: &ReckonSettings, store: SqliteState) -> anyhow::Result<Re
 
 /// `connect`: with a refresh token, redeem it; otherwise the OAuth code flow through the
 /// user's browser and a one-shot listener on the loopback redirect URI.
-pub async fn connect(s: &ReckonSettings, store: SqliteState, timeout: Duration) -> anyhow::Result<()> {
+pub async fn connect(
+    s: &ReckonSettings,
+    store: SqliteState,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let client = ReckonClient::new(reckon_config(s)?, store).map_err(|e| anyhow!("{e}"))?;
     if let Some(token) = s.refresh_token.clone() {
         return client
@@ -90,14 +95,19 @@ pub async fn connect(s: &ReckonSettings, store: SqliteState, timeout: Duration) 
     let redirect = &s.redirect_uri;
     let host = redirect.host_str().unwrap_or("127.0.0.1");
     if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-        bail!("the redirect URI must be a loopback address to receive the code here, got {redirect}");
+        bail!(
+            "the redirect URI must be a loopback address to receive the code here, got {redirect}"
+        );
     }
     let port = redirect.port_or_known_default().unwrap_or(80);
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
         .with_context(|| format!("cannot listen on {host}:{port} for the OAuth redirect"))?;
     let state = uuid::Uuid::new_v4().simple().to_string();
-    println!("Open this URL in a browser and approve access to the book:\n\n  {}\n", client.authorize_url(&state));
+    println!(
+        "Open this URL in a browser and approve access to the book:\n\n  {}\n",
+        client.authorize_url(&state)
+    );
     println!("Waiting for Reckon to redirect to {redirect} …");
     let code = tokio::time::timeout(timeout, receive_code(&listener, redirect.path(), &state))
         .await
@@ -134,15 +144,23 @@ async fn receive_code(
                 .map(|(_, v)| v.into_owned())
         };
         let (body, outcome) = match (param("code"), param("state"), param("error")) {
-            (_, _, Some(err)) => ("Reckon refused access.", Err(anyhow!("Reckon refused access: {err}"))),
+            (_, _, Some(err)) => (
+                "Reckon refused access.",
+                Err(anyhow!("Reckon refused access: {err}")),
+            ),
             (Some(code), Some(state), None) if state == expected_state => {
                 ("Connected. You can close this tab.", Ok(code))
             }
             (_, Some(_), None) => (
                 "State mismatch: ignored.",
-                Err(anyhow!("the redirect carried a different state: ignored (possible CSRF)")),
+                Err(anyhow!(
+                    "the redirect carried a different state: ignored (possible CSRF)"
+                )),
             ),
-            _ => ("Missing code.", Err(anyhow!("the redirect carried no code"))),
+            _ => (
+                "Missing code.",
+                Err(anyhow!("the redirect carried no code")),
+            ),
         };
         let response = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -166,7 +184,12 @@ pub async fn connect_auto_approved(s: &ReckonSettings, store: SqliteState) -> an
         .headers()
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| anyhow!("authorize answered {} without a redirect", response.status()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "authorize answered {} without a redirect",
+                response.status()
+            )
+        })?;
     let url = url::Url::parse(location)?;
     let param = |name: &str| {
         url.query_pairs()

@@ -31,7 +31,7 @@ where
     };
     let started = Instant::now();
     let before = requests();
-    let on_event = |e| bars.event(e);
+    let on_event = |e: local::Progress<'_>| bars.event(e);
     let requeued = local::requeue_failures(&syncer.source, &syncer.state)
         .await
         .context("re-queueing failed records")?;
@@ -78,10 +78,10 @@ pub async fn sync(
         .with_context(|| format!("opening state file {}", state_path.display()))?;
     let source = clients::cliniko(&cliniko)?;
     let sink = clients::reckon(&reckon, store.clone()).await?;
-    let mut syncer = Syncer::new(source, sink, store, loaded.file.mapping);
     let poll = PollConfig {
         overlap: loaded.overlap(),
     };
+    let mut syncer = Syncer::new(source, sink, store, loaded.file.mapping);
     let retry = RetryPolicy::default();
     let bars = Bars::new(!json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let Some(interval) = watch else {
@@ -135,7 +135,10 @@ pub async fn connect(
     let store = SqliteState::open(&state_path)
         .with_context(|| format!("opening state file {}", state_path.display()))?;
     clients::connect(&reckon, store, timeout).await?;
-    println!("Reckon connected; tokens stored in {}", state_path.display());
+    println!(
+        "Reckon connected; tokens stored in {}",
+        state_path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -201,7 +204,15 @@ pub async fn status(state: Option<&Path>, json: bool) -> anyhow::Result<ExitCode
             .into_iter()
             .filter(|e| e.outcome == cliniko_reckon::ports::Outcome::Failed)
             .take(5)
-            .map(|e| format!("{} {} {}: {}", e.at.to_rfc3339(), e.kind, e.cliniko_id, e.detail))
+            .map(|e| {
+                format!(
+                    "{} {} {}: {}",
+                    e.at.to_rfc3339(),
+                    e.kind,
+                    e.cliniko_id,
+                    e.detail
+                )
+            })
             .collect(),
     };
     if json {
@@ -220,7 +231,10 @@ pub async fn status(state: Option<&Path>, json: bool) -> anyhow::Result<ExitCode
     for (k, n) in &view.linked {
         println!("  {k:<14} {n}");
     }
-    println!("queued: {} ({} waiting to retry)", view.queued, view.retrying);
+    println!(
+        "queued: {} ({} waiting to retry)",
+        view.queued, view.retrying
+    );
     println!("failed: {}", view.failed.len());
     for f in &view.failed {
         println!(
@@ -228,7 +242,11 @@ pub async fn status(state: Option<&Path>, json: bool) -> anyhow::Result<ExitCode
             f.kind,
             f.cliniko_id,
             f.attempts,
-            if f.retryable { "retryable" } else { "needs attention" },
+            if f.retryable {
+                "retryable"
+            } else {
+                "needs attention"
+            },
             f.error
         );
     }

@@ -58,9 +58,10 @@ fn edit_round(
     let mut did = Vec::new();
     let sim_err = |e| anyhow!("simulator refused a demo edit: {e:?}");
     // A new patient, who is invoiced straight away (and pays).
+    let first_name = ["Aroha", "Mei", "Łukasz", "Bríd"][round as usize % 4];
     let new = s
         .create_patient(&object(json!({
-            "first_name": ["Aroha", "Mei", "Łukasz", "Bríd"][round as usize % 4],
+            "first_name": first_name,
             "last_name": format!("Demo-Round{round}"),
             "email": format!("round{round}.patient@example.com"),
             "address_1": "12 Wharf Street",
@@ -99,7 +100,7 @@ fn edit_round(
         .create_invoice(&InvoiceSpec {
             patient_id: Some(new.id),
             business_id: Some(seed.business_id),
-            calculation_method: Some(if round % 2 == 0 { 3 } else { 2 }),
+            calculation_method: Some(if round.is_multiple_of(2) { 3 } else { 2 }),
             items: vec![
                 ItemSpec {
                     billable_item_id: billable,
@@ -155,9 +156,8 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         seed: opts.seed,
         ..Default::default()
     });
-    let seed = cliniko_sim.with(|s| {
-        generator::seed_clinic(s, opts.seed, ClinicSize::with_patients(opts.size))
-    });
+    let seed = cliniko_sim
+        .with(|s| generator::seed_clinic(s, opts.seed, ClinicSize::with_patients(opts.size)));
     let reckon_sim = ReckonSim::new(ReckonConfig {
         rate_limit_per_minute: 0,
         seed: opts.seed,
@@ -167,7 +167,8 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         let fraction = opts.existing_customers as f64 / opts.size.max(1) as f64;
         generator::existing_reckon_customers(s, opts.seed, fraction.min(1.0))
     });
-    let existing_n = reckon_sim.with_book(|b, ctx| generator::seed_reckon_customers(b, ctx, &existing));
+    let existing_n =
+        reckon_sim.with_book(|b, ctx| generator::seed_reckon_customers(b, ctx, &existing));
     let cliniko_server = cliniko_sim
         .start("127.0.0.1", 0)
         .await
@@ -215,6 +216,9 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         refresh_token: None,
         redirect_uri: DEFAULT_REDIRECT.parse().context("redirect URL")?,
         receipt_account: "Undeposited Funds".into(),
+        // The simulator's limit is lifted above; pacing to Reckon's cautious default would
+        // make the backfill take minutes.
+        requests_per_minute: 0,
     };
 
     let store = SqliteState::open(&state_path)
@@ -312,7 +316,11 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         println!("Finished in {:.1} s", started.elapsed().as_secs_f64());
     }
     let ok = failed == 0 && check.equal == check.checked && idle.reckon_writes() == 0;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 struct InvoiceCheck {

@@ -114,7 +114,6 @@ impl RunReport {
 pub struct Bars {
     multi: MultiProgress,
     bars: Mutex<BTreeMap<EntityKind, ProgressBar>>,
-    pub verbose: bool,
 }
 
 impl Bars {
@@ -127,7 +126,6 @@ impl Bars {
         Bars {
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(BTreeMap::new()),
-            verbose: false,
         }
     }
 
@@ -135,11 +133,10 @@ impl Bars {
         let mut bars = self.bars.lock().ok()?;
         let bar = bars.entry(kind).or_insert_with(|| {
             let bar = self.multi.add(ProgressBar::new(0));
-            let style = ProgressStyle::with_template(
-                "{prefix:>14} [{bar:30}] {pos:>6}/{len:<6} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            let style =
+                ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos:>6}/{len:<6} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(kind.as_str());
             bar
@@ -179,15 +176,6 @@ impl Bars {
             for bar in bars.values() {
                 bar.finish();
             }
-        }
-    }
-
-    /// Prints a line above the bars (or plainly when hidden).
-    pub fn println(&self, line: &str) {
-        if self.multi.is_hidden() {
-            eprintln!("{line}");
-        } else if self.multi.println(line).is_err() {
-            eprintln!("{line}");
         }
     }
 

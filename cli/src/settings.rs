@@ -49,7 +49,10 @@ pub struct ReckonSection {
 pub struct SyncSection {
     /// How far back each poll re-reads before the watermark, in seconds.
     pub overlap_seconds: i64,
+    /// Cliniko's documented limit is 200 per minute per user.
     pub cliniko_requests_per_minute: u32,
+    /// Reckon does not document its limit; 60 per minute is a cautious default.
+    pub reckon_requests_per_minute: u32,
 }
 
 impl Default for SyncSection {
@@ -57,6 +60,7 @@ impl Default for SyncSection {
         SyncSection {
             overlap_seconds: 120,
             cliniko_requests_per_minute: 200,
+            reckon_requests_per_minute: 60,
         }
     }
 }
@@ -85,7 +89,8 @@ fn required(src: Source<'_>, file: &Option<String>) -> anyhow::Result<String> {
 }
 
 fn url_value(src: Source<'_>, text: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(text).map_err(|e| anyhow!("{} ({}) is not a valid URL: {e}", src.env, src.file_key))?;
+    let url = Url::parse(text)
+        .map_err(|e| anyhow!("{} ({}) is not a valid URL: {e}", src.env, src.file_key))?;
     if !matches!(url.scheme(), "http" | "https") {
         bail!("{} ({}) must be an http(s) URL", src.env, src.file_key);
     }
@@ -113,6 +118,7 @@ pub struct ReckonSettings {
     pub refresh_token: Option<SecretString>,
     pub redirect_uri: Url,
     pub receipt_account: String,
+    pub requests_per_minute: u32,
 }
 
 pub struct Loaded {
@@ -246,6 +252,7 @@ impl Loaded {
                 .receipt_account
                 .clone()
                 .unwrap_or_else(|| "Undeposited Funds".to_string()),
+            requests_per_minute: self.file.sync.reckon_requests_per_minute,
         })
     }
 

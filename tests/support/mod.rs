@@ -165,7 +165,13 @@ async fn placeholder_syncer(
     reckon_server: &RunningServer,
     dir: &tempfile::TempDir,
 ) -> Sync {
-    build_syncer(cliniko_server, reckon, reckon_server, &dir.path().join("state.sqlite")).await
+    build_syncer(
+        cliniko_server,
+        reckon,
+        reckon_server,
+        &dir.path().join("state.sqlite"),
+    )
+    .await
 }
 
 pub fn cliniko_client(server: &RunningServer) -> ClinikoClient {
@@ -173,12 +179,12 @@ pub fn cliniko_client(server: &RunningServer) -> ClinikoClient {
         SecretString::from(DEFAULT_API_KEY),
         "Cliniko-Reckon e2e (tests@example.com)",
     );
-    cfg.base_url = Some(
-        url::Url::parse(&format!("{}/v1", server.origin())).expect("cliniko url"),
-    );
+    cfg.base_url = Some(url::Url::parse(&format!("{}/v1", server.origin())).expect("cliniko url"));
     cfg.requests_per_minute = 0;
     cfg.backoff_base = Duration::from_millis(10);
     cfg.max_backoff = Duration::from_millis(100);
+    // The simulator's injected 429s reset a minute out; tests do not wait that long.
+    cfg.max_rate_limit_wait = Duration::from_millis(100);
     cfg.max_attempts = 8;
     ClinikoClient::new(cfg).expect("cliniko client")
 }
@@ -254,18 +260,28 @@ impl Harness {
     pub async fn assert_in_step(&self) -> Compared {
         use rust_decimal::Decimal;
         let mut compared = Compared::default();
-        let patients: Vec<_> = self.cliniko.with(|s| s.tables.patients.values().cloned().collect());
-        let products: Vec<_> = self.cliniko.with(|s| s.tables.products.values().cloned().collect());
-        let billables: Vec<_> =
-            self.cliniko.with(|s| s.tables.billable_items.values().cloned().collect());
-        let invoices: Vec<_> = self.cliniko.with(|s| s.tables.invoices.values().cloned().collect());
+        let patients: Vec<_> = self
+            .cliniko
+            .with(|s| s.tables.patients.values().cloned().collect());
+        let products: Vec<_> = self
+            .cliniko
+            .with(|s| s.tables.products.values().cloned().collect());
+        let billables: Vec<_> = self
+            .cliniko
+            .with(|s| s.tables.billable_items.values().cloned().collect());
+        let invoices: Vec<_> = self
+            .cliniko
+            .with(|s| s.tables.invoices.values().cloned().collect());
         let mut seen_reckon = std::collections::HashSet::new();
         for p in &patients {
             let rid = self
                 .reckon_id(EntityKind::Patient, p.id)
                 .await
                 .unwrap_or_else(|| panic!("patient {} has no Reckon customer", p.id));
-            assert!(seen_reckon.insert(rid.0), "two patients share customer {rid}");
+            assert!(
+                seen_reckon.insert(rid.0),
+                "two patients share customer {rid}"
+            );
             let (status, emails) = self.reckon.with_book(|b, _| {
                 let c = b
                     .customers
@@ -319,7 +335,11 @@ impl Harness {
                     .map(|i| i.status.clone())
                     .unwrap_or_else(|| panic!("item {rid} of {kind} {id} is gone"))
             });
-            assert_eq!(status, if archived { "Inactive" } else { "Active" }, "{kind} {id}");
+            assert_eq!(
+                status,
+                if archived { "Inactive" } else { "Active" },
+                "{kind} {id}"
+            );
             compared.items += 1;
         }
         for inv in &invoices {
@@ -342,9 +362,24 @@ impl Harness {
                     b.invoice_balance(r),
                 )
             });
-            assert_eq!(reference, Some(inv.number.to_string()), "invoice {} reference", inv.id);
-            assert_eq!(total, inv.total_amount.unwrap_or_default(), "invoice {} total", inv.id);
-            assert_eq!(tax, inv.tax_amount.unwrap_or_default(), "invoice {} GST", inv.id);
+            assert_eq!(
+                reference,
+                Some(inv.number.to_string()),
+                "invoice {} reference",
+                inv.id
+            );
+            assert_eq!(
+                total,
+                inv.total_amount.unwrap_or_default(),
+                "invoice {} total",
+                inv.id
+            );
+            assert_eq!(
+                tax,
+                inv.tax_amount.unwrap_or_default(),
+                "invoice {} GST",
+                inv.id
+            );
             if inv.status == 20 {
                 assert_eq!(status, "Paid", "invoice {} is paid in Cliniko", inv.id);
                 assert_eq!(balance, Decimal::ZERO, "invoice {} balance", inv.id);

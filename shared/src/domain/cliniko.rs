@@ -305,6 +305,12 @@ impl Record {
         }
     }
 
+    /// An invoice archived or deleted in Cliniko: never created in Reckon if it was not
+    /// synced before (nothing is deleted in Reckon either way).
+    pub fn is_withdrawn_invoice(&self) -> bool {
+        matches!(self, Record::Invoice(i) if i.archived_at.is_some() || i.deleted_at.is_some())
+    }
+
     /// The version the sync orders by (never applies an older one over a newer).
     pub fn version(&self) -> DateTime<Utc> {
         match self {

@@ -177,13 +177,20 @@ where
             ));
         }
         if let Some(x) = xref {
-            let name = x.reckon_name.clone().unwrap_or_else(|| mapping::customer_name(p));
+            let name = x
+                .reckon_name
+                .clone()
+                .unwrap_or_else(|| mapping::customer_name(p));
             let draft = mapping::patient_to_customer(p, &name, &self.mapping);
             let hash = mapping::content_hash(&draft);
             if hash == x.content_hash {
                 self.record_link(kind, p.id, x.reckon_id, p.updated_at, hash, Some(name))
                     .await?;
-                return Ok(Applied::new(Outcome::Unchanged, Some(x.reckon_id), "no change"));
+                return Ok(Applied::new(
+                    Outcome::Unchanged,
+                    Some(x.reckon_id),
+                    "no change",
+                ));
             }
             self.sink.update_customer(x.reckon_id, &draft).await?;
             self.record_link(kind, p.id, x.reckon_id, p.updated_at, hash, Some(name))
@@ -196,21 +203,31 @@ where
         }
 
         // A previous attempt may have created the customer and crashed before recording it.
-        if let Some(intent) = self.state.intent(kind, p.id).await? {
-            if let Some(found) = self.sink.find_customer_by_name(&intent.marker).await? {
-                if self.state.cross_ref_by_reckon(kind, found.id).await?.is_none() {
-                    let draft = mapping::patient_to_customer(p, &intent.marker, &self.mapping);
-                    let hash = mapping::content_hash(&draft);
-                    self.sink.update_customer(found.id, &draft).await?;
-                    self.record_link(kind, p.id, found.id, p.updated_at, hash, Some(intent.marker))
-                        .await?;
-                    return Ok(Applied::new(
-                        Outcome::Created,
-                        Some(found.id),
-                        "customer found after an interrupted create",
-                    ));
-                }
-            }
+        if let Some(intent) = self.state.intent(kind, p.id).await?
+            && let Some(found) = self.sink.find_customer_by_name(&intent.marker).await?
+            && self
+                .state
+                .cross_ref_by_reckon(kind, found.id)
+                .await?
+                .is_none()
+        {
+            let draft = mapping::patient_to_customer(p, &intent.marker, &self.mapping);
+            let hash = mapping::content_hash(&draft);
+            self.sink.update_customer(found.id, &draft).await?;
+            self.record_link(
+                kind,
+                p.id,
+                found.id,
+                p.updated_at,
+                hash,
+                Some(intent.marker),
+            )
+            .await?;
+            return Ok(Applied::new(
+                Outcome::Created,
+                Some(found.id),
+                "customer found after an interrupted create",
+            ));
         }
 
         let mut guard = self.customers.lock().await;
@@ -230,8 +247,15 @@ where
             let draft = mapping::patient_to_customer(p, &existing.name, &self.mapping);
             let hash = mapping::content_hash(&draft);
             self.sink.update_customer(existing.id, &draft).await?;
-            self.record_link(kind, p.id, existing.id, p.updated_at, hash, Some(existing.name.clone()))
-                .await?;
+            self.record_link(
+                kind,
+                p.id,
+                existing.id,
+                p.updated_at,
+                hash,
+                Some(existing.name.clone()),
+            )
+            .await?;
             return Ok(Applied::new(
                 Outcome::Linked,
                 Some(existing.id),
@@ -363,29 +387,36 @@ where
             if hash == x.content_hash {
                 self.record_link(kind, id, x.reckon_id, version, hash, Some(draft.name))
                     .await?;
-                return Ok(Applied::new(Outcome::Unchanged, Some(x.reckon_id), "no change"));
+                return Ok(Applied::new(
+                    Outcome::Unchanged,
+                    Some(x.reckon_id),
+                    "no change",
+                ));
             }
             self.sink.update_item(x.reckon_id, &draft).await?;
             self.record_link(kind, id, x.reckon_id, version, hash, Some(draft.name))
                 .await?;
-            return Ok(Applied::new(Outcome::Updated, Some(x.reckon_id), "item updated"));
+            return Ok(Applied::new(
+                Outcome::Updated,
+                Some(x.reckon_id),
+                "item updated",
+            ));
         }
 
-        if let Some(intent) = self.state.intent(kind, id).await? {
-            if let Some(found) = self.sink.find_item_by_name(&intent.marker).await? {
-                if self.item_owner(found.id).await?.is_none() {
-                    draft.name = intent.marker.clone();
-                    let hash = mapping::content_hash(&draft);
-                    self.sink.update_item(found.id, &draft).await?;
-                    self.record_link(kind, id, found.id, version, hash, Some(intent.marker))
-                        .await?;
-                    return Ok(Applied::new(
-                        Outcome::Created,
-                        Some(found.id),
-                        "item found after an interrupted create",
-                    ));
-                }
-            }
+        if let Some(intent) = self.state.intent(kind, id).await?
+            && let Some(found) = self.sink.find_item_by_name(&intent.marker).await?
+            && self.item_owner(found.id).await?.is_none()
+        {
+            draft.name = intent.marker.clone();
+            let hash = mapping::content_hash(&draft);
+            self.sink.update_item(found.id, &draft).await?;
+            self.record_link(kind, id, found.id, version, hash, Some(intent.marker))
+                .await?;
+            return Ok(Applied::new(
+                Outcome::Created,
+                Some(found.id),
+                "item found after an interrupted create",
+            ));
         }
 
         // Item names are unique in Reckon across products and services.
@@ -399,20 +430,21 @@ where
                 .is_some_and(|o| !(k == kind && o == id));
         }
         let existing = self.sink.find_item_by_name(&base).await?;
-        if let Some(found) = &existing {
-            if !owned && self.item_owner(found.id).await?.is_none() {
-                // An item of that name already exists in Reckon and nobody synced it: use it
-                // rather than inventing a second one with a suffixed name.
-                let hash = mapping::content_hash(&draft);
-                self.sink.update_item(found.id, &draft).await?;
-                self.record_link(kind, id, found.id, version, hash, Some(base.clone()))
-                    .await?;
-                return Ok(Applied::new(
-                    Outcome::Linked,
-                    Some(found.id),
-                    format!("linked by name to existing item {base:?}"),
-                ));
-            }
+        if let Some(found) = &existing
+            && !owned
+            && self.item_owner(found.id).await?.is_none()
+        {
+            // An item of that name already exists in Reckon and nobody synced it: use it
+            // rather than inventing a second one with a suffixed name.
+            let hash = mapping::content_hash(&draft);
+            self.sink.update_item(found.id, &draft).await?;
+            self.record_link(kind, id, found.id, version, hash, Some(base.clone()))
+                .await?;
+            return Ok(Applied::new(
+                Outcome::Linked,
+                Some(found.id),
+                format!("linked by name to existing item {base:?}"),
+            ));
         }
         if owned || existing.is_some() {
             draft.name = mapping::disambiguate_item(&base, draft.item_type, id);
@@ -455,7 +487,10 @@ where
         };
         let applied = Box::pin(self.apply(&record)).await?;
         applied.reckon_id.ok_or_else(|| {
-            PipelineError::MissingDependency(format!("{kind} {id} was not synced: {}", applied.detail))
+            PipelineError::MissingDependency(format!(
+                "{kind} {id} was not synced: {}",
+                applied.detail
+            ))
         })
     }
 
@@ -477,10 +512,21 @@ where
                 None => "archived or deleted in Cliniko before it was synced; not created",
             };
             if let Some(x) = &xref {
-                self.record_link(kind, inv.id, x.reckon_id, version, x.content_hash.clone(), None)
-                    .await?;
+                self.record_link(
+                    kind,
+                    inv.id,
+                    x.reckon_id,
+                    version,
+                    x.content_hash.clone(),
+                    None,
+                )
+                .await?;
             }
-            return Ok(Applied::new(Outcome::Skipped, xref.map(|x| x.reckon_id), detail));
+            return Ok(Applied::new(
+                Outcome::Skipped,
+                xref.map(|x| x.reckon_id),
+                detail,
+            ));
         }
 
         let Some(patient_id) = inv.patient_id else {
@@ -495,7 +541,9 @@ where
         let mut targets = Vec::with_capacity(inv.items.len());
         for item in &inv.items {
             let target = match (item.product_id, item.billable_item_id) {
-                (Some(pid), _) => LineTarget::Item(self.dependency(EntityKind::Product, pid).await?),
+                (Some(pid), _) => {
+                    LineTarget::Item(self.dependency(EntityKind::Product, pid).await?)
+                }
                 (None, Some(bid)) => {
                     LineTarget::Item(self.dependency(EntityKind::BillableItem, bid).await?)
                 }
@@ -515,7 +563,11 @@ where
             if hash == x.content_hash {
                 self.record_link(kind, inv.id, x.reckon_id, version, hash, None)
                     .await?;
-                return Ok(Applied::new(Outcome::Unchanged, Some(x.reckon_id), "no change"));
+                return Ok(Applied::new(
+                    Outcome::Unchanged,
+                    Some(x.reckon_id),
+                    "no change",
+                ));
             }
             let current = self.sink.invoice(x.reckon_id).await?.ok_or_else(|| {
                 PipelineError::Conflict(format!(
@@ -552,7 +604,10 @@ where
         }
 
         if self.state.intent(kind, inv.id).await?.is_some() {
-            let found = self.sink.find_invoices_by_reference(&draft.reference).await?;
+            let found = self
+                .sink
+                .find_invoices_by_reference(&draft.reference)
+                .await?;
             for candidate in found {
                 if self
                     .state
@@ -584,7 +639,8 @@ where
             .await?;
         let rid = self.sink.create_invoice(&draft).await?;
         let detail = self.settle(inv, &draft, customer, rid).await?;
-        self.record_link(kind, inv.id, rid, version, hash, None).await?;
+        self.record_link(kind, inv.id, rid, version, hash, None)
+            .await?;
         Ok(Applied::new(
             Outcome::Created,
             Some(rid),

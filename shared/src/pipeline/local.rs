@@ -238,7 +238,11 @@ pub async fn requeue_failures<S: ClinikoSource>(
         match source.record(failure.kind, failure.cliniko_id).await? {
             Some(record) => items.push(WorkItem::new(record, Utc::now())),
             // Gone from Cliniko entirely: nothing left to sync.
-            None => state.clear_failure(failure.kind, failure.cliniko_id).await?,
+            None => {
+                state
+                    .clear_failure(failure.kind, failure.cliniko_id)
+                    .await?
+            }
         }
     }
     let n = items.len();

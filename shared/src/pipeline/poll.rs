@@ -87,9 +87,11 @@ where
         let Some(record) = latest.remove(&id) else {
             continue;
         };
-        let applied = state.cross_ref(kind, id).await?;
-        if applied.is_some_and(|x| x.version >= record.version()) {
-            continue;
+        match state.cross_ref(kind, id).await? {
+            Some(x) if x.version >= record.version() => continue,
+            // Withdrawn before it was ever synced: there is nothing to do in Reckon.
+            None if record.is_withdrawn_invoice() => continue,
+            _ => {}
         }
         items.push(WorkItem::new(record, now));
     }
