@@ -704,12 +704,15 @@ mod tests {
         "/../../shared/apis/cliniko/examples"
     );
 
+    /// The vendor examples live in `../shared/apis` beside the repository (or `APIS_DIR`);
+    /// a missing one fails the test rather than skipping it.
     fn example(name: &str) -> Option<Value> {
-        // The vendor examples live beside the repository (in /work/shared); skip if absent.
-        let Ok(text) = std::fs::read_to_string(format!("{EXAMPLES}/{name}")) else {
-            eprintln!("vendor example {name} not found beside the repository; skipped");
-            return None;
+        let path = match std::env::var("APIS_DIR") {
+            Ok(dir) => format!("{dir}/cliniko/examples/{name}"),
+            Err(_) => format!("{EXAMPLES}/{name}"),
         };
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("vendor example {path} is missing: {e}"));
         Some(serde_json::from_str(&text).expect("vendor example is JSON"))
     }
 
