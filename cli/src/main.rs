@@ -63,13 +63,12 @@ struct DemoArgs {
 }
 
 #[derive(Args, Debug)]
-#[group(id = "mode", required = true, multiple = false)]
 struct SyncArgs {
     /// Poll once, apply everything queued (waiting for due retries), then exit.
-    #[arg(long, group = "mode")]
+    #[arg(long, conflicts_with = "watch", required_unless_present = "watch")]
     once: bool,
     /// Keep polling and applying until interrupted.
-    #[arg(long, group = "mode")]
+    #[arg(long)]
     watch: bool,
     /// Time between polls with --watch (e.g. 10s, 2m).
     #[arg(long, default_value = "10s", value_parser = settings::parse_interval, requires = "watch")]

@@ -129,3 +129,210 @@ fn help_lists_every_command() {
         assert!(help.contains(flag), "{help}");
     }
 }
+
+mod against_simulators {
+    use super::cmd;
+    use simulators::cliniko::{ClinikoConfig, ClinikoSim, DEFAULT_API_KEY};
+    use simulators::common::RunningServer;
+    use simulators::generator::{self, ClinicSize};
+    use simulators::reckon::{DEFAULT_SUBSCRIPTION_KEY, ReckonConfig, ReckonSim};
+    use std::process::{Command, Output};
+
+    struct Sims {
+        cliniko: ClinikoSim,
+        reckon: ReckonSim,
+        cliniko_server: RunningServer,
+        reckon_server: RunningServer,
+    }
+
+    async fn sims() -> Sims {
+        let cliniko = ClinikoSim::new(ClinikoConfig::default());
+        cliniko.with(|s| generator::seed_clinic(s, 3, ClinicSize::with_patients(20)));
+        let reckon = ReckonSim::new(ReckonConfig {
+            rate_limit_per_minute: 0,
+            ..Default::default()
+        });
+        let cliniko_server = cliniko.start("127.0.0.1", 0).await.unwrap();
+        let reckon_server = reckon.start("127.0.0.1", 0).await.unwrap();
+        Sims {
+            cliniko,
+            reckon,
+            cliniko_server,
+            reckon_server,
+        }
+    }
+
+    /// The binary configured for the simulators through the documented variables (plus a
+    /// config file lifting the client's Reckon pacing, which the simulator does not need).
+    fn configured(s: &Sims, state: &std::path::Path, args: &[&str]) -> Command {
+        let oauth = &s.reckon.config().oauth;
+        let mut c = cmd();
+        if !args.contains(&"--config") {
+            let config = state.with_extension("toml");
+            std::fs::write(&config, "[sync]\nreckon_requests_per_minute = 0\n").unwrap();
+            c.arg("--config").arg(config);
+        }
+        c.env("CLINIKO_API_KEY", DEFAULT_API_KEY)
+            .env(
+                "CLINIKO_BASE_URL",
+                format!("{}/v1", s.cliniko_server.origin()),
+            )
+            .env("CLINIKO_USER_AGENT", "CLI test (cli@example.com)")
+            .env(
+                "RECKON_API_BASE_URL",
+                format!("{}/r1/v2", s.reckon_server.origin()),
+            )
+            .env("RECKON_IDENTITY_URL", s.reckon_server.origin())
+            .env("RECKON_CLIENT_ID", &oauth.client_id)
+            .env("RECKON_CLIENT_SECRET", &oauth.client_secret)
+            .env("RECKON_SUBSCRIPTION_KEY", DEFAULT_SUBSCRIPTION_KEY)
+            .env("RECKON_BOOK_ID", s.reckon.book_id().to_string())
+            .arg("--state")
+            .arg(state)
+            .args(args);
+        c
+    }
+
+    async fn run(mut c: Command) -> Output {
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn json(out: &Output) -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn headless_connect_then_check_then_sync_once() {
+        let s = sims().await;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("clinic.sqlite");
+
+        // Without tokens, sync says how to connect.
+        let out = run(configured(&s, &state, &["sync", "--once"])).await;
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("connect"));
+
+        let token = s.reckon.issue_tokens().refresh_token;
+        let out = run(configured(
+            &s,
+            &state,
+            &["connect", "--refresh-token", &token],
+        ))
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let out = run(configured(&s, &state, &["config", "check"])).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Reckon: ok"));
+
+        let first = json(&run(configured(&s, &state, &["sync", "--once", "--json"])).await);
+        assert_eq!(first["failed"], 0, "{first}");
+        assert!(
+            first["entities"]["patient"]["created"].as_u64().unwrap() >= 20,
+            "{first}"
+        );
+        assert!(first["api_requests"]["cliniko"].as_u64().unwrap() > 0);
+        let customers = s.reckon.with_book(|b, _| b.customers.len());
+        assert_eq!(
+            customers as u64,
+            first["entities"]["patient"]["created"].as_u64().unwrap()
+        );
+
+        let writes = |s: &Sims| -> u64 {
+            ["POST", "PUT", "PATCH"]
+                .iter()
+                .map(|m| s.reckon.traffic.count(m, "/r1/v2/"))
+                .sum()
+        };
+        let before = writes(&s);
+        let second = json(&run(configured(&s, &state, &["sync", "--once", "--json"])).await);
+        assert_eq!(writes(&s), before, "a second sync writes nothing: {second}");
+        assert_eq!(second["api_requests"]["reckon"], 0, "{second}");
+        drop(s.cliniko);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn browser_connect_receives_the_code_on_the_loopback_redirect() {
+        let s = sims().await;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("clinic.sqlite");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("clinic.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[reckon]\nredirect_uri = \"http://127.0.0.1:{port}/callback\"\n[sync]\nreckon_requests_per_minute = 0\n"
+            ),
+        )
+        .unwrap();
+        let config_arg = config.display().to_string();
+        let mut c = configured(
+            &s,
+            &state,
+            &["--config", &config_arg, "connect", "--timeout", "30s"],
+        );
+        c.stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        // Read the authorize URL the command prints, then play the browser.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep draining stdout so the command's later lines never hit a closed pipe.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.trim().starts_with("http") {
+                    tx.send(line.trim().to_string()).ok();
+                }
+            }
+        });
+        let url = tokio::task::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(20))
+        })
+        .await
+        .unwrap()
+        .expect("connect printed an authorize URL");
+        assert!(url.contains("state="), "{url}");
+        let page = reqwest::get(&url).await.unwrap();
+        assert!(page.status().is_success(), "{}", page.status());
+        assert!(page.text().await.unwrap().contains("Connected"));
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        assert!(status.success());
+        // The stored tokens work: config check reaches the book.
+        let out = run(configured(
+            &s,
+            &state,
+            &["--config", &config_arg, "config", "check"],
+        ))
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
