@@ -289,14 +289,7 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         let mut total = backfill.clone();
         for r in &rounds {
             for (k, e) in &r.entities {
-                let t = total.entities.entry(*k).or_default();
-                t.enqueued += e.enqueued;
-                t.created += e.created;
-                t.updated += e.updated;
-                t.linked += e.linked;
-                t.unchanged += e.unchanged;
-                t.skipped += e.skipped;
-                t.failed += e.failed;
+                total.entities.entry(*k).or_default().add(e);
             }
             total.api_requests.cliniko += r.api_requests.cliniko;
             total.api_requests.reckon += r.api_requests.reckon;

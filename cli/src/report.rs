@@ -2,7 +2,7 @@
 
 use cliniko_reckon::domain::EntityKind;
 use cliniko_reckon::pipeline::PollReport;
-use cliniko_reckon::pipeline::local::{DrainSummary, Progress};
+use cliniko_reckon::pipeline::local::{Counts, DrainSummary, Progress};
 use cliniko_reckon::ports::Outcome;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -24,13 +24,16 @@ pub struct RunReport {
 pub struct EntityReport {
     pub fetched: usize,
     pub enqueued: usize,
-    pub created: u64,
-    pub updated: u64,
-    pub linked: u64,
-    pub unchanged: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub retried: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+impl EntityReport {
+    pub fn add(&mut self, other: &EntityReport) {
+        self.fetched += other.fetched;
+        self.enqueued += other.enqueued;
+        self.counts.add(&other.counts);
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -57,14 +60,7 @@ impl RunReport {
             e.enqueued += p.enqueued;
         }
         for (kind, c) in &drain.per_kind {
-            let e = entities.entry(*kind).or_default();
-            e.created += c.created;
-            e.updated += c.updated;
-            e.linked += c.linked;
-            e.unchanged += c.unchanged;
-            e.skipped += c.skipped;
-            e.failed += c.failed;
-            e.retried += c.retried;
+            entities.entry(*kind).or_default().counts.add(c);
         }
         RunReport {
             entities,
@@ -77,10 +73,7 @@ impl RunReport {
 
     /// Records written to Reckon (creates, updates, links).
     pub fn reckon_writes(&self) -> u64 {
-        self.entities
-            .values()
-            .map(|e| e.created + e.updated + e.linked)
-            .sum()
+        self.entities.values().map(|e| e.counts.writes()).sum()
     }
 
     pub fn table(&self) -> String {
@@ -94,12 +87,12 @@ impl RunReport {
                 "{:<14} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>7}\n",
                 kind.as_str(),
                 e.enqueued,
-                e.created,
-                e.updated,
-                e.linked,
-                e.unchanged,
-                e.skipped,
-                e.failed
+                e.counts.created,
+                e.counts.updated,
+                e.counts.linked,
+                e.counts.unchanged,
+                e.counts.skipped,
+                e.counts.failed
             ));
         }
         out.push_str(&format!(

@@ -65,6 +65,16 @@ impl Counts {
     pub fn writes(&self) -> u64 {
         self.created + self.updated + self.linked
     }
+
+    pub fn add(&mut self, other: &Counts) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.linked += other.linked;
+        self.unchanged += other.unchanged;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.retried += other.retried;
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -79,14 +89,7 @@ impl DrainSummary {
 
     pub fn merge(&mut self, other: &DrainSummary) {
         for (kind, c) in &other.per_kind {
-            let mine = self.per_kind.entry(*kind).or_default();
-            mine.created += c.created;
-            mine.updated += c.updated;
-            mine.linked += c.linked;
-            mine.unchanged += c.unchanged;
-            mine.skipped += c.skipped;
-            mine.failed += c.failed;
-            mine.retried += c.retried;
+            self.per_kind.entry(*kind).or_default().add(c);
         }
     }
 }
