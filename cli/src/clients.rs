@@ -5,6 +5,8 @@ use anyhow::{Context, anyhow, bail};
 use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
 use cliniko_reckon::domain::ReckonId;
+use cliniko_reckon::mapping::MappingConfig;
+use cliniko_reckon::pipeline::accounts::choose_account;
 use cliniko_reckon::ports::TokenStore;
 use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
 use std::time::Duration;
@@ -75,6 +77,49 @@ pub async fn reckon(s: &ReckonSettings, store: SqliteState) -> anyhow::Result<Re
             .context("redeeming RECKON_REFRESH_TOKEN")?;
     }
     Ok(client)
+}
+
+/// The Reckon client after checking the configured ledger accounts against the book:
+/// missing ones are replaced by an account of the right type, with a note for the user.
+pub async fn reckon_checked(
+    s: &ReckonSettings,
+    store: SqliteState,
+    mapping: &mut MappingConfig,
+) -> anyhow::Result<(Reckon, Vec<String>)> {
+    let client = reckon(s, store.clone()).await?;
+    let accounts = client
+        .ledger_accounts()
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .context("listing Reckon ledger accounts")?;
+    let mut notes = Vec::new();
+    let mut pick = |configured: &str, kind: &str, purpose: &str| -> anyhow::Result<String> {
+        let choice =
+            choose_account(&accounts, configured, kind, purpose).map_err(|e| anyhow!(e))?;
+        notes.extend(choice.note);
+        Ok(choice.name)
+    };
+    mapping.product_income_account = pick(
+        &mapping.product_income_account,
+        "Income",
+        "mapping.product_income_account",
+    )?;
+    mapping.service_income_account = pick(
+        &mapping.service_income_account,
+        "Income",
+        "mapping.service_income_account",
+    )?;
+    let receipt = pick(
+        &s.receipt_account,
+        "CurrentAsset_Bank",
+        "reckon.receipt_account",
+    )?;
+    if receipt == s.receipt_account {
+        return Ok((client, notes));
+    }
+    let mut settings = s.clone();
+    settings.receipt_account = receipt;
+    Ok((reckon(&settings, store).await?, notes))
 }
 
 /// `connect`: with a refresh token, redeem it; otherwise the OAuth code flow through the
@@ -203,13 +248,14 @@ pub async fn connect_auto_approved(s: &ReckonSettings, store: SqliteState) -> an
     client.connect(&code).await.map_err(|e| anyhow!("{e}"))
 }
 
-/// `config check` for Reckon: the book must be reachable with the stored tokens.
-pub async fn check_reckon(s: &ReckonSettings, store: SqliteState) -> anyhow::Result<()> {
-    use cliniko_reckon::ports::ReckonSink;
-    let client = reckon(s, store).await?;
-    client
-        .find_customer_by_name("cliniko-reckon config check")
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    Ok(())
+/// `config check` for Reckon: the book must be reachable with the stored tokens, and the
+/// configured accounts present (or replaceable; the notes say by what).
+pub async fn check_reckon(
+    s: &ReckonSettings,
+    store: SqliteState,
+    mapping: &MappingConfig,
+) -> anyhow::Result<Vec<String>> {
+    let mut mapping = mapping.clone();
+    let (_, notes) = reckon_checked(s, store, &mut mapping).await?;
+    Ok(notes)
 }

@@ -77,11 +77,15 @@ pub async fn sync(
     let store = SqliteState::open(&state_path)
         .with_context(|| format!("opening state file {}", state_path.display()))?;
     let source = clients::cliniko(&cliniko)?;
-    let sink = clients::reckon(&reckon, store.clone()).await?;
+    let mut mapping = loaded.file.mapping.clone();
+    let (sink, notes) = clients::reckon_checked(&reckon, store.clone(), &mut mapping).await?;
+    for note in notes {
+        eprintln!("warning: {note}");
+    }
     let poll = PollConfig {
         overlap: loaded.overlap(),
     };
-    let mut syncer = Syncer::new(source, sink, store, loaded.file.mapping);
+    let mut syncer = Syncer::new(source, sink, store, mapping);
     let retry = RetryPolicy::default();
     let bars = Bars::new(!json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let Some(interval) = watch else {
@@ -273,9 +277,12 @@ pub async fn config_check(config: Option<&Path>, state: Option<&Path>) -> anyhow
     let state_path = settings::state_path(state);
     let store = SqliteState::open(&state_path)
         .with_context(|| format!("opening state file {}", state_path.display()))?;
-    clients::check_reckon(&reckon, store)
+    let notes = clients::check_reckon(&reckon, store, &loaded.file.mapping)
         .await
         .context("reaching Reckon")?;
     println!("Reckon: ok");
+    for note in notes {
+        println!("warning: {note}");
+    }
     Ok(ExitCode::SUCCESS)
 }

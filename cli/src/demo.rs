@@ -229,8 +229,12 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
     say("Connected to Reckon (OAuth code flow; tokens in the state file)".into());
 
     let source = clients::cliniko(&cliniko)?;
-    let sink = clients::reckon(&reckon, store.clone()).await?;
-    let mut syncer = Syncer::new(source, sink, store.clone(), MappingConfig::default());
+    let mut mapping = MappingConfig::default();
+    let (sink, notes) = clients::reckon_checked(&reckon, store.clone(), &mut mapping).await?;
+    for note in notes {
+        say(format!("warning: {note}"));
+    }
+    let mut syncer = Syncer::new(source, sink, store.clone(), mapping);
     let poll = PollConfig::default();
     let retry = RetryPolicy::default();
     let bars = Bars::new(!opts.json && std::io::IsTerminal::is_terminal(&std::io::stderr()));

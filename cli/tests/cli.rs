@@ -241,6 +241,28 @@ mod against_simulators {
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("Reckon: ok"));
 
+        // An account the book does not have is replaced by one of the right type, with a note.
+        let odd = dir.path().join("odd-accounts.toml");
+        std::fs::write(
+            &odd,
+            "[mapping]\nproduct_income_account = \"Physio Retail\"\n[sync]\nreckon_requests_per_minute = 0\n",
+        )
+        .unwrap();
+        let odd_arg = odd.display().to_string();
+        let out = run(configured(
+            &s,
+            &state,
+            &["--config", &odd_arg, "config", "check"],
+        ))
+        .await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(
+            stdout.contains("warning: mapping.product_income_account")
+                && stdout.contains("Physio Retail"),
+            "{stdout}"
+        );
+
         let first = json(&run(configured(&s, &state, &["sync", "--once", "--json"])).await);
         assert_eq!(first["failed"], 0, "{first}");
         assert!(

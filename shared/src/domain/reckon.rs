@@ -152,3 +152,13 @@ pub struct ReckonInvoice {
     pub balance: Decimal,
     pub last_modified: Option<DateTime<Utc>>,
 }
+
+/// A Reckon ledger account, for checking configured account names against the book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerAccount {
+    pub id: ReckonId,
+    pub name: String,
+    /// Reckon's `accountType`, e.g. `Income`, `CurrentAsset_Bank`.
+    pub account_type: String,
+    pub active: bool,
+}

@@ -2,6 +2,7 @@
 //! changes → work queue) and `Syncer::apply` (one record → Reckon), plus the local runner
 //! that drains the SQLite queue in one process.
 
+pub mod accounts;
 mod apply;
 pub mod local;
 mod poll;

@@ -7,7 +7,7 @@ use super::auth::{ReckonOAuth, TokenManager};
 use super::dto::{self, ErrorBody};
 use super::{ReckonClientConfig, ReckonError};
 use crate::domain::{
-    CustomerDraft, InvoiceDraft, ItemDraft, ReckonCustomer, ReckonId, ReckonInvoice,
+    CustomerDraft, InvoiceDraft, ItemDraft, LedgerAccount, ReckonCustomer, ReckonId, ReckonInvoice,
     ReckonInvoiceStatus, ReckonItem,
 };
 use crate::ports::{PaymentDraft, ReckonSink, TokenStore};
@@ -120,6 +120,25 @@ impl<S: TokenStore> ReckonClient<S> {
     /// Exchanges the code from the redirect and stores the tokens.
     pub async fn connect(&self, code: &str) -> Result<(), ReckonError> {
         self.tokens.connect(code).await
+    }
+
+    /// Every ledger account in the book (to check configured account names).
+    pub async fn ledger_accounts(&self) -> Result<Vec<LedgerAccount>, ReckonError> {
+        let rows: Vec<dto::LedgerAccountOut> = self.list_all("ledgeraccounts", None).await?;
+        rows.into_iter()
+            .map(|a| {
+                let id = a.id.parse().map_err(|_| ReckonError::Decode {
+                    endpoint: "GET /ledgeraccounts".into(),
+                    detail: format!("ledger account id {:?} is not a GUID", a.id),
+                })?;
+                Ok(LedgerAccount {
+                    id,
+                    name: a.name,
+                    account_type: a.account_type.unwrap_or_default(),
+                    active: a.status.as_deref() != Some("Inactive"),
+                })
+            })
+            .collect()
     }
 
     /// API requests sent so far (retries included; token-endpoint calls not).

@@ -1058,3 +1058,15 @@ mod tests {
         assert!(ReceiptInput::from_payment(&zero, "x", None).is_err());
     }
 }
+
+/// A ledger account as listed by `GET /{book}/ledgeraccounts`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerAccountOut {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub account_type: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}

@@ -1,0 +1,97 @@
+//! Checks the ledger accounts the configuration names against the book before syncing, so a
+//! chart of accounts that differs from the defaults costs a warning, not every item failing.
+
+use crate::domain::LedgerAccount;
+
+/// The account to use for one configured name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChoice {
+    /// What to send to Reckon (the account's name as the book spells it).
+    pub name: String,
+    /// Set when the configured account was not found and another was chosen.
+    pub note: Option<String>,
+}
+
+/// Finds `configured` (by id or name, case-insensitively, active accounts only); otherwise
+/// the first active account whose `accountType` starts with `type_prefix` (e.g. `Income`,
+/// `CurrentAsset_Bank`). `purpose` names the setting in messages.
+pub fn choose_account(
+    accounts: &[LedgerAccount],
+    configured: &str,
+    type_prefix: &str,
+    purpose: &str,
+) -> Result<AccountChoice, String> {
+    let wanted = configured.trim();
+    let active = accounts.iter().filter(|a| a.active);
+    if let Some(found) = active.clone().find(|a| {
+        a.id.to_string().eq_ignore_ascii_case(wanted) || a.name.eq_ignore_ascii_case(wanted)
+    }) {
+        return Ok(AccountChoice {
+            name: found.name.clone(),
+            note: None,
+        });
+    }
+    match active
+        .clone()
+        .find(|a| a.account_type.starts_with(type_prefix))
+    {
+        Some(fallback) => Ok(AccountChoice {
+            name: fallback.name.clone(),
+            note: Some(format!(
+                "{purpose}: the book has no active account {wanted:?}; using {:?} ({})",
+                fallback.name, fallback.account_type
+            )),
+        }),
+        None => Err(format!(
+            "{purpose}: the book has no active account {wanted:?} and no {type_prefix} account to use instead"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ReckonId;
+
+    fn account(n: u128, name: &str, kind: &str, active: bool) -> LedgerAccount {
+        LedgerAccount {
+            id: ReckonId(uuid::Uuid::from_u128(n)),
+            name: name.into(),
+            account_type: kind.into(),
+            active,
+        }
+    }
+
+    #[test]
+    fn configured_accounts_are_found_by_name_or_id_else_by_type() {
+        let book = [
+            account(1, "Cheque Account", "CurrentAsset_Bank", true),
+            account(2, "Old Sales", "Income", false),
+            account(3, "Treatment Income", "Income", true),
+        ];
+        let by_name = choose_account(&book, "treatment income", "Income", "income").unwrap();
+        assert_eq!(
+            by_name,
+            AccountChoice {
+                name: "Treatment Income".into(),
+                note: None
+            }
+        );
+        let by_id = choose_account(&book, &uuid::Uuid::from_u128(1).to_string(), "X", "r").unwrap();
+        assert_eq!(by_id.name, "Cheque Account");
+        let fallback =
+            choose_account(&book, "Sales", "Income", "mapping.product_income_account").unwrap();
+        assert_eq!(
+            fallback.name, "Treatment Income",
+            "inactive accounts are not used"
+        );
+        assert!(
+            fallback
+                .note
+                .unwrap()
+                .contains("mapping.product_income_account")
+        );
+        let none = choose_account(&book, "Sales", "Expense", "x").unwrap_err();
+        assert!(none.contains("no Expense account"), "{none}");
+    }
+}
