@@ -1,0 +1,161 @@
+//! What the Lambda functions run, free of AWS wiring so it is tested with the local twins:
+//! the sync workers' SQS batch handler (one `apply` per message, partial batch failures)
+//! and the poller's loop (`poll_once` per entity type, optionally repeated inside one
+//! invocation). Each function's `main.rs` only builds clients and calls these.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use cliniko_reckon::domain::EntityKind;
+use cliniko_reckon::pipeline::local::park;
+use cliniko_reckon::pipeline::{PipelineError, PollConfig, PollReport, Syncer, poll_once};
+use cliniko_reckon::ports::{
+    ClinikoSource, ReckonSink, StateStore, WORK_SCHEMA, WorkItem, WorkQueue,
+};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why a message could not even be read: it goes to the DLQ as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum PoisonMessage {
+    #[error("not a work item: {0}")]
+    Unreadable(String),
+    #[error("work item schema {0} is newer than this function understands ({WORK_SCHEMA})")]
+    NewerSchema(u32),
+    #[error("a {0} does not belong on this queue")]
+    WrongQueue(EntityKind),
+}
+
+/// Reads a queued work item, accepting every schema up to the current one.
+pub fn decode(body: &str, accepts: &[EntityKind]) -> Result<WorkItem, PoisonMessage> {
+    let item: WorkItem =
+        serde_json::from_str(body).map_err(|e| PoisonMessage::Unreadable(e.to_string()))?;
+    if item.schema > WORK_SCHEMA {
+        return Err(PoisonMessage::NewerSchema(item.schema));
+    }
+    if !accepts.contains(&item.record.kind()) {
+        return Err(PoisonMessage::WrongQueue(item.record.kind()));
+    }
+    Ok(item)
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// One SQS batch for a sync worker. Applied messages are deleted; retryable failures come
+/// back on the queue after the visibility timeout; permanent ones are recorded with their
+/// reason (for `status`, the report and the alarm) and left to reach the DLQ after
+/// `maxReceiveCount`.
+pub async fn handle_batch<S, R, St>(
+    syncer: &Syncer<S, R, St>,
+    event: SqsEvent,
+    accepts: &[EntityKind],
+) -> Result<SqsBatchResponse, PipelineError>
+where
+    S: ClinikoSource,
+    R: ReckonSink,
+    St: StateStore,
+{
+    let mut response = SqsBatchResponse::default();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let mut fail = |id: String| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        };
+        let body = message.body.as_deref().unwrap_or_default();
+        let item = match decode(body, accepts) {
+            Ok(item) => item,
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, "poison message");
+                fail(id);
+                continue;
+            }
+        };
+        let record = &item.record;
+        match syncer.apply(record).await {
+            Ok(applied) => tracing::info!(
+                kind = %record.kind(),
+                cliniko_id = %record.id(),
+                outcome = applied.outcome.as_str(),
+                "applied"
+            ),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(kind = %record.kind(), cliniko_id = %record.id(), error = %e, "will retry");
+                fail(id);
+            }
+            Err(e) => {
+                tracing::error!(kind = %record.kind(), cliniko_id = %record.id(), error = %e, "failed");
+                park(
+                    &syncer.state,
+                    record,
+                    &e,
+                    receive_count(&message),
+                    Utc::now(),
+                )
+                .await?;
+                fail(id);
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// How the poller spends one invocation: `rounds` polls of every entity type, `pause`
+/// apart (e.g. 5 × 10 s inside a one-minute schedule keeps changes seconds fresh while an
+/// idle round costs one Cliniko request per type: 4 × 6 = 24 of the 200 per minute).
+#[derive(Debug, Clone)]
+pub struct PollLoop {
+    pub rounds: u32,
+    pub pause: Duration,
+    pub poll: PollConfig,
+}
+
+impl Default for PollLoop {
+    fn default() -> Self {
+        PollLoop {
+            rounds: 1,
+            pause: Duration::from_secs(10),
+            poll: PollConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PollSummary {
+    pub rounds: u32,
+    pub enqueued: usize,
+    pub reports: Vec<PollReport>,
+}
+
+/// The poller's invocation: every entity type in dependency order, `rounds` times.
+pub async fn poll_rounds<S, St, Q>(
+    source: &S,
+    state: &St,
+    queue: &Q,
+    plan: &PollLoop,
+) -> Result<PollSummary, PipelineError>
+where
+    S: ClinikoSource,
+    St: StateStore,
+    Q: WorkQueue,
+{
+    let mut summary = PollSummary::default();
+    for round in 0..plan.rounds.max(1) {
+        if round > 0 {
+            tokio::time::sleep(plan.pause).await;
+        }
+        for kind in EntityKind::ALL {
+            let report = poll_once(source, state, queue, kind, &plan.poll, Utc::now()).await?;
+            summary.enqueued += report.enqueued;
+            summary.reports.push(report);
+        }
+        summary.rounds += 1;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,249 @@
+//! The Lambda handlers with the local twins (SQLite state and queue, both simulators): the
+//! sample events load, batches apply with partial failures, and poller → queue → workers
+//! ends with Reckon in step with Cliniko.
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use cliniko_reckon::domain::{ClinikoId, EntityKind};
+use cliniko_reckon::ports::StateStore;
+use cliniko_reckon_e2e::{Harness, Options};
+use lambda_handlers::{PoisonMessage, PollLoop, decode, handle_batch, poll_rounds};
+use simulators::common::FaultRule;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+fn event_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn sqs_event(name: &str) -> SqsEvent {
+    serde_json::from_str(&event_file(name)).expect("an SQS event")
+}
+
+const PATIENTS: &[EntityKind] = &[EntityKind::Patient];
+const PRODUCTS: &[EntityKind] = &[EntityKind::Product, EntityKind::BillableItem];
+const INVOICES: &[EntityKind] = &[EntityKind::Invoice];
+
+#[test]
+fn every_sample_event_loads() {
+    for (file, accepts) in [
+        ("patient-sync-batch.json", PATIENTS),
+        ("product-sync-batch.json", PRODUCTS),
+        ("invoice-sync-batch.json", INVOICES),
+    ] {
+        let event = sqs_event(file);
+        assert!(!event.records.is_empty(), "{file}");
+        for m in &event.records {
+            let item = decode(m.body.as_deref().unwrap_or_default(), accepts)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(accepts.contains(&item.record.kind()));
+        }
+    }
+    let poison = sqs_event("poison-message.json");
+    let errors: Vec<_> = poison
+        .records
+        .iter()
+        .map(|m| decode(m.body.as_deref().unwrap_or_default(), PATIENTS).unwrap_err())
+        .collect();
+    assert!(
+        matches!(errors[0], PoisonMessage::Unreadable(_)),
+        "{:?}",
+        errors[0]
+    );
+    assert!(
+        matches!(errors[1], PoisonMessage::NewerSchema(99)),
+        "{:?}",
+        errors[1]
+    );
+    for file in ["poller-scheduled.json", "reconciler-scheduled.json"] {
+        let v: serde_json::Value = serde_json::from_str(&event_file(file)).unwrap();
+        assert_eq!(v["detail-type"], "Scheduled Event");
+    }
+    // A patient on the invoice queue is refused, not applied.
+    let patients = sqs_event("patient-sync-batch.json");
+    let body = patients.records[0].body.as_deref().unwrap_or_default();
+    assert!(matches!(
+        decode(body, INVOICES),
+        Err(PoisonMessage::WrongQueue(EntityKind::Patient))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_patient_batch_applies() {
+    let h = Harness::start(Options {
+        patients: 3,
+        ..Default::default()
+    })
+    .await;
+    let response = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS)
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    for (id, name, status) in [
+        (
+            1_100_000_000_000_004_321u64,
+            "Siobhán O'Brien-Ngata",
+            "Active",
+        ),
+        (1_100_000_000_000_004_322, "李 小龙", "Inactive"),
+    ] {
+        let rid = h.reckon_id(EntityKind::Patient, id).await.expect("linked");
+        let (got_name, got_status) = h.reckon.with_book(|b, _| {
+            (
+                b.customers[&rid.0].name.clone(),
+                b.customers[&rid.0].status.clone(),
+            )
+        });
+        assert_eq!((got_name.as_str(), got_status.as_str()), (name, status));
+    }
+    // Redelivery of the same batch writes nothing new.
+    let writes = h.reckon_writes();
+    let again = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS)
+        .await
+        .unwrap();
+    assert!(again.batch_item_failures.is_empty());
+    assert_eq!(h.reckon_writes(), writes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_are_reported_not_applied() {
+    let h = Harness::start(Options {
+        patients: 2,
+        ..Default::default()
+    })
+    .await;
+    let event = sqs_event("poison-message.json");
+    let ids: Vec<String> = event
+        .records
+        .iter()
+        .filter_map(|m| m.message_id.clone())
+        .collect();
+    let response = handle_batch(&h.syncer, event, PATIENTS).await.unwrap();
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, ids);
+    assert_eq!(h.reckon_writes(), 0);
+}
+
+/// Wraps queued work items as the SQS batches Lambda would deliver (≤ 10 per batch).
+fn batches(items: Vec<(EntityKind, String)>) -> HashMap<&'static str, Vec<SqsEvent>> {
+    let mut by_queue: HashMap<&'static str, Vec<SqsMessage>> = HashMap::new();
+    for (n, (kind, body)) in items.into_iter().enumerate() {
+        let queue = match kind {
+            EntityKind::Patient => "patients",
+            EntityKind::Product | EntityKind::BillableItem => "products",
+            EntityKind::Invoice => "invoices",
+        };
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m-{n}"));
+        m.body = Some(body);
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        by_queue.entry(queue).or_default().push(m);
+    }
+    by_queue
+        .into_iter()
+        .map(|(q, messages)| {
+            let events = messages
+                .chunks(10)
+                .map(|c| {
+                    let mut e = SqsEvent::default();
+                    e.records = c.to_vec();
+                    e
+                })
+                .collect();
+            (q, events)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poller_then_workers_bring_reckon_in_step() {
+    let h = Harness::start(Options {
+        patients: 25,
+        ..Default::default()
+    })
+    .await;
+    // The poller writes to the queue (the SQLite twin of the three SQS queues).
+    let summary = poll_rounds(&h.syncer.source, h.state(), h.state(), &PollLoop::default())
+        .await
+        .unwrap();
+    assert!(summary.enqueued >= h.seed.patients);
+    let claimed = h.state().claim(100_000, chrono::Utc::now()).unwrap();
+    assert_eq!(claimed.len(), summary.enqueued);
+    let items = claimed
+        .iter()
+        .map(|c| {
+            (
+                c.item.record.kind(),
+                serde_json::to_string(&c.item).unwrap(),
+            )
+        })
+        .collect();
+    let mut queues = batches(items);
+    // Invoices first: workers run concurrently and in any order, and an invoice syncs its
+    // customer and items itself when they have not arrived yet.
+    for (queue, accepts) in [
+        ("invoices", INVOICES),
+        ("patients", PATIENTS),
+        ("products", PRODUCTS),
+    ] {
+        for event in queues.remove(queue).unwrap_or_default() {
+            let response = handle_batch(&h.syncer, event, accepts).await.unwrap();
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "{queue}: {response:?}"
+            );
+        }
+    }
+    h.assert_in_step().await;
+    // No record was created twice although dependencies raced the queues.
+    assert_eq!(
+        h.reckon.with_book(|b, _| b.customers.len()),
+        h.seed.patients
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_go_back_on_the_queue_and_permanent_ones_are_recorded() {
+    let h = Harness::start(Options {
+        patients: 2,
+        ..Default::default()
+    })
+    .await;
+    // Reckon keeps failing: the customer create is retryable, so the message is returned.
+    h.reckon
+        .faults
+        .add(FaultRule::fail_next("/r1/v2/*", 503, 1000));
+    let response = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS)
+        .await
+        .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 2);
+    assert!(
+        h.state().failures().await.unwrap().is_empty(),
+        "retryable: not parked"
+    );
+    h.reckon.faults.clear();
+
+    // A product whose tax Cliniko does not list cannot be mapped: recorded with the reason.
+    let response = handle_batch(&h.syncer, sqs_event("product-sync-batch.json"), PRODUCTS)
+        .await
+        .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
+    let failures = h.state().failures().await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].cliniko_id, ClinikoId(1_100_000_000_000_007_001));
+    assert!(!failures[0].retryable);
+    assert!(failures[0].error.contains("tax"), "{}", failures[0].error);
+    // The GST-free billable item in the same batch went through.
+    assert!(
+        h.reckon_id(EntityKind::BillableItem, 1_100_000_000_000_008_001)
+            .await
+            .is_some()
+    );
+}
