@@ -581,7 +581,7 @@ impl StateStore for DynamoState {
             });
         }
         // Newest first, as the SQLite store answers.
-        out.sort_by(|a, b| b.last_at.cmp(&a.last_at));
+        out.sort_by_key(|f| std::cmp::Reverse(f.last_at));
         Ok(out)
     }
 }

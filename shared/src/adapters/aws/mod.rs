@@ -173,3 +173,62 @@ pub(crate) fn check_tenant(tenant: &str) -> Result<(), StateError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+
+    fn service(code: &str) -> SdkError<GetItemError, ()> {
+        SdkError::service_error(
+            GetItemError::generic(ErrorMetadata::builder().code(code).build()),
+            (),
+        )
+    }
+
+    #[test]
+    fn throttling_5xx_and_timeouts_are_retryable_the_rest_not() {
+        assert!(is_retryable(&service("ThrottlingException"), Some(400)));
+        assert!(is_retryable(
+            &service("ProvisionedThroughputExceededException"),
+            Some(400)
+        ));
+        assert!(is_retryable(
+            &service("TransactionConflictException"),
+            Some(400)
+        ));
+        assert!(is_retryable(&service("SomethingNew"), Some(503)));
+        assert!(is_retryable(&service("SomethingNew"), Some(429)));
+        assert!(is_retryable(
+            &SdkError::<GetItemError, ()>::timeout_error("slow"),
+            None
+        ));
+        assert!(!is_retryable(&service("ValidationException"), Some(400)));
+        assert!(!is_retryable(
+            &service("ResourceNotFoundException"),
+            Some(400)
+        ));
+        assert!(!is_retryable(
+            &SdkError::<GetItemError, ()>::construction_failure("bad input"),
+            None
+        ));
+    }
+
+    #[test]
+    fn tenants_cannot_break_out_of_their_keys() {
+        assert!(check_tenant("clinic-1").is_ok());
+        assert!(check_tenant("").is_err());
+        assert!(check_tenant("a#WM").is_err());
+        assert!(check_tenant("a\nb").is_err());
+    }
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        let a = DateTime::from_timestamp(1_780_000_000, 5_000).unwrap_or_default();
+        let b = DateTime::from_timestamp(1_780_000_001, 0).unwrap_or_default();
+        assert!(ts(a) < ts(b));
+        assert_eq!(ts(a).len(), ts(b).len());
+        assert_eq!(parse_ts("t", &ts(a)).ok(), Some(a));
+    }
+}
