@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -136,7 +136,9 @@ export class SyncAlarms extends Construct {
   }
 
   private add(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, id, props);
+    // Readable names in the notification emails, unique per stack (one stack per tenant).
+    const alarmName = `${Stack.of(this).stackName}-${id}`;
+    const alarm = new cloudwatch.Alarm(this, id, { alarmName, ...props });
     alarm.addAlarmAction(this.action);
     this.alarms.push(alarm);
     return alarm;

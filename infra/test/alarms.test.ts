@@ -44,6 +44,7 @@ describe('alarms', () => {
     for (const [id, r] of alarms) {
       assert.deepEqual(r.Properties.AlarmActions, [{ Ref: topicId }], id);
       assert.ok(String(r.Properties.AlarmDescription).length > 20, `${id} explains itself`);
+      assert.match(String(r.Properties.AlarmName), /^TestSync-[A-Za-z-]+$/, `${id} has a readable name`);
     }
   });
 
@@ -79,6 +80,15 @@ describe('alarms', () => {
       });
     }
   }
+
+  it('names are unique and say what they watch', () => {
+    const names = alarms.map(([, r]) => r.Properties.AlarmName as string).sort();
+    assert.equal(new Set(names).size, names.length);
+    for (const n of ['TestSync-patientsDeadLetters', 'TestSync-invoicesOldestMessage', 'TestSync-invoice-syncErrors',
+      'TestSync-pollerThrottles', 'TestSync-PollerLag', 'TestSync-ReconciliationMismatches', 'TestSync-ReckonReauthorizationNeeded']) {
+      assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+    }
+  });
 
   it('poller lag: WatermarkAgeSeconds > 15 min, missing data is breaching', () => {
     const p = alarm(METRIC_NAMESPACE, METRICS.watermarkAgeSeconds, { [TENANT_DIMENSION]: 'clinic-7' });
