@@ -41,7 +41,8 @@ export class EntityQueue extends Construct {
       dataKeyReuse: Duration.minutes(5),
       enforceSSL: true,
       visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
-      // Longer than the DLQ retention would be pointless; 4 days is SQS's default, stated here.
+      // SQS keeps a message's original enqueue time when it moves to the DLQ, so the DLQ's
+      // retention (14 days) must exceed this one (4 days, SQS's default, stated here).
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });

@@ -116,6 +116,7 @@ describe('DynamoDB table', () => {
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn },
         TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+        DeletionProtectionEnabled: true,
       },
     });
   });
@@ -137,6 +138,8 @@ describe('SQS queues', () => {
       const d = resources[dlq]!.Properties;
       assert.deepEqual(d.KmsMasterKeyId, keyArn);
       assert.equal(d.MessageRetentionPeriod, 14 * 24 * 3600);
+      // the DLQ must outlive the source queue's retention (enqueue time is kept on redrive)
+      assert.ok(d.MessageRetentionPeriod > q.MessageRetentionPeriod);
     });
 
     it(`${entity}: queue and DLQ refuse requests without TLS`, () => {
