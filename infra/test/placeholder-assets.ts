@@ -86,9 +86,16 @@ export function writePlaceholderAssets(dir: string): string {
   return dir;
 }
 
-/** A fresh temporary assets directory for one test file. */
+const created: string[] = [];
+process.on('exit', () => {
+  for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary assets directory, removed when the process exits. */
 export function tempAssetsDir(): string {
-  return writePlaceholderAssets(fs.mkdtempSync(path.join(os.tmpdir(), 'infra-assets-')));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infra-assets-'));
+  created.push(dir);
+  return writePlaceholderAssets(dir);
 }
 
 if (require.main === module) {
