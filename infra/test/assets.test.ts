@@ -55,5 +55,6 @@ describe('Lambda assets', () => {
       () => new SyncStack(app, 'Missing', { lambdaAssetsDir: empty }),
       /Lambda asset for 'poller' not found at .*poller\/bootstrap\.zip.*cargo lambda build --release --arm64 --output-format zip/,
     );
+    fs.rmSync(empty, { recursive: true, force: true });
   });
 });
