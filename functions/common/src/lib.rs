@@ -85,6 +85,12 @@ where
                 outcome = applied.outcome.as_str(),
                 "applied"
             ),
+            Err(e) if reauthorization_needed(&e) => {
+                // Nothing works until someone reconnects: alarm, and keep the message.
+                tracing::error!(error = %e, "Reckon needs to be connected again");
+                emf::emit(emf::Metric::ReckonReauthorizationNeeded, 1.0);
+                fail(id);
+            }
             Err(e) if e.is_retryable() => {
                 tracing::warn!(kind = %record.kind(), cliniko_id = %record.id(), error = %e, "will retry");
                 fail(id);
@@ -104,6 +110,15 @@ where
         }
     }
     Ok(response)
+}
+
+fn reauthorization_needed(e: &PipelineError) -> bool {
+    matches!(
+        e,
+        PipelineError::Reckon(cliniko_reckon::reckon::ReckonError::ReauthorizationNeeded(
+            _
+        ))
+    )
 }
 
 /// How the poller spends one invocation: `rounds` polls of every entity type, `pause`
@@ -159,3 +174,9 @@ where
     }
     Ok(summary)
 }
+
+pub mod emf;
+#[cfg(feature = "aws")]
+pub mod runtime;
+#[cfg(feature = "aws")]
+pub mod wiring;

@@ -1,0 +1,111 @@
+//! CloudWatch metrics as Embedded Metric Format log lines (no PutMetricData call, no extra
+//! permission). Names and namespace match `infra/lib/constants.ts`, where the alarms read them.
+
+use serde_json::json;
+
+pub const NAMESPACE: &str = "ClinikoReckonSync";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Seconds the poller's last successful round took to see Cliniko's changes (absent when
+    /// polling fails, which the alarm treats as breaching).
+    WatermarkAgeSeconds,
+    /// 1 when a Reckon call found the refresh token dead: run `cliniko-reckon connect`.
+    ReckonReauthorizationNeeded,
+    ReconciliationMismatches,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::WatermarkAgeSeconds => "WatermarkAgeSeconds",
+            Metric::ReckonReauthorizationNeeded => "ReckonReauthorizationNeeded",
+            Metric::ReconciliationMismatches => "ReconciliationMismatches",
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Metric::WatermarkAgeSeconds => "Seconds",
+            _ => "Count",
+        }
+    }
+}
+
+fn tenant() -> String {
+    std::env::var("TENANT_ID")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| "default".into())
+}
+
+/// The EMF document for one value, dimensioned by tenant.
+pub fn document(metric: Metric, value: f64, tenant: &str, at_ms: i64) -> serde_json::Value {
+    json!({
+        "_aws": {
+            "Timestamp": at_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["TenantId"]],
+                "Metrics": [{"Name": metric.name(), "Unit": metric.unit()}]
+            }]
+        },
+        "TenantId": tenant,
+        metric.name(): value
+    })
+}
+
+/// Writes the metric to stdout, where Lambda's log capture hands it to CloudWatch.
+pub fn emit(metric: Metric, value: f64) {
+    let doc = document(
+        metric,
+        value,
+        &tenant(),
+        chrono::Utc::now().timestamp_millis(),
+    );
+    println!("{doc}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_follow_the_embedded_metric_format() {
+        let d = document(
+            Metric::WatermarkAgeSeconds,
+            3.5,
+            "clinic-a",
+            1_700_000_000_000,
+        );
+        assert_eq!(d["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "TenantId"
+        );
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "WatermarkAgeSeconds"
+        );
+        assert_eq!(d["TenantId"], "clinic-a");
+        assert_eq!(d["WatermarkAgeSeconds"], 3.5);
+        assert_eq!(d["_aws"]["Timestamp"], 1_700_000_000_000i64);
+    }
+
+    #[test]
+    fn metric_names_match_the_infra_constants() {
+        let constants = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../infra/lib/constants.ts"
+        ))
+        .expect("infra/lib/constants.ts");
+        assert!(constants.contains(NAMESPACE));
+        for m in [
+            Metric::WatermarkAgeSeconds,
+            Metric::ReckonReauthorizationNeeded,
+            Metric::ReconciliationMismatches,
+        ] {
+            assert!(constants.contains(m.name()), "{}", m.name());
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The Lambda entry points: build everything once per execution environment (outside the
+//! handler), then serve events. Each function's `main.rs` calls one of these.
+
+use crate::wiring::Aws;
+use crate::{PollLoop, emf, handle_batch, poll_rounds};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use cliniko_reckon::domain::EntityKind;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::time::{Duration, Instant};
+
+/// JSON logs without timestamps (CloudWatch adds them), level from `RUST_LOG`.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+/// A sync worker for the entity types its queue carries.
+pub async fn run_sync_worker(accepts: &'static [EntityKind]) -> Result<(), Error> {
+    init_logging();
+    let aws = Aws::from_env().await?;
+    let syncer = aws.syncer().await?;
+    let syncer = &syncer;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let response: SqsBatchResponse = handle_batch(syncer, event.payload, accepts).await?;
+        Ok::<_, Error>(response)
+    }))
+    .await
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// The poller: `POLL_ROUNDS` rounds (default 1), `POLL_PAUSE_SECONDS` apart (default 10),
+/// per scheduled invocation; emits the poller-lag metric after each successful invocation.
+pub async fn run_poller() -> Result<(), Error> {
+    init_logging();
+    let aws = Aws::from_env().await?;
+    let source = aws.cliniko().await?;
+    let state = aws.state()?;
+    let queue = aws.queue()?;
+    let plan = PollLoop {
+        rounds: env_number("POLL_ROUNDS", 1) as u32,
+        pause: Duration::from_secs(env_number("POLL_PAUSE_SECONDS", 10)),
+        ..PollLoop::default()
+    };
+    let (source, state, queue, plan) = (&source, &state, &queue, &plan);
+    lambda_runtime::run(service_fn(
+        move |_event: LambdaEvent<serde_json::Value>| async move {
+            let started = Instant::now();
+            let summary = poll_rounds(source, state, queue, plan).await?;
+            let per_round = started.elapsed().as_secs_f64() / f64::from(summary.rounds.max(1));
+            emf::emit(emf::Metric::WatermarkAgeSeconds, per_round);
+            tracing::info!(
+                rounds = summary.rounds,
+                enqueued = summary.enqueued,
+                "polled"
+            );
+            Ok::<_, Error>(serde_json::to_value(&summary)?)
+        },
+    ))
+    .await
+}

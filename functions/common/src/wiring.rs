@@ -1,0 +1,202 @@
+//! Cold-start wiring shared by the functions: configuration from the environment (the
+//! contract with `infra/lib/constants.ts`), secrets read once, clients built once.
+//!
+//! | Variable | Used by | Meaning |
+//! |---|---|---|
+//! | `TABLE_NAME` | all | the state table |
+//! | `TENANT_ID` | all | the clinic this deployment serves (default `default`) |
+//! | `PATIENTS_QUEUE_URL`, `PRODUCTS_QUEUE_URL`, `INVOICES_QUEUE_URL` | poller | work queues |
+//! | `CLINIKO_SECRET_ARN` | all | `{"api_key", "user_agent"}` (or the bare key) |
+//! | `RECKON_APP_SECRET_ARN` | workers, reconciler | `{"client_id", "client_secret", "subscription_key"}` |
+//! | `RECKON_TOKENS_SECRET_ARN` | workers, reconciler | the OAuth token pair (read and rotated) |
+//! | `RECKON_BOOK_ID` | workers, reconciler | the Reckon book's GUID (else `book_id` in the app secret) |
+//! | `CLINIKO_USER_AGENT` | all | when the Cliniko secret has no `user_agent` |
+//! | `CLINIKO_BASE_URL`, `RECKON_API_BASE_URL`, `RECKON_IDENTITY_URL`, `RECKON_RECEIPT_ACCOUNT` | optional | endpoint and account overrides |
+//!
+//! The AWS endpoint comes from the SDK's own configuration (`AWS_ENDPOINT_URL` for a local
+//! emulator); there is no local-mode switch.
+
+use cliniko_reckon::adapters::aws::{
+    DynamoState, QueueUrls, SecretsTokenStore, SqsQueue, load_reckon_app_secret, load_sdk_config,
+};
+use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
+use cliniko_reckon::domain::ReckonId;
+use cliniko_reckon::mapping::MappingConfig;
+use cliniko_reckon::pipeline::Syncer;
+use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+pub type LambdaSyncer = Syncer<ClinikoClient, ReckonClient<SecretsTokenStore>, DynamoState>;
+
+/// A configuration problem, naming the variable or secret; fatal at cold start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WiringError(String);
+
+fn var(name: &str) -> Result<String, WiringError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| WiringError(format!("environment variable {name} is not set")))
+}
+
+fn optional_url(name: &str) -> Result<Option<Url>, WiringError> {
+    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => Url::parse(&v)
+            .map(Some)
+            .map_err(|e| WiringError(format!("{name} is not a valid URL: {e}"))),
+    }
+}
+
+/// The AWS clients every function shares.
+pub struct Aws {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub tenant: String,
+}
+
+impl Aws {
+    pub async fn from_env() -> Result<Aws, WiringError> {
+        let sdk = load_sdk_config().await;
+        Ok(Aws {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            table: var("TABLE_NAME")?,
+            tenant: std::env::var("TENANT_ID")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| "default".into()),
+        })
+    }
+
+    pub fn state(&self) -> Result<DynamoState, WiringError> {
+        DynamoState::new(
+            self.dynamodb.clone(),
+            self.table.clone(),
+            self.tenant.clone(),
+        )
+        .map_err(|e| WiringError(format!("TENANT_ID: {e}")))
+    }
+
+    pub fn queue(&self) -> Result<SqsQueue, WiringError> {
+        Ok(SqsQueue::new(
+            self.sqs.clone(),
+            QueueUrls {
+                patients: var("PATIENTS_QUEUE_URL")?,
+                products: var("PRODUCTS_QUEUE_URL")?,
+                invoices: var("INVOICES_QUEUE_URL")?,
+            },
+        ))
+    }
+
+    /// The Cliniko client from `CLINIKO_SECRET_ARN` (`{"api_key", "user_agent"}`).
+    pub async fn cliniko(&self) -> Result<ClinikoClient, WiringError> {
+        let arn = var("CLINIKO_SECRET_ARN")?;
+        let text = self
+            .secrets
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .map_err(|e| WiringError(format!("reading the Cliniko secret: {e}")))?
+            .secret_string()
+            .map(|s| SecretString::from(s.to_string()))
+            .ok_or_else(|| WiringError("the Cliniko secret has no value".into()))?;
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            api_key: String,
+            #[serde(default)]
+            user_agent: Option<String>,
+        }
+        let (key, agent) = if text.expose_secret().trim_start().starts_with('{') {
+            let stored: Stored = serde_json::from_str(text.expose_secret()).map_err(|_| {
+                WiringError("the Cliniko secret must be {\"api_key\", \"user_agent\"}".into())
+            })?;
+            (stored.api_key, stored.user_agent)
+        } else {
+            (text.expose_secret().trim().to_string(), None)
+        };
+        let agent = match agent.filter(|a| !a.trim().is_empty()) {
+            Some(a) => a,
+            None => var("CLINIKO_USER_AGENT")?,
+        };
+        let mut cfg = ClinikoClientConfig::new(SecretString::from(key), agent);
+        cfg.base_url = optional_url("CLINIKO_BASE_URL")?;
+        ClinikoClient::new(cfg).map_err(|e| WiringError(e.to_string()))
+    }
+
+    /// The Reckon client over the tokens secret, from the app secret and `RECKON_BOOK_ID`.
+    pub async fn reckon(&self) -> Result<ReckonClient<SecretsTokenStore>, WiringError> {
+        let app_arn = var("RECKON_APP_SECRET_ARN")?;
+        let app = load_reckon_app_secret(&self.secrets, &app_arn)
+            .await
+            .map_err(|e| WiringError(e.to_string()))?;
+        let book_text = match var("RECKON_BOOK_ID") {
+            Ok(book) => book,
+            Err(missing) => self
+                .book_id_from_app_secret(&app_arn)
+                .await?
+                .ok_or(missing)?,
+        };
+        let book: ReckonId = book_text
+            .parse()
+            .map_err(|_| WiringError("RECKON_BOOK_ID must be the book's GUID".into()))?;
+        let receipt_account = std::env::var("RECKON_RECEIPT_ACCOUNT")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "Undeposited Funds".into());
+        let redirect =
+            Url::parse("http://127.0.0.1:8765/callback").map_err(|e| WiringError(e.to_string()))?;
+        let mut cfg = ReckonClientConfig::new(
+            app.client_id,
+            app.client_secret,
+            app.subscription_key,
+            book,
+            redirect,
+            receipt_account,
+        )
+        .map_err(|e| WiringError(e.to_string()))?;
+        if let Some(u) = optional_url("RECKON_API_BASE_URL")? {
+            cfg.api_base_url = u;
+        }
+        if let Some(u) = optional_url("RECKON_IDENTITY_URL")? {
+            cfg.identity_url = u;
+        }
+        let tokens = SecretsTokenStore::new(self.secrets.clone(), var("RECKON_TOKENS_SECRET_ARN")?);
+        ReckonClient::new(cfg, tokens).map_err(|e| WiringError(e.to_string()))
+    }
+
+    /// The app secret may carry the book too (`"book_id"`), so a tenant is one secret.
+    async fn book_id_from_app_secret(&self, arn: &str) -> Result<Option<String>, WiringError> {
+        let value = self
+            .secrets
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| WiringError(format!("reading the Reckon app secret: {e}")))?;
+        let parsed: Option<serde_json::Value> = value
+            .secret_string()
+            .and_then(|text| serde_json::from_str(text).ok());
+        Ok(parsed
+            .as_ref()
+            .and_then(|v| v.get("book_id"))
+            .and_then(|b| b.as_str())
+            .map(str::to_string))
+    }
+
+    /// Everything a sync worker needs, built once per execution environment.
+    pub async fn syncer(&self) -> Result<LambdaSyncer, WiringError> {
+        Ok(Syncer::new(
+            self.cliniko().await?,
+            self.reckon().await?,
+            self.state()?,
+            MappingConfig::default(),
+        ))
+    }
+}

@@ -1,0 +1,11 @@
+//! `product-sync`: applies the product and billable-item changes on the `products` SQS queue
+//! to Reckon items, one message at a time, reporting per-message failures (handler:
+//! `lambda_handlers::handle_batch`).
+
+use cliniko_reckon::domain::EntityKind;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_handlers::runtime::run_sync_worker(&[EntityKind::Product, EntityKind::BillableItem])
+        .await
+}
