@@ -120,17 +120,7 @@ fn reckon_id(text: &str) -> Result<ReckonId, StateError> {
 }
 
 fn outcome_of(text: &str) -> Result<Outcome, StateError> {
-    [
-        Outcome::Created,
-        Outcome::Updated,
-        Outcome::Linked,
-        Outcome::Unchanged,
-        Outcome::Skipped,
-        Outcome::Failed,
-    ]
-    .into_iter()
-    .find(|o| o.as_str() == text)
-    .ok_or_else(|| corrupt("outcome", format!("unknown outcome {text:?}")))
+    Outcome::parse(text).ok_or_else(|| corrupt("outcome", format!("unknown outcome {text:?}")))
 }
 
 /// Dependency order in the queue: patients and items before the invoices that use them.

@@ -163,6 +163,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Created,
+        Outcome::Updated,
+        Outcome::Linked,
+        Outcome::Unchanged,
+        Outcome::Skipped,
+        Outcome::Failed,
+    ];
+
+    /// The inverse of `as_str`.
+    pub fn parse(text: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Created => "created",

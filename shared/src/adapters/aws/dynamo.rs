@@ -91,17 +91,7 @@ fn reckon_id(key: &str, text: &str) -> Result<ReckonId, StateError> {
 }
 
 fn outcome_of(key: &str, text: &str) -> Result<Outcome, StateError> {
-    [
-        Outcome::Created,
-        Outcome::Updated,
-        Outcome::Linked,
-        Outcome::Unchanged,
-        Outcome::Skipped,
-        Outcome::Failed,
-    ]
-    .into_iter()
-    .find(|o| o.as_str() == text)
-    .ok_or_else(|| corrupt(key, format!("unknown outcome {text:?}")))
+    Outcome::parse(text).ok_or_else(|| corrupt(key, format!("unknown outcome {text:?}")))
 }
 
 /// Names compare case-insensitively (Reckon's uniqueness rule).
