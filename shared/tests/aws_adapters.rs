@@ -813,3 +813,101 @@ async fn token_lease_is_exclusive_and_released_only_by_its_owner() {
     let g2 = other.try_acquire().await.unwrap().unwrap();
     assert!(g1.release().await.unwrap() && g2.release().await.unwrap());
 }
+
+/// Three "Lambdas" (each its own Reckon client, token manager and lease owner) find the
+/// stored access token expired at the same moment. Reckon's refresh tokens are single-use,
+/// so without the lease two of them would redeem a dead token and need re-authorisation;
+/// with it exactly one refreshes, the others re-read the secret and reuse its new pair.
+#[tokio::test]
+async fn concurrent_functions_refresh_the_reckon_tokens_once_through_the_lease() {
+    use cliniko_reckon::adapters::aws::LeasedTokenStore;
+    use cliniko_reckon::ports::ReckonSink;
+    use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
+    use simulators::reckon::{DEFAULT_SUBSCRIPTION_KEY, ReckonConfig, ReckonSim};
+
+    let Some(config) = moto().await else { return };
+    let sim = ReckonSim::new(ReckonConfig {
+        rate_limit_per_minute: 0,
+        ..Default::default()
+    });
+    let server = sim.start("127.0.0.1", 0).await.expect("simulator starts");
+    let origin = server.origin();
+
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let table = unique("lease");
+    create_table_named(&dynamo, &table).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let secret_id = unique("reckon-tokens");
+    let pair = sim.issue_tokens();
+    SecretsTokenStore::new(secrets.clone(), secret_id.clone())
+        .save(&TokenSet {
+            access_token: SecretString::from(pair.access_token),
+            refresh_token: SecretString::from(pair.refresh_token.clone()),
+            // Expired: every function's first call must refresh.
+            expires_at: Utc::now() - chrono::TimeDelta::minutes(1),
+        })
+        .await
+        .unwrap();
+
+    let function = |n: usize| {
+        let oauth = &sim.config().oauth;
+        let mut c = ReckonClientConfig::new(
+            oauth.client_id.clone(),
+            SecretString::from(oauth.client_secret.clone()),
+            SecretString::from(DEFAULT_SUBSCRIPTION_KEY.to_string()),
+            ReckonId(sim.book_id()),
+            url::Url::parse("http://127.0.0.1:1/callback").unwrap(),
+            "Undeposited Funds",
+        )
+        .unwrap();
+        c.api_base_url = url::Url::parse(&format!("{origin}/r1/v2")).unwrap();
+        c.identity_url = url::Url::parse(&origin).unwrap();
+        c.requests_per_minute = 0;
+        let lease = TokenLease::new(
+            dynamo.clone(),
+            table.clone(),
+            "clinic-1",
+            format!("lambda-{n}"),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let store = LeasedTokenStore::new(
+            SecretsTokenStore::new(secrets.clone(), secret_id.clone()),
+            lease,
+            Duration::from_secs(45),
+        );
+        ReckonClient::new(c, store).unwrap()
+    };
+    let (a, b, c) = (function(1), function(2), function(3));
+    let (ra, rb, rc) = tokio::join!(a.customers(), b.customers(), c.customers());
+    ra.expect("function 1 reads Reckon");
+    rb.expect("function 2 reads Reckon");
+    rc.expect("function 3 reads Reckon");
+
+    assert_eq!(
+        sim.state().oauth.refreshes,
+        1,
+        "one refresh across three functions"
+    );
+    let stored = SecretsTokenStore::new(secrets.clone(), secret_id.clone())
+        .load()
+        .await
+        .unwrap()
+        .expect("tokens stored");
+    assert_ne!(
+        stored.refresh_token.expose_secret(),
+        &pair.refresh_token,
+        "the rotated refresh token is in the secret"
+    );
+    assert!(stored.expires_at > Utc::now() + chrono::TimeDelta::hours(1));
+    assert!(
+        a.tokens().store().lease().holder().await.unwrap().is_none(),
+        "the lease is released after the refresh"
+    );
+    // The secret's refresh token is the live one.
+    sim.expire_access_tokens();
+    a.customers()
+        .await
+        .expect("refreshes again with the stored token");
+    assert_eq!(sim.state().oauth.refreshes, 2);
+}

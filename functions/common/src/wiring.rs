@@ -17,7 +17,8 @@
 //! emulator); there is no local-mode switch.
 
 use cliniko_reckon::adapters::aws::{
-    DynamoState, QueueUrls, SecretsTokenStore, SqsQueue, load_reckon_app_secret, load_sdk_config,
+    DynamoState, LeasedTokenStore, QueueUrls, SecretsTokenStore, SqsQueue, TokenLease,
+    load_reckon_app_secret, load_sdk_config,
 };
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
 use cliniko_reckon::domain::ReckonId;
@@ -25,9 +26,13 @@ use cliniko_reckon::mapping::MappingConfig;
 use cliniko_reckon::pipeline::Syncer;
 use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
 use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
 use url::Url;
 
-pub type LambdaSyncer = Syncer<ClinikoClient, ReckonClient<SecretsTokenStore>, DynamoState>;
+/// How long one function may hold the Reckon token-refresh lease.
+const LEASE_TTL: Duration = Duration::from_secs(30);
+
+pub type LambdaSyncer = Syncer<ClinikoClient, ReckonClient<LeasedTokenStore>, DynamoState>;
 
 /// A configuration problem, naming the variable or secret; fatal at cold start.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +136,7 @@ impl Aws {
     }
 
     /// The Reckon client over the tokens secret, from the app secret and `RECKON_BOOK_ID`.
-    pub async fn reckon(&self) -> Result<ReckonClient<SecretsTokenStore>, WiringError> {
+    pub async fn reckon(&self) -> Result<ReckonClient<LeasedTokenStore>, WiringError> {
         let app_arn = var("RECKON_APP_SECRET_ARN")?;
         let app = load_reckon_app_secret(&self.secrets, &app_arn)
             .await
@@ -168,6 +173,17 @@ impl Aws {
             cfg.identity_url = u;
         }
         let tokens = SecretsTokenStore::new(self.secrets.clone(), var("RECKON_TOKENS_SECRET_ARN")?);
+        // One lease owner per execution environment; a refresh round trip plus the save
+        // fits well inside the lease, and a waiter outlasts a crashed holder's lease.
+        let lease = TokenLease::new(
+            self.dynamodb.clone(),
+            self.table.clone(),
+            self.tenant.clone(),
+            format!("lambda-{}", uuid::Uuid::new_v4()),
+            LEASE_TTL,
+        )
+        .map_err(|e| WiringError(format!("TENANT_ID: {e}")))?;
+        let tokens = LeasedTokenStore::new(tokens, lease, LEASE_TTL + Duration::from_secs(15));
         ReckonClient::new(cfg, tokens).map_err(|e| WiringError(e.to_string()))
     }
 

@@ -312,7 +312,23 @@ pub struct TokenSet {
 
 /// Where the Reckon tokens live; `save` must be atomic (a rotated refresh token is the only
 /// one that works, so losing it means reconnecting by hand).
+///
+/// A store shared by several processes (Secrets Manager behind concurrent Lambdas) also
+/// excludes the other processes while one refreshes: the token manager calls
+/// `begin_refresh` before it re-reads and redeems the refresh token and `end_refresh` after
+/// the new pair is saved (or the refresh failed). The defaults do nothing: a store used by
+/// one process needs only the manager's own in-process lock.
 pub trait TokenStore: Send + Sync {
     fn load(&self) -> impl Future<Output = Result<Option<TokenSet>, StateError>> + Send;
     fn save(&self, tokens: &TokenSet) -> impl Future<Output = Result<(), StateError>> + Send;
+
+    /// Waits until this process may refresh. An error means the refresh must not happen.
+    fn begin_refresh(&self) -> impl Future<Output = Result<(), StateError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    /// Lets the other processes refresh again.
+    fn end_refresh(&self) -> impl Future<Output = Result<(), StateError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }

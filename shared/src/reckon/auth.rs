@@ -253,8 +253,11 @@ impl<S: TokenStore> TokenManager<S> {
     /// Completes the connect flow: exchanges `code` and saves the tokens.
     pub async fn connect(&self, code: &str) -> Result<(), ReckonError> {
         let _guard = self.refresh_lock.lock().await;
-        let tokens = self.oauth.exchange_code(code).await?;
-        self.adopt(tokens).await.map(|_| ())
+        self.excluded(async {
+            let tokens = self.oauth.exchange_code(code).await?;
+            self.adopt(tokens).await.map(|_| ())
+        })
+        .await
     }
 
     /// Headless bootstrap: redeems `refresh_token` once and saves the resulting pair.
@@ -263,8 +266,26 @@ impl<S: TokenStore> TokenManager<S> {
         refresh_token: SecretString,
     ) -> Result<(), ReckonError> {
         let _guard = self.refresh_lock.lock().await;
-        let tokens = self.oauth.refresh(&refresh_token).await?;
-        self.adopt(tokens).await.map(|_| ())
+        self.excluded(async {
+            let tokens = self.oauth.refresh(&refresh_token).await?;
+            self.adopt(tokens).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// Runs `work` between the store's `begin_refresh` and `end_refresh`. A failed release
+    /// is only logged: the work is done (or failed on its own), and a lease left behind
+    /// only delays the next refresh until it runs out.
+    async fn excluded<T>(
+        &self,
+        work: impl Future<Output = Result<T, ReckonError>>,
+    ) -> Result<T, ReckonError> {
+        self.store.begin_refresh().await.map_err(store_error)?;
+        let result = work.await;
+        if let Err(e) = self.store.end_refresh().await {
+            tracing::warn!(error = %e, "could not release the token refresh lock");
+        }
+        result
     }
 
     /// A usable access token, refreshed first when it expires within the margin.
@@ -298,24 +319,52 @@ impl<S: TokenStore> TokenManager<S> {
 
     async fn refresh(&self, rejected: Option<&SecretString>) -> Result<SecretString, ReckonError> {
         let _guard = self.refresh_lock.lock().await;
-        let stored = self
-            .store
-            .load()
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| {
-                ReckonError::ReauthorizationNeeded("no Reckon tokens are stored".into())
-            })?;
-        let was_rejected =
-            rejected.is_some_and(|r| r.expose_secret() == stored.access_token.expose_secret());
-        if !was_rejected && self.is_fresh(&stored) {
-            let token = stored.access_token.clone();
-            *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(stored);
+        // Another process may have refreshed already: a fresh stored token needs no
+        // cross-process exclusion (double-checked below once excluded).
+        let stored = self.load_stored().await?;
+        if let Some(token) = self.reuse_if_fresh(stored, rejected) {
+            return Ok(token);
+        }
+        self.excluded(self.refresh_excluded(rejected)).await
+    }
+
+    /// Runs with the other processes excluded: re-read, then refresh only if still needed.
+    async fn refresh_excluded(
+        &self,
+        rejected: Option<&SecretString>,
+    ) -> Result<SecretString, ReckonError> {
+        let stored = self.load_stored().await?;
+        let refresh_token = stored.refresh_token.clone();
+        if let Some(token) = self.reuse_if_fresh(stored, rejected) {
             return Ok(token);
         }
         tracing::debug!("refreshing the Reckon access token");
-        let tokens = self.oauth.refresh(&stored.refresh_token).await?;
+        let tokens = self.oauth.refresh(&refresh_token).await?;
         self.adopt(tokens).await
+    }
+
+    async fn load_stored(&self) -> Result<TokenSet, ReckonError> {
+        self.store
+            .load()
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ReckonError::ReauthorizationNeeded("no Reckon tokens are stored".into()))
+    }
+
+    /// The stored access token when it is fresh and is not the one Reckon just rejected.
+    fn reuse_if_fresh(
+        &self,
+        stored: TokenSet,
+        rejected: Option<&SecretString>,
+    ) -> Option<SecretString> {
+        let was_rejected =
+            rejected.is_some_and(|r| r.expose_secret() == stored.access_token.expose_secret());
+        if was_rejected || !self.is_fresh(&stored) {
+            return None;
+        }
+        let token = stored.access_token.clone();
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(stored);
+        Some(token)
     }
 
     /// Saves first, then caches: the rotated refresh token must never be lost.

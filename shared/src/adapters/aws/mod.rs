@@ -63,8 +63,8 @@ mod sqs;
 
 pub use dynamo::DynamoState;
 pub use secrets::{
-    AppSecrets, AppSecretsError, LeaseGuard, ReckonAppSecret, SecretsTokenStore, TokenLease,
-    load_app_secrets, load_cliniko_api_key, load_reckon_app_secret,
+    AppSecrets, AppSecretsError, LeaseGuard, LeasedTokenStore, ReckonAppSecret, SecretsTokenStore,
+    TokenLease, load_app_secrets, load_cliniko_api_key, load_reckon_app_secret,
 };
 pub use sqs::{DecodeError, MAX_MESSAGE_BYTES, QueueUrls, SqsQueue, decode_message};
 

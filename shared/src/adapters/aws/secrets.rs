@@ -19,8 +19,9 @@
 //! 4. `guard.release()`: deletes the lease only if this caller still owns it.
 //!
 //! The lease TTL must exceed one refresh round trip plus the save (the default is 30 s).
-//! `crate::reckon::TokenManager` over a `SecretsTokenStore` does steps 2–3 already; a caller
-//! wraps its refresh in steps 1 and 4.
+//! [`LeasedTokenStore`] ties it together: `crate::reckon::TokenManager` over it takes the
+//! lease in `begin_refresh` (1), re-reads and refreshes (2–3), and releases in `end_refresh`
+//! (4). A cold function whose stored token is still fresh never touches the lease.
 
 use super::{backend, check_tenant, corrupt, parse_ts, ts};
 use crate::ports::{StateError, TokenSet, TokenStore};
@@ -510,5 +511,83 @@ impl TokenLease {
             _ => return Err(corrupt(key, "lease_until_ms is missing")),
         };
         Ok(Some((owner, until)))
+    }
+}
+
+/// The token store the Lambdas use: [`SecretsTokenStore`] whose refreshes go through a
+/// [`TokenLease`], so concurrent functions never redeem the same (single-use) refresh token
+/// twice. The token manager re-reads the secret once it holds the lease (module docs).
+#[derive(Debug)]
+pub struct LeasedTokenStore {
+    tokens: SecretsTokenStore,
+    lease: TokenLease,
+    max_wait: Duration,
+    held: tokio::sync::Mutex<Option<LeaseGuard>>,
+}
+
+impl LeasedTokenStore {
+    /// `max_wait` bounds how long a refresh waits for another holder (it should exceed the
+    /// lease TTL, so a crashed holder's lease runs out first).
+    pub fn new(tokens: SecretsTokenStore, lease: TokenLease, max_wait: Duration) -> Self {
+        LeasedTokenStore {
+            tokens,
+            lease,
+            max_wait,
+            held: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn lease(&self) -> &TokenLease {
+        &self.lease
+    }
+
+    pub fn tokens(&self) -> &SecretsTokenStore {
+        &self.tokens
+    }
+}
+
+impl TokenStore for LeasedTokenStore {
+    async fn load(&self) -> Result<Option<TokenSet>, StateError> {
+        self.tokens.load().await
+    }
+
+    async fn save(&self, tokens: &TokenSet) -> Result<(), StateError> {
+        self.tokens.save(tokens).await
+    }
+
+    async fn begin_refresh(&self) -> Result<(), StateError> {
+        let mut held = self.held.lock().await;
+        if held.is_some() {
+            // Already ours (the manager serialises refreshes within the process).
+            return Ok(());
+        }
+        match self.lease.acquire_waiting(self.max_wait).await? {
+            Some(guard) => {
+                *held = Some(guard);
+                Ok(())
+            }
+            None => Err(StateError::Backend {
+                detail: format!(
+                    "another function has been refreshing the Reckon tokens for over {} s",
+                    self.max_wait.as_secs()
+                ),
+                retryable: true,
+            }),
+        }
+    }
+
+    async fn end_refresh(&self) -> Result<(), StateError> {
+        let guard = self.held.lock().await.take();
+        match guard {
+            Some(guard) => {
+                if !guard.release().await? {
+                    tracing::warn!(
+                        "the token lease ran out during the refresh (another function may have taken it)"
+                    );
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }
