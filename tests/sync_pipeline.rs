@@ -227,3 +227,42 @@ async fn identical_updated_at_across_page_boundaries_is_not_skipped() {
     assert_eq!(drained.failed(), 0);
     assert_eq!(h.assert_in_step().await.patients, h.seed.patients);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renames_in_cliniko_rename_the_reckon_records() {
+    let h = Harness::start(Options {
+        patients: 12,
+        ..Default::default()
+    })
+    .await;
+    h.run().await;
+    h.next_second().await;
+    let (patient, product) = h.cliniko.with(|s| {
+        let patient = *s.tables.patients.keys().next().unwrap();
+        let product = *s.tables.products.keys().next().unwrap();
+        s.update_patient(
+            patient,
+            &object(json!({"first_name": "Aroha", "last_name": "Married-Name"})),
+        )
+        .unwrap();
+        s.update_product(product, &object(json!({"name": "Renamed product"})))
+            .unwrap();
+        (patient, product)
+    });
+    let (_, drained) = h.run().await;
+    assert_eq!(drained.failed(), 0, "{drained:?}");
+    let customer = h.reckon_id(EntityKind::Patient, patient).await.unwrap();
+    let item = h.reckon_id(EntityKind::Product, product).await.unwrap();
+    let (customer_name, item_name) = h.reckon.with_book(|b, _| {
+        (
+            b.customers[&customer.0].name.clone(),
+            b.items[&item.0].name.clone(),
+        )
+    });
+    assert_eq!(customer_name, "Aroha Married-Name");
+    assert_eq!(item_name, "Renamed product");
+    // The new names are recorded: the next run writes nothing.
+    let writes = h.reckon_writes();
+    h.run().await;
+    assert_eq!(h.reckon_writes(), writes);
+}

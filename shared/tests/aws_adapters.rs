@@ -3,14 +3,10 @@
 //! Each test makes its own table, queues and secrets (unique names), so they run in parallel.
 #![cfg(feature = "aws")]
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use chrono::{DateTime, TimeZone, Utc};
 use cliniko_reckon::adapters::aws::{
     AppSecretsError, DecodeError, DynamoState, MAX_MESSAGE_BYTES, QueueUrls, SecretsTokenStore,
-    SqsQueue, TokenLease, decode_message, load_app_secrets, load_sdk_config,
+    SqsQueue, TokenLease, create_state_table, decode_message, load_app_secrets, load_sdk_config,
 };
 use cliniko_reckon::domain::{
     Address, BillableItem, ClinikoId, EntityKind, Invoice, InvoiceStatus, Patient, Product,
@@ -54,48 +50,8 @@ fn rid(n: u128) -> ReckonId {
     ReckonId(uuid::Uuid::from_u128(n))
 }
 
-/// A table with the CDK stack's schema: `pk`/`sk`, GSI `gsi1` on `gsi1pk`/`gsi1sk`.
 async fn create_table_named(client: &aws_sdk_dynamodb::Client, table: &str) {
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .attribute_definitions(attr("gsi1pk"))
-        .attribute_definitions(attr("gsi1sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("gsi1")
-                .key_schema(key("gsi1pk", KeyType::Hash))
-                .key_schema(key("gsi1sk", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_state_table(client, table).await.unwrap();
 }
 
 async fn state(config: &aws_config::SdkConfig) -> DynamoState {

@@ -253,142 +253,149 @@ pub struct Compared {
 }
 
 impl Harness {
-    /// Every Cliniko record is linked to a Reckon record that says the same thing: customers
-    /// (name present, email, Active/Inactive), items (name, status), invoices (reference,
-    /// total and GST to the cent, paid ↔ Paid with balance 0). Panics naming the first
-    /// difference; returns what it compared.
+    /// [`assert_in_step`] over this harness's simulators and SQLite state.
     pub async fn assert_in_step(&self) -> Compared {
-        use rust_decimal::Decimal;
-        let mut compared = Compared::default();
-        let patients: Vec<_> = self
-            .cliniko
-            .with(|s| s.tables.patients.values().cloned().collect());
-        let products: Vec<_> = self
-            .cliniko
-            .with(|s| s.tables.products.values().cloned().collect());
-        let billables: Vec<_> = self
-            .cliniko
-            .with(|s| s.tables.billable_items.values().cloned().collect());
-        let invoices: Vec<_> = self
-            .cliniko
-            .with(|s| s.tables.invoices.values().cloned().collect());
-        let mut seen_reckon = std::collections::HashSet::new();
-        for p in &patients {
-            let rid = self
-                .reckon_id(EntityKind::Patient, p.id)
-                .await
-                .unwrap_or_else(|| panic!("patient {} has no Reckon customer", p.id));
+        assert_in_step(&self.cliniko, &self.reckon, self.state()).await
+    }
+}
+
+async fn linked(state: &impl StateStore, kind: EntityKind, id: u64) -> Option<ReckonId> {
+    state
+        .cross_ref(kind, ClinikoId(id))
+        .await
+        .expect("state")
+        .map(|x| x.reckon_id)
+}
+
+/// Every Cliniko record is linked (through `state`'s cross-references) to a Reckon record
+/// that says the same thing: customers (name present, email, Active/Inactive), items (name,
+/// status), invoices (reference, total and GST to the cent, paid ↔ Paid with balance 0).
+/// Panics naming the first difference; returns what it compared.
+pub async fn assert_in_step(
+    cliniko: &ClinikoSim,
+    reckon: &ReckonSim,
+    state: &impl StateStore,
+) -> Compared {
+    use rust_decimal::Decimal;
+    let mut compared = Compared::default();
+    let patients: Vec<_> = cliniko.with(|s| s.tables.patients.values().cloned().collect());
+    let products: Vec<_> = cliniko.with(|s| s.tables.products.values().cloned().collect());
+    let billables: Vec<_> = cliniko.with(|s| s.tables.billable_items.values().cloned().collect());
+    let invoices: Vec<_> = cliniko.with(|s| s.tables.invoices.values().cloned().collect());
+    let mut seen_reckon = std::collections::HashSet::new();
+    for p in &patients {
+        let rid = linked(state, EntityKind::Patient, p.id)
+            .await
+            .unwrap_or_else(|| panic!("patient {} has no Reckon customer", p.id));
+        assert!(
+            seen_reckon.insert(rid.0),
+            "two patients share customer {rid}"
+        );
+        let (status, emails) = reckon.with_book(|b, _| {
+            let c = b
+                .customers
+                .get(&rid.0)
+                .unwrap_or_else(|| panic!("customer {rid} of patient {} is gone", p.id));
+            (
+                c.status.clone(),
+                c.electronic_addresses
+                    .iter()
+                    .filter_map(|e| e.address.clone())
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let inactive = p.archived_at.is_some() || p.merged_at.is_some();
+        assert_eq!(
+            status,
+            if inactive { "Inactive" } else { "Active" },
+            "patient {} status",
+            p.id
+        );
+        let want = p
+            .invoice_email
+            .clone()
+            .filter(|e| !e.trim().is_empty())
+            .or_else(|| p.email.clone().filter(|e| !e.trim().is_empty()));
+        if let Some(want) = want {
             assert!(
-                seen_reckon.insert(rid.0),
-                "two patients share customer {rid}"
-            );
-            let (status, emails) = self.reckon.with_book(|b, _| {
-                let c = b
-                    .customers
-                    .get(&rid.0)
-                    .unwrap_or_else(|| panic!("customer {rid} of patient {} is gone", p.id));
-                (
-                    c.status.clone(),
-                    c.electronic_addresses
-                        .iter()
-                        .filter_map(|e| e.address.clone())
-                        .collect::<Vec<_>>(),
-                )
-            });
-            let inactive = p.archived_at.is_some() || p.merged_at.is_some();
-            assert_eq!(
-                status,
-                if inactive { "Inactive" } else { "Active" },
-                "patient {} status",
+                emails.iter().any(|e| e.eq_ignore_ascii_case(want.trim())),
+                "patient {} email {want:?} not on customer ({emails:?})",
                 p.id
             );
-            let want = p
-                .invoice_email
-                .clone()
-                .filter(|e| !e.trim().is_empty())
-                .or_else(|| p.email.clone().filter(|e| !e.trim().is_empty()));
-            if let Some(want) = want {
-                assert!(
-                    emails.iter().any(|e| e.eq_ignore_ascii_case(want.trim())),
-                    "patient {} email {want:?} not on customer ({emails:?})",
-                    p.id
-                );
-            }
-            compared.patients += 1;
         }
-        let items = products
-            .iter()
-            .map(|p| (EntityKind::Product, p.id, p.archived_at.is_some()))
-            .chain(
-                billables
-                    .iter()
-                    .map(|b| (EntityKind::BillableItem, b.id, b.archived_at.is_some())),
-            );
-        for (kind, id, archived) in items {
-            let rid = self
-                .reckon_id(kind, id)
-                .await
-                .unwrap_or_else(|| panic!("{kind} {id} has no Reckon item"));
-            let status = self.reckon.with_book(|b, _| {
-                b.items
-                    .get(&rid.0)
-                    .map(|i| i.status.clone())
-                    .unwrap_or_else(|| panic!("item {rid} of {kind} {id} is gone"))
-            });
-            assert_eq!(
-                status,
-                if archived { "Inactive" } else { "Active" },
-                "{kind} {id}"
-            );
-            compared.items += 1;
-        }
-        for inv in &invoices {
-            let rid = self.reckon_id(EntityKind::Invoice, inv.id).await;
-            if inv.archived_at.is_some() || inv.deleted_at.is_some() {
-                continue;
-            }
-            let rid = rid.unwrap_or_else(|| panic!("invoice {} has no Reckon invoice", inv.id));
-            let (reference, total, tax, status, balance) = self.reckon.with_book(|b, _| {
-                let r = b
-                    .invoices
-                    .get(&rid.0)
-                    .unwrap_or_else(|| panic!("Reckon invoice {rid} is gone"));
-                let t = b.invoice_totals(r);
-                (
-                    r.reference.clone(),
-                    t.total,
-                    t.total_tax,
-                    r.status.clone(),
-                    b.invoice_balance(r),
-                )
-            });
-            assert_eq!(
-                reference,
-                Some(inv.number.to_string()),
-                "invoice {} reference",
-                inv.id
-            );
-            assert_eq!(
-                total,
-                inv.total_amount.unwrap_or_default(),
-                "invoice {} total",
-                inv.id
-            );
-            assert_eq!(
-                tax,
-                inv.tax_amount.unwrap_or_default(),
-                "invoice {} GST",
-                inv.id
-            );
-            if inv.status == 20 {
-                assert_eq!(status, "Paid", "invoice {} is paid in Cliniko", inv.id);
-                assert_eq!(balance, Decimal::ZERO, "invoice {} balance", inv.id);
-                compared.paid_invoices += 1;
-            } else {
-                assert_eq!(status, "Approved", "invoice {} status", inv.id);
-            }
-            compared.invoices += 1;
-        }
-        compared
+        compared.patients += 1;
     }
+    let items = products
+        .iter()
+        .map(|p| (EntityKind::Product, p.id, p.archived_at.is_some()))
+        .chain(
+            billables
+                .iter()
+                .map(|b| (EntityKind::BillableItem, b.id, b.archived_at.is_some())),
+        );
+    for (kind, id, archived) in items {
+        let rid = linked(state, kind, id)
+            .await
+            .unwrap_or_else(|| panic!("{kind} {id} has no Reckon item"));
+        let status = reckon.with_book(|b, _| {
+            b.items
+                .get(&rid.0)
+                .map(|i| i.status.clone())
+                .unwrap_or_else(|| panic!("item {rid} of {kind} {id} is gone"))
+        });
+        assert_eq!(
+            status,
+            if archived { "Inactive" } else { "Active" },
+            "{kind} {id}"
+        );
+        compared.items += 1;
+    }
+    for inv in &invoices {
+        let rid = linked(state, EntityKind::Invoice, inv.id).await;
+        if inv.archived_at.is_some() || inv.deleted_at.is_some() {
+            continue;
+        }
+        let rid = rid.unwrap_or_else(|| panic!("invoice {} has no Reckon invoice", inv.id));
+        let (reference, total, tax, status, balance) = reckon.with_book(|b, _| {
+            let r = b
+                .invoices
+                .get(&rid.0)
+                .unwrap_or_else(|| panic!("Reckon invoice {rid} is gone"));
+            let t = b.invoice_totals(r);
+            (
+                r.reference.clone(),
+                t.total,
+                t.total_tax,
+                r.status.clone(),
+                b.invoice_balance(r),
+            )
+        });
+        assert_eq!(
+            reference,
+            Some(inv.number.to_string()),
+            "invoice {} reference",
+            inv.id
+        );
+        assert_eq!(
+            total,
+            inv.total_amount.unwrap_or_default(),
+            "invoice {} total",
+            inv.id
+        );
+        assert_eq!(
+            tax,
+            inv.tax_amount.unwrap_or_default(),
+            "invoice {} GST",
+            inv.id
+        );
+        if inv.status == 20 {
+            assert_eq!(status, "Paid", "invoice {} is paid in Cliniko", inv.id);
+            assert_eq!(balance, Decimal::ZERO, "invoice {} balance", inv.id);
+            compared.paid_invoices += 1;
+        } else {
+            assert_eq!(status, "Approved", "invoice {} status", inv.id);
+        }
+        compared.invoices += 1;
+    }
+    compared
 }

@@ -94,11 +94,11 @@ mod tests {
 
     #[test]
     fn metric_names_match_the_infra_constants() {
-        let constants = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../infra/lib/constants.ts"
-        ))
-        .expect("infra/lib/constants.ts");
+        let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let constants =
+            std::fs::read_to_string(format!("{crate_dir}/../../infra/lib/constants.ts"))
+                .expect("infra/lib/constants.ts");
         assert!(constants.contains(NAMESPACE));
         for m in [
             Metric::WatermarkAgeSeconds,

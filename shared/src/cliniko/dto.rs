@@ -699,17 +699,20 @@ mod tests {
     use rust_decimal_macros::dec;
     use serde_json::json;
 
-    const EXAMPLES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/apis/cliniko/examples"
-    );
+    /// Read at run time: a build directory shared between clones must not pin the path of
+    /// the clone that compiled the test.
+    fn examples() -> String {
+        let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        format!("{crate_dir}/../../shared/apis/cliniko/examples")
+    }
 
     /// The vendor examples live in `../shared/apis` beside the repository (or `APIS_DIR`);
     /// a missing one fails the test rather than skipping it.
     fn example(name: &str) -> Option<Value> {
         let path = match std::env::var("APIS_DIR") {
             Ok(dir) => format!("{dir}/cliniko/examples/{name}"),
-            Err(_) => format!("{EXAMPLES}/{name}"),
+            Err(_) => format!("{}/{name}", examples()),
         };
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("vendor example {path} is missing: {e}"));

@@ -177,10 +177,7 @@ where
             ));
         }
         if let Some(x) = xref {
-            let name = x
-                .reckon_name
-                .clone()
-                .unwrap_or_else(|| mapping::customer_name(p));
+            let name = self.current_customer_name(p, &x).await?;
             let draft = mapping::patient_to_customer(p, &name, &self.mapping);
             let hash = mapping::content_hash(&draft);
             if hash == x.content_hash {
@@ -231,31 +228,25 @@ where
         }
 
         let mut guard = self.customers.lock().await;
-        if guard.is_none() {
-            let mut index = CustomerIndex::default();
-            for c in self.sink.customers().await? {
-                index.add(c);
-            }
-            *guard = Some(index);
-        }
-        let Some(index) = guard.as_mut() else {
-            return Err(PipelineError::Internal("customer index missing".into()));
-        };
+        let index = self.customer_index(&mut guard).await?;
 
         // First sync: link to a customer that already exists in Reckon with this email.
+        // Its name then follows Cliniko's, as for every linked customer.
         if let Some(existing) = self.linkable_customer(p, index).await? {
-            let draft = mapping::patient_to_customer(p, &existing.name, &self.mapping);
+            let base = mapping::customer_name(p);
+            let name = if existing.name == base {
+                base
+            } else {
+                let name = self.free_customer_name(p.id, &base, index).await?;
+                index.by_name.remove(&existing.name.to_lowercase());
+                index.by_name.insert(name.to_lowercase(), existing.id);
+                name
+            };
+            let draft = mapping::patient_to_customer(p, &name, &self.mapping);
             let hash = mapping::content_hash(&draft);
             self.sink.update_customer(existing.id, &draft).await?;
-            self.record_link(
-                kind,
-                p.id,
-                existing.id,
-                p.updated_at,
-                hash,
-                Some(existing.name.clone()),
-            )
-            .await?;
+            self.record_link(kind, p.id, existing.id, p.updated_at, hash, Some(name))
+                .await?;
             return Ok(Applied::new(
                 Outcome::Linked,
                 Some(existing.id),
@@ -328,13 +319,90 @@ where
         Ok(None)
     }
 
+    /// The name a linked customer should have now. Names follow Cliniko: the name in
+    /// Reckon is kept while it is still this patient's name (or its disambiguated form);
+    /// after a rename in Cliniko (or for a customer linked by email under another name) it
+    /// becomes the patient's current name, disambiguated if another customer has it.
+    async fn current_customer_name(
+        &self,
+        p: &Patient,
+        x: &CrossRef,
+    ) -> Result<String, PipelineError> {
+        let base = mapping::customer_name(p);
+        if let Some(current) = &x.reckon_name
+            && (current == &base || current == &mapping::disambiguate(&base, p.id))
+        {
+            return Ok(current.clone());
+        }
+        let mut guard = self.customers.lock().await;
+        let index = self.customer_index(&mut guard).await?;
+        let name = self.free_customer_name(p.id, &base, index).await?;
+        if let Some(old) = &x.reckon_name {
+            index.by_name.remove(&old.to_lowercase());
+        }
+        index.by_name.insert(name.to_lowercase(), x.reckon_id);
+        Ok(name)
+    }
+
+    /// The Reckon customer index, read once per process.
+    async fn customer_index<'a>(
+        &self,
+        guard: &'a mut Option<CustomerIndex>,
+    ) -> Result<&'a mut CustomerIndex, PipelineError> {
+        if guard.is_none() {
+            let mut index = CustomerIndex::default();
+            for c in self.sink.customers().await? {
+                index.add(c);
+            }
+            *guard = Some(index);
+        }
+        guard
+            .as_mut()
+            .ok_or_else(|| PipelineError::Internal("customer index missing".into()))
+    }
+
+    /// Whether `name` belongs to another item, in the cross-references or in Reckon.
+    async fn item_name_taken(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+        mine: ReckonId,
+        name: &str,
+    ) -> Result<bool, PipelineError> {
+        for k in [EntityKind::Product, EntityKind::BillableItem] {
+            if self
+                .state
+                .name_owner(k, name)
+                .await?
+                .is_some_and(|o| !(k == kind && o == id))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(self
+            .sink
+            .find_item_by_name(name)
+            .await?
+            .is_some_and(|found| found.id != mine))
+    }
+
     async fn free_customer_name(
         &self,
         id: ClinikoId,
         base: &str,
         index: &CustomerIndex,
     ) -> Result<String, PipelineError> {
-        let taken = |name: &str| index.by_name.contains_key(&name.to_lowercase());
+        let mine = self
+            .state
+            .cross_ref(EntityKind::Patient, id)
+            .await?
+            .map(|x| x.reckon_id);
+        let taken = |name: &str| {
+            index
+                .by_name
+                .get(&name.to_lowercase())
+                .is_some_and(|holder| Some(*holder) != mine)
+        };
         let owner = self.state.name_owner(EntityKind::Patient, base).await?;
         if !taken(base) && owner.is_none_or(|o| o == id) {
             return Ok(base.to_string());
@@ -380,9 +448,15 @@ where
             ));
         }
         if let Some(x) = xref {
-            if let Some(name) = &x.reckon_name {
-                draft.name = name.clone();
-            }
+            // Names follow Cliniko: a suffixed name stays while the base name is unchanged;
+            // a rename in Cliniko renames the item (suffixed if the name is taken).
+            let base = draft.name.clone();
+            let suffixed = mapping::disambiguate_item(&base, draft.item_type, id);
+            draft.name = match &x.reckon_name {
+                Some(current) if *current == base || *current == suffixed => current.clone(),
+                _ if self.item_name_taken(kind, id, x.reckon_id, &base).await? => suffixed,
+                _ => base,
+            };
             let hash = mapping::content_hash(&draft);
             if hash == x.content_hash {
                 self.record_link(kind, id, x.reckon_id, version, hash, Some(draft.name))

@@ -11,5 +11,9 @@ pub fn apis_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("APIS_DIR") {
         return PathBuf::from(dir);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/apis")
+    // The crate directory at run time (cargo and nextest set it), so a build directory
+    // shared between clones does not pin the clone that compiled the test.
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    PathBuf::from(crate_dir).join("../../shared/apis")
 }

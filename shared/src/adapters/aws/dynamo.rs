@@ -103,6 +103,57 @@ fn epoch_secs(at: DateTime<Utc>) -> i64 {
     at.timestamp()
 }
 
+/// Creates the state table with the schema the CDK stack deploys (`pk`/`sk`, on-demand,
+/// GSI `gsi1` on `gsi1pk`/`gsi1sk` projecting everything). For local emulators and tests;
+/// in AWS the stack owns the table (with TTL on `expires_at` and point-in-time recovery).
+pub async fn create_state_table(client: &Client, table: &str) -> Result<(), StateError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let invalid = |e: aws_sdk_dynamodb::error::BuildError| corrupt("table definition", e);
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(invalid)
+    };
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .map_err(invalid)
+    };
+    let gsi1 = GlobalSecondaryIndex::builder()
+        .index_name("gsi1")
+        .key_schema(key("gsi1pk", KeyType::Hash)?)
+        .key_schema(key("gsi1sk", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(invalid)?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .attribute_definitions(attr("gsi1pk")?)
+        .attribute_definitions(attr("gsi1sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(gsi1)
+        .send()
+        .await
+        .map_err(|e| backend("DynamoDB CreateTable", e))?;
+    Ok(())
+}
+
 impl DynamoState {
     /// The state of `tenant` in `table` (created by the CDK stack, or by the tests with the
     /// same schema). The tenant id must be non-empty and free of `#`.

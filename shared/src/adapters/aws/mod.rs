@@ -61,7 +61,7 @@ mod dynamo;
 mod secrets;
 mod sqs;
 
-pub use dynamo::DynamoState;
+pub use dynamo::{DynamoState, create_state_table};
 pub use secrets::{
     AppSecrets, AppSecretsError, LeaseGuard, LeasedTokenStore, ReckonAppSecret, SecretsTokenStore,
     TokenLease, load_app_secrets, load_cliniko_api_key, load_reckon_app_secret,

@@ -1,0 +1,404 @@
+//! The deployed flow with the real AWS SDK against a local AWS emulator (moto server):
+//! the poller writes SQS queues (each with a DLQ), the worker handlers are fed the messages
+//! received from them (as Lambda's event source mapping would: successes deleted, failures
+//! left to come back and, after `maxReceiveCount`, to the DLQ), Reckon is the simulator,
+//! tokens live in Secrets Manager behind the DynamoDB lease, and the state is read back from
+//! DynamoDB. Run via `scripts/with-moto`; under `CI=true` a missing emulator fails.
+#![cfg(feature = "aws")]
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use chrono::Utc;
+use cliniko_reckon::adapters::aws::{
+    DynamoState, LeasedTokenStore, QueueUrls, SecretsTokenStore, SqsQueue, TokenLease,
+    create_state_table, load_sdk_config,
+};
+use cliniko_reckon::domain::{ClinikoId, EntityKind};
+use cliniko_reckon::mapping::MappingConfig;
+use cliniko_reckon::pipeline::Syncer;
+use cliniko_reckon::ports::{Outcome, StateStore, TokenSet, TokenStore};
+use cliniko_reckon::reckon::ReckonClient;
+use cliniko_reckon_e2e::{Harness, Options, assert_in_step, cliniko_client, reckon_config};
+use lambda_handlers::{PollLoop, handle_batch, poll_rounds};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// As `infra/lib/entity-queue.ts` (`MAX_RECEIVE_COUNT`).
+const MAX_RECEIVE_COUNT: u32 = 5;
+
+async fn moto() -> Option<aws_config::SdkConfig> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        let how = "run it via scripts/with-moto: scripts/with-moto cargo test -p lambda-handlers \
+                   --features aws --test aws_pipeline";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("AWS_ENDPOINT_URL is not set, so the AWS flow cannot reach an emulator; {how}");
+        }
+        eprintln!("note: AWS_ENDPOINT_URL is not set; skipping the AWS flow test ({how})");
+        return None;
+    }
+    Some(load_sdk_config().await)
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// One entity queue with its DLQ, configured as the stack does (short visibility for speed).
+struct EntityQueue {
+    url: String,
+    dlq_url: String,
+    accepts: &'static [EntityKind],
+}
+
+async fn entity_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    accepts: &'static [EntityKind],
+) -> EntityQueue {
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(unique(&format!("{name}-dlq")))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT});
+    let url = sqs
+        .create_queue()
+        .queue_name(unique(name))
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    EntityQueue {
+        url,
+        dlq_url,
+        accepts,
+    }
+}
+
+async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|a| {
+        attrs
+            .get(a)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    })
+    .sum()
+}
+
+/// What Lambda's SQS event source mapping does, for every queue until all are empty:
+/// receive up to 10, invoke the handler, delete what it did not report as failed.
+/// Returns how many handler invocations ran.
+async fn deliver_until_empty<S, R, St>(
+    sqs: &aws_sdk_sqs::Client,
+    queues: &[EntityQueue],
+    syncer: &Syncer<S, R, St>,
+) -> usize
+where
+    S: cliniko_reckon::ports::ClinikoSource,
+    R: cliniko_reckon::ports::ReckonSink,
+    St: StateStore,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut invocations = 0;
+    loop {
+        let mut received_any = false;
+        for q in queues {
+            let out = sqs
+                .receive_message()
+                .queue_url(&q.url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                continue;
+            }
+            received_any = true;
+            let mut event = SqsEvent::default();
+            let mut handles = Vec::new();
+            for m in messages {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id.clone();
+                record.body = m.body.clone();
+                record.receipt_handle = m.receipt_handle.clone();
+                for (name, value) in m.attributes.unwrap_or_default() {
+                    record.attributes.insert(name.as_str().to_string(), value);
+                }
+                handles.push((
+                    m.message_id.unwrap_or_default(),
+                    m.receipt_handle.unwrap_or_default(),
+                ));
+                event.records.push(record);
+            }
+            let response = handle_batch(syncer, event, q.accepts).await.unwrap();
+            invocations += 1;
+            for (id, handle) in handles {
+                let failed = response
+                    .batch_item_failures
+                    .iter()
+                    .any(|f| f.item_identifier == id);
+                if !failed {
+                    sqs.delete_message()
+                        .queue_url(&q.url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        if !received_any {
+            let mut left = 0;
+            for q in queues {
+                left += depth(sqs, &q.url).await;
+            }
+            if left == 0 {
+                return invocations;
+            }
+            // Failed messages become visible again after the visibility timeout.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queues never drained"
+        );
+    }
+}
+
+/// Runs on its own thread with a larger stack: the AWS SDK's futures nest deeply in
+/// unoptimised test builds (release Lambdas run on an 8 MiB main thread).
+#[test]
+fn poller_to_sqs_to_workers_to_reckon_with_state_in_dynamodb() {
+    let flow_thread = std::thread::Builder::new()
+        .name("aws-flow".into())
+        .stack_size(64 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async {
+                    if let Some(config) = moto().await {
+                        flow(config).await;
+                    }
+                })
+        })
+        .expect("thread");
+    if let Err(panic) = flow_thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn flow(config: aws_config::SdkConfig) {
+    // The simulators and a seeded clinic; the harness's SQLite state is not used here.
+    let h = Harness::start(Options {
+        patients: 30,
+        ..Default::default()
+    })
+    .await;
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let table = unique("state");
+    create_state_table(&dynamodb, &table).await.unwrap();
+    const PATIENTS: &[EntityKind] = &[EntityKind::Patient];
+    const PRODUCTS: &[EntityKind] = &[EntityKind::Product, EntityKind::BillableItem];
+    const INVOICES: &[EntityKind] = &[EntityKind::Invoice];
+    let queues = [
+        entity_queue(&sqs, "patients", PATIENTS).await,
+        entity_queue(&sqs, "products", PRODUCTS).await,
+        entity_queue(&sqs, "invoices", INVOICES).await,
+    ];
+    let urls = QueueUrls {
+        patients: queues[0].url.clone(),
+        products: queues[1].url.clone(),
+        invoices: queues[2].url.clone(),
+    };
+
+    // The tokens secret as `cliniko-reckon connect` would leave it.
+    let tokens_secret = unique("reckon-tokens");
+    let pair = h.reckon.issue_tokens();
+    SecretsTokenStore::new(secrets.clone(), tokens_secret.clone())
+        .save(&TokenSet {
+            access_token: SecretString::from(pair.access_token),
+            refresh_token: SecretString::from(pair.refresh_token),
+            expires_at: Utc::now() + chrono::TimeDelta::seconds(pair.expires_in),
+        })
+        .await
+        .unwrap();
+
+    // The poller's clients and a worker's, as the functions wire them.
+    let state = || DynamoState::new(dynamodb.clone(), table.clone(), "clinic-1").unwrap();
+    let queue = SqsQueue::new(sqs.clone(), urls);
+    let lease = TokenLease::new(
+        dynamodb.clone(),
+        table.clone(),
+        "clinic-1",
+        "worker-1",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let tokens = LeasedTokenStore::new(
+        SecretsTokenStore::new(secrets.clone(), tokens_secret.clone()),
+        lease,
+        Duration::from_secs(45),
+    );
+    let worker = Syncer::new(
+        cliniko_client(&h.cliniko_server),
+        ReckonClient::new(reckon_config(&h.reckon, &h.reckon_server), tokens).unwrap(),
+        state(),
+        MappingConfig::default(),
+    );
+    let poller_source = cliniko_client(&h.cliniko_server);
+
+    // 1. Backfill: one poller invocation, then the workers drain the three queues.
+    let summary = poll_rounds(&poller_source, &state(), &queue, &PollLoop::default())
+        .await
+        .unwrap();
+    assert!(
+        summary.enqueued >= h.seed.patients + h.seed.invoices,
+        "{summary:?}"
+    );
+    let invocations = deliver_until_empty(&sqs, &queues, &worker).await;
+    assert!(
+        invocations >= summary.enqueued / 10,
+        "batches of at most ten: {invocations} invocations for {} messages",
+        summary.enqueued
+    );
+    // Both sides agree, judged through the cross-references read back from DynamoDB.
+    let compared = assert_in_step(&h.cliniko, &h.reckon, &state()).await;
+    assert_eq!(compared.patients, h.seed.patients);
+    assert!(
+        compared.invoices > 0 && compared.paid_invoices > 0,
+        "{compared:?}"
+    );
+    assert_eq!(
+        h.reckon.with_book(|b, _| b.customers.len()),
+        h.seed.patients,
+        "no customer created twice"
+    );
+    let watermarks = state().watermarks().await.unwrap();
+    assert_eq!(watermarks.len(), EntityKind::ALL.len(), "{watermarks:?}");
+    let audit = state()
+        .audit_for_day(Utc::now().date_naive())
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .filter(|e| e.kind == EntityKind::Patient && e.outcome == Outcome::Created)
+            .count()
+            >= h.seed.patients,
+        "every created customer is in the audit log"
+    );
+
+    // 2. An idle poll enqueues nothing and Reckon sees no writes.
+    let writes = h.reckon_writes();
+    h.next_second().await;
+    let idle = poll_rounds(&poller_source, &state(), &queue, &PollLoop::default())
+        .await
+        .unwrap();
+    assert_eq!(idle.enqueued, 0, "{idle:?}");
+    assert_eq!(h.reckon_writes(), writes);
+
+    // 3. An edit in Cliniko reaches Reckon through the queue.
+    let patient_id = h.cliniko.with(|s| {
+        let id = *s.tables.patients.keys().next().unwrap();
+        let mut patch = serde_json::Map::new();
+        patch.insert("last_name".into(), Value::from("Through-the-queue"));
+        s.update_patient(id, &patch).unwrap();
+        id
+    });
+    let edit = poll_rounds(&poller_source, &state(), &queue, &PollLoop::default())
+        .await
+        .unwrap();
+    assert_eq!(edit.enqueued, 1, "{edit:?}");
+    deliver_until_empty(&sqs, &queues, &worker).await;
+    let customer = state()
+        .cross_ref(EntityKind::Patient, ClinikoId(patient_id))
+        .await
+        .unwrap()
+        .expect("linked")
+        .reckon_id;
+    let name = h
+        .reckon
+        .with_book(|b, _| b.customers[&customer.0].name.clone());
+    let trail: Vec<_> = state()
+        .audit_for_day(Utc::now().date_naive())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.cliniko_id == ClinikoId(patient_id))
+        .collect();
+    let patient = h.cliniko.with(|s| s.tables.patients[&patient_id].clone());
+    assert!(
+        name.contains("Through-the-queue"),
+        "{name}: {trail:?} {patient:?} {edit:?}"
+    );
+
+    // 4. A poison message is retried up to maxReceiveCount, then SQS moves it to the DLQ;
+    //    nothing reaches Reckon.
+    let writes = h.reckon_writes();
+    sqs.send_message()
+        .queue_url(&queues[0].url)
+        .message_body("{\"schema\": 1, \"not\": \"a work item\"}")
+        .send()
+        .await
+        .unwrap();
+    deliver_until_empty(&sqs, &queues, &worker).await;
+    let dead = sqs
+        .receive_message()
+        .queue_url(&queues[0].dlq_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1, "the poison message is in the DLQ");
+    assert!(dead[0].body().unwrap_or_default().contains("not"));
+    assert_eq!(h.reckon_writes(), writes);
+    for q in &queues[1..] {
+        assert_eq!(
+            depth(&sqs, &q.dlq_url).await,
+            0,
+            "nothing else dead-lettered"
+        );
+    }
+}
