@@ -9,3 +9,4 @@ pub mod mapping;
 pub mod pipeline;
 pub mod ports;
 pub mod reckon;
+pub mod reconcile;

@@ -445,6 +445,27 @@ impl StateStore for SqliteState {
         )
     }
 
+    async fn links(&self, kind: EntityKind) -> Result<Vec<(ClinikoId, ReckonId)>, StateError> {
+        let db = self.db()?;
+        let mut stmt = db
+            .prepare_cached("SELECT cliniko_id, reckon_id FROM cross_refs WHERE kind = ?1")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![kind.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (c, r) = row.map_err(backend)?;
+            let key = format!("cross_refs {kind} {c}");
+            let cliniko = c.parse().map_err(|_| corrupt(&key, "cliniko_id"))?;
+            let reckon = r.parse().map_err(|_| corrupt(&key, "reckon_id"))?;
+            out.push((cliniko, reckon));
+        }
+        Ok(out)
+    }
+
     async fn cross_ref_by_reckon(
         &self,
         kind: EntityKind,

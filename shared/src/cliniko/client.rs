@@ -10,7 +10,7 @@ use super::dto::{
 use super::pacing::Pacer;
 use super::query::{ListQuery, PER_PAGE};
 use crate::domain::{Business, ClinikoId, EntityKind, Invoice, Record, Tax};
-use crate::ports::ClinikoSource;
+use crate::ports::{self, ClinikoSource, PageCursor};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -535,6 +535,57 @@ impl ClinikoSource for ClinikoClient {
     }
 
     #[instrument(skip(self))]
+    #[instrument(skip(self, cursor), fields(kind = %kind))]
+    async fn all_page(
+        &self,
+        kind: EntityKind,
+        cursor: Option<PageCursor>,
+    ) -> Result<ports::Page<Record>, ClinikoError> {
+        let plural = resource(kind);
+        let url = match cursor {
+            // The cursor is a `links.next` this client accepted before; check it again.
+            Some(PageCursor(next)) => self.checked_next(&next, plural)?,
+            None => {
+                let mut query = ListQuery::new().any("archived_at");
+                if kind == EntityKind::Invoice {
+                    query = query.any("deleted_at");
+                }
+                self.url(plural, &query.sort("id").per_page(PER_PAGE))
+            }
+        };
+        let page = self.page(&url, plural).await?;
+        let records: Vec<Record> = match kind {
+            EntityKind::Patient => page
+                .records
+                .iter()
+                .map(|r| decode::<PatientDto>(r).map(Record::Patient))
+                .collect::<Result<_, _>>()?,
+            EntityKind::Product => page
+                .records
+                .iter()
+                .map(|r| decode::<ProductDto>(r).map(Record::Product))
+                .collect::<Result<_, _>>()?,
+            EntityKind::BillableItem => page
+                .records
+                .iter()
+                .map(|r| decode::<BillableItemDto>(r).map(Record::BillableItem))
+                .collect::<Result<_, _>>()?,
+            EntityKind::Invoice => {
+                let mut invoices = page
+                    .records
+                    .iter()
+                    .map(decode::<InvoiceDto>)
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.attach_items(&mut invoices).await?;
+                invoices.into_iter().map(Record::Invoice).collect()
+            }
+        };
+        Ok(ports::Page {
+            items: records,
+            next: page.next.map(|u| PageCursor(u.to_string())),
+        })
+    }
+
     async fn taxes(&self) -> Result<Vec<Tax>, ClinikoError> {
         self.list_all::<TaxDto>("taxes", ListQuery::new().per_page(PER_PAGE))
             .await

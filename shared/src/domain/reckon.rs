@@ -162,3 +162,48 @@ pub struct LedgerAccount {
     pub account_type: String,
     pub active: bool,
 }
+
+// ---- what reconciliation reads back (every field it compares) -----------------------------
+
+/// A Reckon customer with the fields the sync owns, as read back for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReckonCustomerRecord {
+    pub id: ReckonId,
+    pub name: String,
+    pub status: ActiveStatus,
+    pub email: Option<String>,
+    pub phones: Vec<ReckonPhone>,
+    pub addresses: Vec<ReckonAddress>,
+}
+
+/// A Reckon item with its sale price (tax exclusive) and tax rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReckonItemRecord {
+    pub id: ReckonId,
+    pub name: String,
+    pub status: ActiveStatus,
+    pub sale_price: Option<Decimal>,
+    pub tax_code: Option<String>,
+}
+
+/// One invoice line as Reckon holds it: its amount before tax handling (price × quantity −
+/// discount, or the account amount) and its tax.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReckonLineRecord {
+    pub line_number: u32,
+    pub amount: Decimal,
+    pub tax_amount: Decimal,
+}
+
+/// A Reckon invoice with its customer, totals, status and lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReckonInvoiceRecord {
+    pub id: ReckonId,
+    pub reference: Option<String>,
+    pub customer: Option<ReckonId>,
+    pub status: ReckonInvoiceStatus,
+    pub total_amount: Decimal,
+    pub total_tax_amount: Decimal,
+    pub balance: Decimal,
+    pub lines: Vec<ReckonLineRecord>,
+}

@@ -31,6 +31,15 @@ pub trait ClinikoSource: Send + Sync {
         id: ClinikoId,
     ) -> impl Future<Output = Result<Option<Record>, ClinikoError>> + Send;
 
+    /// One page of every record of `kind` (archived and deleted included) in id order, for
+    /// a full read in bounded memory (reconciliation). Start with `None`; pass each page's
+    /// `next` until it is `None`.
+    fn all_page(
+        &self,
+        kind: EntityKind,
+        cursor: Option<PageCursor>,
+    ) -> impl Future<Output = Result<Page<Record>, ClinikoError>> + Send;
+
     fn taxes(&self) -> impl Future<Output = Result<Vec<Tax>, ClinikoError>> + Send;
 
     fn businesses(&self) -> impl Future<Output = Result<Vec<Business>, ClinikoError>> + Send;
@@ -93,6 +102,33 @@ pub trait ReckonSink: Send + Sync {
         &self,
         payment: &PaymentDraft,
     ) -> impl Future<Output = Result<ReckonId, ReckonError>> + Send;
+}
+
+/// Where the next page of a full read starts (opaque to callers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor(pub String);
+
+/// One page of a full read and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<PageCursor>,
+}
+
+/// Reading a whole Reckon book back, page by page (reconciliation; never writes).
+pub trait ReckonBook: Send + Sync {
+    fn customer_page(
+        &self,
+        cursor: Option<PageCursor>,
+    ) -> impl Future<Output = Result<Page<ReckonCustomerRecord>, ReckonError>> + Send;
+    fn item_page(
+        &self,
+        cursor: Option<PageCursor>,
+    ) -> impl Future<Output = Result<Page<ReckonItemRecord>, ReckonError>> + Send;
+    fn invoice_page(
+        &self,
+        cursor: Option<PageCursor>,
+    ) -> impl Future<Output = Result<Page<ReckonInvoiceRecord>, ReckonError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,6 +273,12 @@ pub trait StateStore: Send + Sync {
         kind: EntityKind,
         id: ReckonId,
     ) -> impl Future<Output = Result<Option<CrossRef>, StateError>> + Send;
+    /// Every link of `kind` as `(Cliniko id, Reckon id)`, compactly (reconciliation reads
+    /// them all; 400,000 links take about 10 MB).
+    fn links(
+        &self,
+        kind: EntityKind,
+    ) -> impl Future<Output = Result<Vec<(ClinikoId, ReckonId)>, StateError>> + Send;
     /// Whether another Cliniko record already owns `name` in Reckon.
     fn name_owner(
         &self,

@@ -7,10 +7,11 @@ use super::auth::{ReckonOAuth, TokenManager};
 use super::dto::{self, ErrorBody};
 use super::{ReckonClientConfig, ReckonError};
 use crate::domain::{
-    CustomerDraft, InvoiceDraft, ItemDraft, LedgerAccount, ReckonCustomer, ReckonId, ReckonInvoice,
-    ReckonInvoiceStatus, ReckonItem,
+    CustomerDraft, InvoiceDraft, ItemDraft, LedgerAccount, ReckonCustomer, ReckonCustomerRecord,
+    ReckonId, ReckonInvoice, ReckonInvoiceRecord, ReckonInvoiceStatus, ReckonItem,
+    ReckonItemRecord,
 };
-use crate::ports::{PaymentDraft, ReckonSink, TokenStore};
+use crate::ports::{Page, PageCursor, PaymentDraft, ReckonBook, ReckonSink, TokenStore};
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LINK, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -305,40 +306,55 @@ impl<S: TokenStore> ReckonClient<S> {
         })
     }
 
+    /// One page (1-based) of a list endpoint at `page_size`, and whether more follow (the
+    /// `Link` header's `rel="next"`, else a full page short of `X-Total-Count`).
+    async fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filter: Option<&str>,
+        page: u32,
+        seen_before: usize,
+    ) -> Result<(Vec<T>, bool), ReckonError> {
+        let per_page = self.config.page_size;
+        let mut query = vec![
+            ("page", page.to_string()),
+            ("perpage", per_page.to_string()),
+        ];
+        if let Some(f) = filter {
+            query.push(("filter", f.to_string()));
+        }
+        let answer = self
+            .execute(Method::GET, path, &query, Payload::None)
+            .await?;
+        let endpoint = format!("GET /{path}");
+        let body: dto::ListBody<T> = Self::decode(&endpoint, &answer.body)?;
+        let got = body.list.len();
+        let total: Option<usize> = answer
+            .headers
+            .get("X-Total-Count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let more = match answer.headers.get(LINK).and_then(|v| v.to_str().ok()) {
+            Some(link) => link_has_next(link),
+            None => got >= per_page as usize && total.is_none_or(|t| seen_before + got < t),
+        };
+        Ok((body.list, more && got > 0))
+    }
+
     /// Every record of a list endpoint, page by page at `page_size`, until `Link` has no
-    /// `next` (or, without a `Link`, until a short page or `X-Total-Count` is reached).
+    /// `next` (or, without `Link`, a short page or `X-Total-Count` reached).
     async fn list_all<T: DeserializeOwned>(
         &self,
         path: &str,
         filter: Option<String>,
     ) -> Result<Vec<T>, ReckonError> {
-        let per_page = self.config.page_size;
         let mut all: Vec<T> = Vec::new();
         for page in 1..=MAX_PAGES {
-            let mut query = vec![
-                ("page", page.to_string()),
-                ("perpage", per_page.to_string()),
-            ];
-            if let Some(f) = &filter {
-                query.push(("filter", f.clone()));
-            }
-            let answer = self
-                .execute(Method::GET, path, &query, Payload::None)
+            let (list, more) = self
+                .list_page(path, filter.as_deref(), page, all.len())
                 .await?;
-            let endpoint = format!("GET /{path}");
-            let body: dto::ListBody<T> = Self::decode(&endpoint, &answer.body)?;
-            let got = body.list.len();
-            all.extend(body.list);
-            let total: Option<usize> = answer
-                .headers
-                .get("X-Total-Count")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
-            let more = match answer.headers.get(LINK).and_then(|v| v.to_str().ok()) {
-                Some(link) => link_has_next(link),
-                None => got >= per_page as usize && total.is_none_or(|t| all.len() < t),
-            };
-            if !more || got == 0 {
+            all.extend(list);
+            if !more {
                 return Ok(all);
             }
         }
@@ -346,6 +362,28 @@ impl<S: TokenStore> ReckonClient<S> {
             endpoint: format!("GET /{path}"),
             detail: format!("more than {MAX_PAGES} pages"),
         })
+    }
+
+    /// A page of a full read; the cursor is `"{page}:{records seen before it}"`.
+    async fn book_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        cursor: Option<PageCursor>,
+    ) -> Result<(Vec<T>, Option<PageCursor>), ReckonError> {
+        let (page, seen) = match &cursor {
+            None => (1, 0),
+            Some(PageCursor(c)) => c
+                .split_once(':')
+                .and_then(|(p, s)| Some((p.parse::<u32>().ok()?, s.parse::<usize>().ok()?)))
+                .filter(|(p, _)| *p >= 1 && *p <= MAX_PAGES)
+                .ok_or_else(|| ReckonError::Decode {
+                    endpoint: format!("GET /{path}"),
+                    detail: format!("not a page cursor: {c:?}"),
+                })?,
+        };
+        let (list, more) = self.list_page(path, None, page, seen).await?;
+        let next = more.then(|| PageCursor(format!("{}:{}", page + 1, seen + list.len())));
+        Ok((list, next))
     }
 
     async fn get_one<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ReckonError> {
@@ -553,6 +591,49 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         )?;
         let body = Self::to_value("POST /receipts", &input)?;
         self.create("receipts", &body).await
+    }
+}
+
+impl<S: TokenStore> ReckonBook for ReckonClient<S> {
+    #[tracing::instrument(skip_all)]
+    async fn customer_page(
+        &self,
+        cursor: Option<PageCursor>,
+    ) -> Result<Page<ReckonCustomerRecord>, ReckonError> {
+        let (views, next) = self
+            .book_page::<dto::CustomerFullView>("customers", cursor)
+            .await?;
+        Ok(Page {
+            items: views.into_iter().map(|v| v.into_domain()).collect(),
+            next,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn item_page(
+        &self,
+        cursor: Option<PageCursor>,
+    ) -> Result<Page<ReckonItemRecord>, ReckonError> {
+        let (views, next) = self.book_page::<dto::ItemFullView>("items", cursor).await?;
+        Ok(Page {
+            items: views.into_iter().map(|v| v.into_domain()).collect(),
+            next,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn invoice_page(
+        &self,
+        cursor: Option<PageCursor>,
+    ) -> Result<Page<ReckonInvoiceRecord>, ReckonError> {
+        let (views, next) = self
+            .book_page::<dto::InvoiceFullView>("invoices", cursor)
+            .await?;
+        let items = views
+            .into_iter()
+            .map(|v| v.into_domain("GET /invoices"))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
     }
 }
 

@@ -4,7 +4,9 @@
 use super::{FieldError, ReckonError};
 use crate::domain::{
     ActiveStatus, AmountTaxStatus, CustomerDraft, InvoiceDraft, ItemDraft, ItemType, LineTarget,
-    ReckonCustomer, ReckonId, ReckonInvoice, ReckonInvoiceStatus, ReckonItem,
+    ReckonAddress, ReckonCustomer, ReckonCustomerRecord, ReckonId, ReckonInvoice,
+    ReckonInvoiceRecord, ReckonInvoiceStatus, ReckonItem, ReckonItemRecord, ReckonLineRecord,
+    ReckonPhone,
 };
 use crate::ports::PaymentDraft;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -1069,4 +1071,254 @@ pub struct LedgerAccountOut {
     pub account_type: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
+}
+
+// ---- full views for reconciliation ---------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub(crate) struct IdRef {
+    #[serde(default)]
+    pub id: Option<ReckonId>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CustomerFullView {
+    pub id: ReckonId,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub electronic_addresses: Option<Vec<ElectronicView>>,
+    #[serde(default)]
+    pub phone_numbers: Option<Vec<PhoneView>>,
+    #[serde(default)]
+    pub addresses: Option<Vec<AddressView>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PhoneView {
+    #[serde(rename = "type", default)]
+    pub kind: Option<IdNameOrText>,
+    #[serde(default)]
+    pub number: Option<String>,
+}
+
+/// A `type` Reckon answers either as `{id, name}` or as plain text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum IdNameOrText {
+    Text(String),
+    Object(IdName),
+}
+
+impl IdNameOrText {
+    fn text(&self) -> String {
+        match self {
+            IdNameOrText::Text(t) => t.clone(),
+            IdNameOrText::Object(o) => o.name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AddressView {
+    #[serde(rename = "type", default)]
+    pub kind: Option<IdNameOrText>,
+    #[serde(default)]
+    pub line1: Option<String>,
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[serde(default)]
+    pub line3: Option<String>,
+    #[serde(default)]
+    pub suburb: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub postcode: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+impl CustomerFullView {
+    pub fn into_domain(self) -> ReckonCustomerRecord {
+        let email = CustomerView {
+            id: self.id,
+            name: String::new(),
+            status: None,
+            electronic_addresses: self.electronic_addresses,
+        }
+        .into_domain()
+        .email;
+        let phones = self
+            .phone_numbers
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| {
+                Some(ReckonPhone {
+                    kind: p.kind.map(|k| k.text()).unwrap_or_default(),
+                    number: p.number.filter(|n| !n.trim().is_empty())?,
+                })
+            })
+            .collect();
+        let addresses = self
+            .addresses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| ReckonAddress {
+                kind: a.kind.map(|k| k.text()).unwrap_or_default(),
+                lines: [a.line1, a.line2, a.line3]
+                    .into_iter()
+                    .flatten()
+                    .filter(|l| !l.trim().is_empty())
+                    .collect(),
+                suburb: a.suburb.filter(|v| !v.trim().is_empty()),
+                state: a.state.filter(|v| !v.trim().is_empty()),
+                postcode: a.postcode.filter(|v| !v.trim().is_empty()),
+                country: a.country.filter(|v| !v.trim().is_empty()),
+            })
+            .collect();
+        ReckonCustomerRecord {
+            id: self.id,
+            name: self.name,
+            status: parse_status(self.status.as_deref()),
+            email,
+            phones,
+            addresses,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemFullView {
+    pub id: ReckonId,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub sale: Option<ItemUseView>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemUseView {
+    #[serde(default, with = "money::opt")]
+    pub price: Option<Decimal>,
+    #[serde(default)]
+    pub tax_rate: Option<IdNameOrText>,
+}
+
+impl ItemFullView {
+    pub fn into_domain(self) -> ReckonItemRecord {
+        let (sale_price, tax_code) = match self.sale {
+            Some(s) => (s.price, s.tax_rate.map(|t| t.text())),
+            None => (None, None),
+        };
+        ReckonItemRecord {
+            id: self.id,
+            name: self.name,
+            status: parse_status(self.status.as_deref()),
+            sale_price,
+            tax_code,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InvoiceFullView {
+    #[serde(flatten)]
+    pub head: InvoiceView,
+    #[serde(default)]
+    pub customer: Option<IdRef>,
+    #[serde(default)]
+    pub line_items: Option<Vec<LineView>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LineView {
+    #[serde(default)]
+    pub line_number: Option<u32>,
+    #[serde(default)]
+    pub item_details: Option<LineItemDetailsView>,
+    #[serde(default)]
+    pub account_details: Option<LineAccountDetailsView>,
+    #[serde(default, with = "money::opt")]
+    pub tax_amount: Option<Decimal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LineItemDetailsView {
+    #[serde(default, with = "money::opt")]
+    pub price: Option<Decimal>,
+    #[serde(default, with = "money::opt")]
+    pub quantity: Option<Decimal>,
+    #[serde(default, with = "money::opt")]
+    pub discount_amount: Option<Decimal>,
+    #[serde(default, with = "money::opt")]
+    pub discount_percent: Option<Decimal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LineAccountDetailsView {
+    #[serde(default, with = "money::opt")]
+    pub quantity: Option<Decimal>,
+    #[serde(default, with = "money::opt")]
+    pub amount: Option<Decimal>,
+}
+
+impl InvoiceFullView {
+    pub fn into_domain(self, endpoint: &str) -> Result<ReckonInvoiceRecord, ReckonError> {
+        let lines = self
+            .line_items
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let amount = match (&l.item_details, &l.account_details) {
+                    (Some(d), _) => {
+                        let gross =
+                            d.price.unwrap_or_default() * d.quantity.unwrap_or(Decimal::ONE);
+                        let off = match (d.discount_amount, d.discount_percent) {
+                            (Some(a), _) => a,
+                            (None, Some(p)) => gross * p / Decimal::ONE_HUNDRED,
+                            (None, None) => Decimal::ZERO,
+                        };
+                        gross - off
+                    }
+                    (None, Some(a)) => {
+                        a.amount.unwrap_or_default() * a.quantity.unwrap_or(Decimal::ONE)
+                    }
+                    (None, None) => Decimal::ZERO,
+                };
+                ReckonLineRecord {
+                    line_number: l.line_number.unwrap_or(i as u32 + 1),
+                    // Half away from zero, as Reckon rounds a line to the cent (NOTES §6).
+                    amount: amount
+                        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero),
+                    tax_amount: l.tax_amount.unwrap_or_default(),
+                }
+            })
+            .collect();
+        let customer = self.customer.and_then(|c| c.id);
+        let head = self.head.into_domain(endpoint)?;
+        Ok(ReckonInvoiceRecord {
+            id: head.id,
+            reference: head.reference,
+            customer,
+            status: head.status,
+            total_amount: head.total_amount,
+            total_tax_amount: head.total_tax_amount,
+            balance: head.balance,
+            lines,
+        })
+    }
 }

@@ -403,6 +403,39 @@ impl StateStore for DynamoState {
             .transpose()
     }
 
+    async fn links(&self, kind: EntityKind) -> Result<Vec<(ClinikoId, ReckonId)>, StateError> {
+        let pk = self.xref_pk(kind);
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            // Only the keys and the Reckon id: a page carries far more links this way.
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .projection_expression("sk, reckon_id")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("DynamoDB Query (links)", e))?;
+            for item in page.items.unwrap_or_default() {
+                let sk = get_s(&item, "cross-reference", "sk")?;
+                let key = format!("cross-reference {kind} {sk}");
+                out.push((
+                    cliniko_id(&key, sk)?,
+                    reckon_id(&key, get_s(&item, &key, "reckon_id")?)?,
+                ));
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     async fn cross_ref_by_reckon(
         &self,
         kind: EntityKind,

@@ -1,0 +1,742 @@
+//! The comparison itself: pure, over records already read. Each Cliniko record is turned
+//! into what the sync would write (the mapping functions) and compared field by field with
+//! its linked Reckon record.
+
+use super::report::{Category, Mismatch, ReconcileReport, Scanned};
+use crate::domain::*;
+use crate::mapping::{self, MappingConfig};
+use crate::ports::Failure;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::{HashMap, HashSet};
+
+/// A Reckon invoice as reconciliation keeps it in memory.
+#[derive(Debug, Clone)]
+pub(super) struct InvoiceSummary {
+    pub reference: Option<String>,
+    pub customer: Option<ReckonId>,
+    pub status: ReckonInvoiceStatus,
+    pub total: Decimal,
+    pub tax: Decimal,
+    pub balance: Decimal,
+    /// `(amount, tax)` per line, in line order.
+    pub lines: Box<[(Decimal, Decimal)]>,
+}
+
+impl From<ReckonInvoiceRecord> for InvoiceSummary {
+    fn from(r: ReckonInvoiceRecord) -> Self {
+        let mut lines = r.lines;
+        lines.sort_by_key(|l| l.line_number);
+        InvoiceSummary {
+            reference: r.reference,
+            customer: r.customer,
+            status: r.status,
+            total: r.total_amount,
+            tax: r.total_tax_amount,
+            balance: r.balance,
+            lines: lines.iter().map(|l| (l.amount, l.tax_amount)).collect(),
+        }
+    }
+}
+
+/// The Reckon book, keyed by Reckon id.
+#[derive(Debug, Default)]
+pub(super) struct Book {
+    pub customers: HashMap<ReckonId, ReckonCustomerRecord>,
+    pub items: HashMap<ReckonId, ReckonItemRecord>,
+    pub invoices: HashMap<ReckonId, InvoiceSummary>,
+}
+
+fn money(d: Decimal) -> String {
+    let d = d.round_dp(2);
+    if d.is_sign_negative() {
+        format!("-${:.2}", d.abs())
+    } else {
+        format!("${d:.2}")
+    }
+}
+
+fn fold(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.as_deref().map(str::trim).unwrap_or_default().to_string()
+}
+
+fn phone_text(phones: &[ReckonPhone]) -> String {
+    let mut v: Vec<String> = phones
+        .iter()
+        .map(|p| format!("{}: {}", p.kind, p.number.trim()))
+        .collect();
+    v.sort();
+    v.join("; ")
+}
+
+fn address_text(addresses: &[ReckonAddress]) -> String {
+    let mut v: Vec<String> = addresses
+        .iter()
+        .map(|a| {
+            let mut parts: Vec<String> = a.lines.iter().map(|l| l.trim().to_string()).collect();
+            for p in [&a.suburb, &a.state, &a.postcode, &a.country]
+                .into_iter()
+                .flatten()
+            {
+                parts.push(p.trim().to_string());
+            }
+            format!("{}: {}", a.kind, parts.join(", "))
+        })
+        .collect();
+    v.sort();
+    v.join("; ")
+}
+
+fn status_text(s: ActiveStatus) -> String {
+    match s {
+        ActiveStatus::Active => "Active".into(),
+        ActiveStatus::Inactive => "Inactive".into(),
+    }
+}
+
+fn invoice_status_text(s: ReckonInvoiceStatus) -> &'static str {
+    match s {
+        ReckonInvoiceStatus::Draft => "Draft",
+        ReckonInvoiceStatus::Approved => "Approved",
+        ReckonInvoiceStatus::Paid => "Paid",
+    }
+}
+
+/// Something Cliniko has that Reckon lacks, remembered until the unlinked Reckon records
+/// have been searched for a match.
+#[derive(Debug)]
+struct Missing {
+    entity: EntityKind,
+    id: ClinikoId,
+    label: String,
+    value: Option<String>,
+    keys: Vec<String>,
+}
+
+pub(super) struct Run<'a> {
+    book: Book,
+    links: HashMap<EntityKind, HashMap<ClinikoId, ReckonId>>,
+    failing: HashSet<(EntityKind, ClinikoId)>,
+    failures: Vec<Failure>,
+    taxes: Vec<Tax>,
+    businesses: Vec<Business>,
+    mapping: &'a MappingConfig,
+    scanned: Scanned,
+    found: Vec<Mismatch>,
+    missing: Vec<Missing>,
+    /// Folded names and emails of linked patients → (patient, its customer).
+    linked_customers: HashMap<String, (ClinikoId, ReckonId)>,
+    /// Invoice references of linked invoices → (invoice, its Reckon invoice).
+    linked_references: HashMap<String, (ClinikoId, ReckonId)>,
+    /// Patient id → label, for invoice labels.
+    patient_names: HashMap<ClinikoId, String>,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        book: Book,
+        links: HashMap<EntityKind, HashMap<ClinikoId, ReckonId>>,
+        failures: Vec<Failure>,
+        taxes: Vec<Tax>,
+        businesses: Vec<Business>,
+        mapping: &'a MappingConfig,
+    ) -> Self {
+        let scanned = Scanned {
+            reckon_customers: book.customers.len() as u64,
+            reckon_items: book.items.len() as u64,
+            reckon_invoices: book.invoices.len() as u64,
+            ..Scanned::default()
+        };
+        Run {
+            book,
+            links,
+            failing: failures.iter().map(|f| (f.kind, f.cliniko_id)).collect(),
+            failures,
+            taxes,
+            businesses,
+            mapping,
+            scanned,
+            found: Vec::new(),
+            missing: Vec::new(),
+            linked_customers: HashMap::new(),
+            linked_references: HashMap::new(),
+            patient_names: HashMap::new(),
+        }
+    }
+
+    fn link(&self, kind: EntityKind, id: ClinikoId) -> Option<ReckonId> {
+        self.links.get(&kind).and_then(|m| m.get(&id)).copied()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        category: Category,
+        entity: EntityKind,
+        label: &str,
+        cliniko_id: Option<ClinikoId>,
+        reckon_id: Option<ReckonId>,
+        field: Option<&str>,
+        values: (Option<String>, Option<String>),
+        action: &str,
+    ) {
+        self.found.push(Mismatch {
+            category,
+            entity,
+            label: label.to_string(),
+            cliniko_id,
+            reckon_id,
+            field: field.map(str::to_string),
+            cliniko_value: values.0,
+            reckon_value: values.1,
+            action: action.to_string(),
+        });
+    }
+
+    fn drift(
+        &mut self,
+        entity: EntityKind,
+        label: &str,
+        ids: (ClinikoId, ReckonId),
+        field: &str,
+        cliniko: String,
+        reckon: String,
+    ) {
+        let action = "Re-sync from Cliniko (reconcile --repair), or correct it in Cliniko if Reckon is right.";
+        self.push(
+            Category::FieldDrift,
+            entity,
+            label,
+            Some(ids.0),
+            Some(ids.1),
+            Some(field),
+            (Some(cliniko), Some(reckon)),
+            action,
+        );
+    }
+
+    /// The linked Reckon record is gone, or the record is missing; failures already
+    /// waiting in the sync are reported as such, once.
+    fn absent(
+        &mut self,
+        entity: EntityKind,
+        id: ClinikoId,
+        label: &str,
+        linked: Option<ReckonId>,
+        value: Option<String>,
+        keys: Vec<String>,
+    ) {
+        if self.failing.contains(&(entity, id)) {
+            return;
+        }
+        match linked {
+            Some(rid) => self.push(
+                Category::LinkedRecordGone,
+                entity,
+                label,
+                Some(id),
+                Some(rid),
+                None,
+                (value, None),
+                "It was deleted in Reckon: re-create it with reconcile --repair.",
+            ),
+            None => self.missing.push(Missing {
+                entity,
+                id,
+                label: label.to_string(),
+                value,
+                keys,
+            }),
+        }
+    }
+
+    pub fn compare(&mut self, record: &Record) {
+        match record {
+            Record::Patient(p) => self.patient(p),
+            Record::Product(p) => {
+                self.scanned.cliniko_products += 1;
+                let draft = mapping::product_to_item(p, &self.taxes, self.mapping);
+                self.item(EntityKind::Product, p.id, draft.ok());
+            }
+            Record::BillableItem(b) => {
+                self.scanned.cliniko_products += 1;
+                let draft = mapping::billable_item_to_item(b, &self.taxes, self.mapping);
+                self.item(EntityKind::BillableItem, b.id, draft.ok());
+            }
+            Record::Invoice(i) => self.invoice(i),
+        }
+    }
+
+    fn patient(&mut self, p: &Patient) {
+        self.scanned.cliniko_patients += 1;
+        let kind = EntityKind::Patient;
+        let base = mapping::customer_name(p);
+        self.patient_names.insert(p.id, base.clone());
+        let label = format!("Patient {base}");
+        let link = self.link(kind, p.id);
+        let customer = link.and_then(|rid| self.book.customers.remove(&rid));
+        let Some(c) = customer else {
+            let mut keys = vec![format!("name:{}", fold(&base))];
+            for e in [&p.email, &p.invoice_email].into_iter().flatten() {
+                if !e.trim().is_empty() {
+                    keys.push(format!("email:{}", fold(e)));
+                }
+            }
+            self.absent(kind, p.id, &label, link, Some(base), keys);
+            return;
+        };
+        let ids = (p.id, c.id);
+        self.linked_customers
+            .insert(format!("name:{}", fold(&base)), ids);
+        if let Some(e) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
+            self.linked_customers
+                .insert(format!("email:{}", fold(e)), ids);
+        }
+        for e in [&p.email, &p.invoice_email].into_iter().flatten() {
+            if !e.trim().is_empty() {
+                self.linked_customers
+                    .insert(format!("email:{}", fold(e)), ids);
+            }
+        }
+        // The sync keeps a disambiguated name ("Jane Citizen (123)") as the patient's.
+        let expected_name = if c.name == mapping::disambiguate(&base, p.id) {
+            c.name.clone()
+        } else {
+            base
+        };
+        let draft = mapping::patient_to_customer(p, &expected_name, self.mapping);
+        if draft.name != c.name {
+            self.drift(
+                kind,
+                &label,
+                ids,
+                "name",
+                draft.name.clone(),
+                c.name.clone(),
+            );
+        }
+        if fold(&opt(&draft.email)) != fold(&opt(&c.email)) {
+            self.drift(kind, &label, ids, "email", opt(&draft.email), opt(&c.email));
+        }
+        if phone_text(&draft.phones) != phone_text(&c.phones) {
+            self.drift(
+                kind,
+                &label,
+                ids,
+                "phone",
+                phone_text(&draft.phones),
+                phone_text(&c.phones),
+            );
+        }
+        if address_text(&draft.addresses) != address_text(&c.addresses) {
+            self.drift(
+                kind,
+                &label,
+                ids,
+                "address",
+                address_text(&draft.addresses),
+                address_text(&c.addresses),
+            );
+        }
+        if draft.status != c.status {
+            self.push(
+                Category::StatusDrift,
+                kind,
+                &label,
+                Some(p.id),
+                Some(c.id),
+                Some("status"),
+                (Some(status_text(draft.status)), Some(status_text(c.status))),
+                "Re-sync from Cliniko (reconcile --repair); archived and merged patients are Inactive.",
+            );
+        }
+    }
+
+    fn item(&mut self, kind: EntityKind, id: ClinikoId, draft: Option<ItemDraft>) {
+        let link = self.link(kind, id);
+        let name = draft
+            .as_ref()
+            .map(|d| d.name.clone())
+            .unwrap_or_else(|| format!("{kind} {id}"));
+        let label = format!(
+            "{} {name}",
+            if kind == EntityKind::Product {
+                "Product"
+            } else {
+                "Service"
+            }
+        );
+        let item = link.and_then(|rid| self.book.items.remove(&rid));
+        let Some(item) = item else {
+            let keys = vec![format!("item:{}", fold(&name))];
+            self.absent(kind, id, &label, link, Some(name), keys);
+            return;
+        };
+        let Some(draft) = draft else {
+            // The sync cannot map it either; its failure is reported on its own.
+            return;
+        };
+        let ids = (id, item.id);
+        let suffixed = mapping::disambiguate_item(&draft.name, draft.item_type, id);
+        if item.name != draft.name && item.name != suffixed {
+            self.drift(
+                kind,
+                &label,
+                ids,
+                "name",
+                draft.name.clone(),
+                item.name.clone(),
+            );
+        }
+        match item.sale_price {
+            Some(price) if price.round_dp(4) == draft.sale_price.round_dp(4) => {}
+            other => self.drift(
+                kind,
+                &label,
+                ids,
+                "price",
+                money(draft.sale_price),
+                other.map(money).unwrap_or_default(),
+            ),
+        }
+        if item.tax_code.as_deref().map(fold) != Some(fold(&draft.tax_code)) {
+            self.drift(
+                kind,
+                &label,
+                ids,
+                "tax code",
+                draft.tax_code.clone(),
+                item.tax_code.clone().unwrap_or_default(),
+            );
+        }
+        if item.status != draft.status {
+            self.push(
+                Category::StatusDrift,
+                kind,
+                &label,
+                Some(id),
+                Some(item.id),
+                Some("status"),
+                (
+                    Some(status_text(draft.status)),
+                    Some(status_text(item.status)),
+                ),
+                "Re-sync from Cliniko (reconcile --repair); archived products are Inactive.",
+            );
+        }
+    }
+
+    fn invoice(&mut self, inv: &Invoice) {
+        self.scanned.cliniko_invoices += 1;
+        let kind = EntityKind::Invoice;
+        let patient = inv
+            .patient_id
+            .and_then(|p| self.patient_names.get(&p).cloned())
+            .unwrap_or_default();
+        let label = if patient.is_empty() {
+            format!("Invoice {}", inv.number)
+        } else {
+            format!("Invoice {} — {patient}", inv.number)
+        };
+        let link = self.link(kind, inv.id);
+        let gone_in_cliniko = inv.archived_at.is_some() || inv.deleted_at.is_some();
+        let reckon = link.and_then(|rid| self.book.invoices.remove(&rid).map(|s| (rid, s)));
+        if gone_in_cliniko {
+            // The sync never deletes in Reckon: an open Reckon twin needs a person.
+            if let Some((rid, r)) = reckon
+                && r.status != ReckonInvoiceStatus::Paid
+                && r.total != Decimal::ZERO
+            {
+                self.push(
+                    Category::StatusDrift,
+                    kind,
+                    &label,
+                    Some(inv.id),
+                    Some(rid),
+                    Some("status"),
+                    (
+                        Some(
+                            if inv.deleted_at.is_some() {
+                                "Deleted"
+                            } else {
+                                "Archived"
+                            }
+                            .into(),
+                        ),
+                        Some(invoice_status_text(r.status).into()),
+                    ),
+                    "Void or credit the Reckon invoice by hand (the sync never deletes in Reckon).",
+                );
+            }
+            return;
+        }
+        let Some((rid, r)) = reckon else {
+            let keys = vec![format!("ref:{}", inv.number)];
+            let value = Some(money(inv.total_amount));
+            if !inv.items.is_empty() {
+                self.absent(kind, inv.id, &label, link, value, keys);
+            }
+            return;
+        };
+        if let Some(reference) = &r.reference {
+            self.linked_references
+                .insert(format!("ref:{}", reference.trim()), (inv.id, rid));
+        }
+        let customer = inv
+            .patient_id
+            .and_then(|p| self.link(EntityKind::Patient, p));
+        let targets: Vec<LineTarget> = inv
+            .items
+            .iter()
+            .map(|item| {
+                let linked = match (item.product_id, item.billable_item_id) {
+                    (Some(p), _) => self.link(EntityKind::Product, p),
+                    (None, Some(b)) => self.link(EntityKind::BillableItem, b),
+                    (None, None) => None,
+                };
+                match linked {
+                    Some(id) => LineTarget::Item(id),
+                    None => LineTarget::Account(self.mapping.service_income_account.clone()),
+                }
+            })
+            .collect();
+        let business = inv
+            .business_id
+            .and_then(|b| self.businesses.iter().find(|x| x.id == b));
+        let tz = mapping::business_time_zone(business, self.mapping);
+        let Ok(draft) = mapping::invoice_to_draft(
+            inv,
+            customer.unwrap_or(ReckonId(uuid::Uuid::nil())),
+            &targets,
+            tz,
+            self.mapping,
+        ) else {
+            return;
+        };
+        let ids = (inv.id, rid);
+        // One row per invoice, listing only the amounts that differ, both sides' values.
+        let mut fields = Vec::new();
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let mut differs = |field: String, c: Decimal, k: Decimal| {
+            if c.round_dp(2) != k.round_dp(2) {
+                ours.push(format!("{field} {}", money(c)));
+                theirs.push(format!("{field} {}", money(k)));
+                fields.push(field);
+            }
+        };
+        differs("total".into(), draft.expected_total, r.total);
+        differs("GST".into(), draft.expected_tax, r.tax);
+        for i in 0..draft.lines.len().max(r.lines.len()) {
+            let want = draft
+                .lines
+                .get(i)
+                .map(|l| {
+                    (
+                        mapping::reckon_line_amount(l.price, l.quantity, l.discount_amount),
+                        l.tax_amount,
+                    )
+                })
+                .unwrap_or_default();
+            let got = r.lines.get(i).copied().unwrap_or_default();
+            differs(format!("line {} amount", i + 1), want.0, got.0);
+            differs(format!("line {} GST", i + 1), want.1, got.1);
+        }
+        if !fields.is_empty() {
+            self.push(
+                Category::AmountDrift,
+                kind,
+                &label,
+                Some(inv.id),
+                Some(rid),
+                Some(&fields.join(", ")),
+                (Some(ours.join("; ")), Some(theirs.join("; "))),
+                "Re-sync from Cliniko (reconcile --repair); a paid Reckon invoice must be corrected by hand.",
+            );
+        }
+        if let (Some(want), Some(got)) = (customer, r.customer)
+            && want != got
+        {
+            let name = |run: &Self, id: ReckonId| {
+                run.book
+                    .customers
+                    .get(&id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| id.to_string())
+            };
+            let (a, b) = (name(self, want), name(self, got));
+            self.drift(kind, &label, ids, "customer", a, b);
+        }
+        let reckon_paid = r.status == ReckonInvoiceStatus::Paid || r.balance == Decimal::ZERO;
+        if draft.paid != reckon_paid {
+            let (c, k) = (
+                if draft.paid { "Paid" } else { "Unpaid" }.to_string(),
+                format!(
+                    "{} (balance {})",
+                    invoice_status_text(r.status),
+                    money(r.balance)
+                ),
+            );
+            let action = if draft.paid {
+                "Record the payment in Reckon (reconcile --repair re-applies it)."
+            } else {
+                "Paid in Reckon but not in Cliniko: check the payment and record it in Cliniko, or remove it in Reckon."
+            };
+            self.push(
+                Category::StatusDrift,
+                kind,
+                &label,
+                Some(inv.id),
+                Some(rid),
+                Some("paid"),
+                (Some(c), Some(k)),
+                action,
+            );
+        }
+    }
+
+    pub fn finish(mut self, tenant: &str, now: DateTime<Utc>) -> ReconcileReport {
+        // Unlinked Reckon records: duplicates of linked ones, or link candidates.
+        let mut candidates: HashMap<String, Vec<(EntityKind, ReckonId, String)>> = HashMap::new();
+        let customers = std::mem::take(&mut self.book.customers);
+        for c in customers.values() {
+            let mut keys = vec![format!("name:{}", fold(&c.name))];
+            if let Some(e) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
+                keys.push(format!("email:{}", fold(e)));
+            }
+            let mut duplicate_of = None;
+            for k in &keys {
+                if let Some(hit) = self.linked_customers.get(k) {
+                    duplicate_of = Some((*hit, k.clone()));
+                    break;
+                }
+            }
+            match duplicate_of {
+                Some(((pid, linked), key)) => {
+                    let (field, value) = key.split_once(':').unwrap_or(("name", ""));
+                    let label = format!(
+                        "Patient {}",
+                        self.patient_names.get(&pid).cloned().unwrap_or_default()
+                    );
+                    self.push(
+                        Category::DuplicateInReckon,
+                        EntityKind::Patient,
+                        &label,
+                        Some(pid),
+                        Some(c.id),
+                        Some(field),
+                        (Some(value.to_string()), Some(format!("{} (linked: {linked})", c.name))),
+                        "A second Reckon customer for this patient: merge it into the linked one in Reckon.",
+                    );
+                }
+                None => {
+                    for k in keys {
+                        candidates.entry(k).or_default().push((
+                            EntityKind::Patient,
+                            c.id,
+                            c.name.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        for i in self.book.items.values() {
+            candidates
+                .entry(format!("item:{}", fold(&i.name)))
+                .or_default()
+                .push((EntityKind::Product, i.id, i.name.clone()));
+        }
+        let invoices = std::mem::take(&mut self.book.invoices);
+        for (rid, inv) in &invoices {
+            let Some(reference) = inv.reference.as_deref().map(str::trim) else {
+                continue;
+            };
+            let key = format!("ref:{reference}");
+            match self.linked_references.get(&key) {
+                Some((cid, linked)) => {
+                    let (cid, linked) = (*cid, *linked);
+                    self.push(
+                        Category::DuplicateInReckon,
+                        EntityKind::Invoice,
+                        &format!("Invoice {reference}"),
+                        Some(cid),
+                        Some(*rid),
+                        Some("reference"),
+                        (
+                            Some(reference.to_string()),
+                            Some(format!("{} (linked: {linked})", money(inv.total))),
+                        ),
+                        "Two Reckon invoices carry this reference: void the one that is not linked.",
+                    );
+                }
+                None => candidates.entry(key).or_default().push((
+                    EntityKind::Invoice,
+                    *rid,
+                    money(inv.total),
+                )),
+            }
+        }
+        for m in std::mem::take(&mut self.missing) {
+            let suggestion = m
+                .keys
+                .iter()
+                .find_map(|k| candidates.get(k).and_then(|v| v.first()).map(|c| (k, c)));
+            match suggestion {
+                Some((key, (_, rid, value))) => {
+                    let by = key.split_once(':').map(|(f, _)| f).unwrap_or("name");
+                    let by = if by == "ref" { "reference" } else { by };
+                    let action = format!(
+                        "Reckon has an unlinked record with the same {by}: link them (cliniko-reckon link {} {rid}) instead of creating another.",
+                        m.id
+                    );
+                    self.push(
+                        Category::LinkSuggestion,
+                        m.entity,
+                        &m.label,
+                        Some(m.id),
+                        Some(*rid),
+                        Some(by),
+                        (m.value, Some(value.clone())),
+                        &action,
+                    );
+                }
+                None => self.push(
+                    Category::MissingInReckon,
+                    m.entity,
+                    &m.label,
+                    Some(m.id),
+                    None,
+                    None,
+                    (m.value, None),
+                    "Create it with reconcile --repair (it is queued for the sync).",
+                ),
+            }
+        }
+        for f in std::mem::take(&mut self.failures) {
+            let label = format!("{} {}", f.kind, f.cliniko_id);
+            self.push(
+                Category::SyncFailure,
+                f.kind,
+                &label,
+                Some(f.cliniko_id),
+                None,
+                None,
+                (Some(f.error.clone()), None),
+                &format!(
+                    "{} attempt(s), last {}; {}",
+                    f.attempts,
+                    f.last_at.format("%Y-%m-%d %H:%M UTC"),
+                    if f.retryable {
+                        "it will be retried (or run reconcile --repair)"
+                    } else {
+                        "fix the cause in Cliniko or Reckon, then run reconcile --repair"
+                    }
+                ),
+            );
+        }
+        ReconcileReport::new(tenant, now, self.scanned, self.found)
+    }
+}

@@ -1,0 +1,328 @@
+//! The mismatch report: one stable JSON schema for machines, a CSV per category for
+//! spreadsheets, and a self-contained HTML page for the bookkeeper (rendered by minijinja
+//! from `shared/templates/reconcile_report.html`).
+
+use crate::domain::{ClinikoId, EntityKind, ReckonId};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON report; bumped on any incompatible change.
+pub const REPORT_SCHEMA: u32 = 1;
+
+/// What kind of difference a mismatch is. The order is the report's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    MissingInReckon,
+    LinkedRecordGone,
+    FieldDrift,
+    AmountDrift,
+    StatusDrift,
+    DuplicateInReckon,
+    LinkSuggestion,
+    SyncFailure,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::MissingInReckon,
+        Category::LinkedRecordGone,
+        Category::FieldDrift,
+        Category::AmountDrift,
+        Category::StatusDrift,
+        Category::DuplicateInReckon,
+        Category::LinkSuggestion,
+        Category::SyncFailure,
+    ];
+
+    /// The key used in JSON, file names and metric dimensions.
+    pub fn key(self) -> &'static str {
+        match self {
+            Category::MissingInReckon => "missing_in_reckon",
+            Category::LinkedRecordGone => "linked_record_gone",
+            Category::FieldDrift => "field_drift",
+            Category::AmountDrift => "amount_drift",
+            Category::StatusDrift => "status_drift",
+            Category::DuplicateInReckon => "duplicate_in_reckon",
+            Category::LinkSuggestion => "link_suggestion",
+            Category::SyncFailure => "sync_failure",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Category::MissingInReckon => "Missing in Reckon",
+            Category::LinkedRecordGone => "Linked Reckon record gone",
+            Category::FieldDrift => "Field drift",
+            Category::AmountDrift => "Amount drift",
+            Category::StatusDrift => "Status drift",
+            Category::DuplicateInReckon => "Duplicates in Reckon",
+            Category::LinkSuggestion => "Link suggestions",
+            Category::SyncFailure => "Sync failures waiting",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Category::MissingInReckon => "Cliniko records with no Reckon twin.",
+            Category::LinkedRecordGone => {
+                "Cliniko records whose linked Reckon record no longer exists (deleted in Reckon)."
+            }
+            Category::FieldDrift => {
+                "Names, emails, addresses, phones, prices or tax codes that differ between the two sides."
+            }
+            Category::AmountDrift => {
+                "Invoice totals, GST or line amounts that differ, to the cent."
+            }
+            Category::StatusDrift => {
+                "Paid in one system but not the other, or active in one and inactive in the other."
+            }
+            Category::DuplicateInReckon => {
+                "Reckon records that duplicate a linked one: a second customer for a patient, a second invoice with the same reference."
+            }
+            Category::LinkSuggestion => {
+                "Reckon records no link knows that match a Cliniko record missing in Reckon, by email, name or reference."
+            }
+            Category::SyncFailure => {
+                "Changes the sync could not apply and is holding for a retry or a person."
+            }
+        }
+    }
+}
+
+/// One difference, with both sides' ids and values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mismatch {
+    pub category: Category,
+    pub entity: EntityKind,
+    /// A human label: "Invoice 1042 — Jane Citizen".
+    pub label: String,
+    pub cliniko_id: Option<ClinikoId>,
+    pub reckon_id: Option<ReckonId>,
+    /// The field that differs (`name`, `total`, `line 2 amount`, ...), when one does.
+    pub field: Option<String>,
+    pub cliniko_value: Option<String>,
+    pub reckon_value: Option<String>,
+    /// What to do about it.
+    pub action: String,
+}
+
+/// How many records each side had.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scanned {
+    pub cliniko_patients: u64,
+    pub cliniko_products: u64,
+    pub cliniko_invoices: u64,
+    pub reckon_customers: u64,
+    pub reckon_items: u64,
+    pub reckon_invoices: u64,
+}
+
+/// The whole report (`schema` 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileReport {
+    pub schema: u32,
+    pub generated_at: DateTime<Utc>,
+    pub tenant: String,
+    pub scanned: Scanned,
+    /// Count per category key, every category present (zeros included).
+    pub summary: std::collections::BTreeMap<String, u64>,
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl ReconcileReport {
+    pub fn new(
+        tenant: &str,
+        generated_at: DateTime<Utc>,
+        scanned: Scanned,
+        mut mismatches: Vec<Mismatch>,
+    ) -> Self {
+        mismatches.sort_by(|a, b| {
+            (
+                a.category,
+                a.entity.as_str(),
+                a.cliniko_id.map(|c| c.0),
+                &a.field,
+            )
+                .cmp(&(
+                    b.category,
+                    b.entity.as_str(),
+                    b.cliniko_id.map(|c| c.0),
+                    &b.field,
+                ))
+        });
+        let summary = Category::ALL
+            .iter()
+            .map(|c| {
+                let n = mismatches.iter().filter(|m| m.category == *c).count() as u64;
+                (c.key().to_string(), n)
+            })
+            .collect();
+        ReconcileReport {
+            schema: REPORT_SCHEMA,
+            generated_at,
+            tenant: tenant.to_string(),
+            scanned,
+            summary,
+            mismatches,
+        }
+    }
+
+    pub fn count(&self, category: Category) -> u64 {
+        self.summary.get(category.key()).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.mismatches.len() as u64
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+
+    pub fn in_category(&self, category: Category) -> impl Iterator<Item = &Mismatch> {
+        self.mismatches
+            .iter()
+            .filter(move |m| m.category == category)
+    }
+
+    pub fn to_json(&self) -> Result<String, ReportError> {
+        serde_json::to_string_pretty(self).map_err(|e| ReportError::Render(e.to_string()))
+    }
+
+    /// One category as CSV (header row included, even when empty), UTF-8 with a BOM so
+    /// Excel opens accents and non-Latin names correctly.
+    pub fn to_csv(&self, category: Category) -> Result<String, ReportError> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let header = [
+            "entity",
+            "label",
+            "cliniko_id",
+            "reckon_id",
+            "field",
+            "cliniko_value",
+            "reckon_value",
+            "action",
+        ];
+        w.write_record(header)
+            .map_err(|e| ReportError::Render(e.to_string()))?;
+        for m in self.in_category(category) {
+            let row = Row::from(m);
+            w.write_record([
+                row.entity.as_str(),
+                csv_safe(&row.label).as_str(),
+                row.cliniko_id.as_str(),
+                row.reckon_id.as_str(),
+                csv_safe(&row.field).as_str(),
+                csv_safe(&row.cliniko_value).as_str(),
+                csv_safe(&row.reckon_value).as_str(),
+                csv_safe(&row.action).as_str(),
+            ])
+            .map_err(|e| ReportError::Render(e.to_string()))?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| ReportError::Render(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|e| ReportError::Render(e.to_string()))?;
+        Ok(format!("\u{feff}{text}"))
+    }
+
+    /// The bookkeeper's page, times shown in `zone`.
+    pub fn to_html(&self, zone: Tz) -> Result<String, ReportError> {
+        let mut env = minijinja::Environment::new();
+        env.add_template("reconcile_report.html", TEMPLATE)
+            .map_err(|e| ReportError::Render(e.to_string()))?;
+        let template = env
+            .get_template("reconcile_report.html")
+            .map_err(|e| ReportError::Render(e.to_string()))?;
+        let categories: Vec<CategoryView> = Category::ALL
+            .iter()
+            .map(|c| CategoryView {
+                key: c.key(),
+                title: c.title(),
+                description: c.description(),
+                count: self.count(*c),
+                rows: self.in_category(*c).map(Row::from).collect(),
+            })
+            .collect();
+        let local = self.generated_at.with_timezone(&zone);
+        let context = minijinja::context! {
+            report => minijinja::context! {
+                schema => self.schema,
+                generated_at => self.generated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                generated_at_local => local.format("%-d %b %Y, %-I:%M %P %Z").to_string(),
+                tenant => self.tenant,
+                clean => self.is_clean(),
+                scanned => self.scanned,
+                total_mismatches => self.total(),
+            },
+            categories => categories,
+        };
+        template
+            .render(context)
+            .map_err(|e| ReportError::Render(e.to_string()))
+    }
+}
+
+const TEMPLATE: &str = include_str!("../../templates/reconcile_report.html.tmp-main");
+
+/// A spreadsheet must not run a cell as a formula (CSV injection): values starting with
+/// `=`, `+`, `-`, `@` get a leading apostrophe, except plain numbers and amounts.
+fn csv_safe(value: &str) -> String {
+    let risky = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let numeric = value
+        .trim_start_matches(['-', '+'])
+        .trim_start_matches('$')
+        .replace(',', "")
+        .parse::<f64>()
+        .is_ok();
+    if risky && !numeric {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    }
+}
+
+/// A mismatch as the HTML and CSV show it: every field a string.
+#[derive(Debug, Serialize)]
+struct Row {
+    entity: String,
+    label: String,
+    cliniko_id: String,
+    reckon_id: String,
+    field: String,
+    cliniko_value: String,
+    reckon_value: String,
+    action: String,
+}
+
+impl From<&Mismatch> for Row {
+    fn from(m: &Mismatch) -> Row {
+        Row {
+            entity: m.entity.as_str().to_string(),
+            label: m.label.clone(),
+            cliniko_id: m.cliniko_id.map(|i| i.to_string()).unwrap_or_default(),
+            reckon_id: m.reckon_id.map(|i| i.to_string()).unwrap_or_default(),
+            field: m.field.clone().unwrap_or_default(),
+            cliniko_value: m.cliniko_value.clone().unwrap_or_default(),
+            reckon_value: m.reckon_value.clone().unwrap_or_default(),
+            action: m.action.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CategoryView {
+    key: &'static str,
+    title: &'static str,
+    description: &'static str,
+    count: u64,
+    rows: Vec<Row>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("could not render the report: {0}")]
+    Render(String),
+}
