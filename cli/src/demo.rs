@@ -274,6 +274,31 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
     bars.reset();
 
     let check = check_invoices(&cliniko_sim, &reckon_sim, &store).await?;
+
+    // The nightly proof: both sides read in full and compared through the links.
+    let reconciliation = cliniko_reckon::reconcile::reconcile(
+        &syncer.source,
+        &syncer.sink,
+        &store,
+        &syncer.mapping,
+        "demo",
+        chrono::Utc::now(),
+    )
+    .await?;
+    let report_dir = state_path
+        .parent()
+        .map(|p| p.join("demo-reconciliation"))
+        .unwrap_or_else(|| PathBuf::from("demo-reconciliation"));
+    let written = crate::reconcile::write_report(
+        &reconciliation,
+        &report_dir,
+        syncer.mapping.default_time_zone,
+    )?;
+    let report_html = written
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "html"))
+        .cloned()
+        .unwrap_or_default();
     let failed = backfill.failed + rounds.iter().map(|r| r.failed).sum::<u64>() + idle.failed;
     if opts.json {
         println!(
@@ -284,6 +309,11 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
                 "idle_run": idle,
                 "invoices_checked": check.checked,
                 "invoices_equal_to_the_cent": check.equal,
+                "reconciliation": {
+                    "summary": reconciliation.summary,
+                    "mismatches": reconciliation.total(),
+                    "report": report_html.display().to_string(),
+                },
                 "state_file": state_path.display().to_string(),
                 "duration_seconds": started.elapsed().as_secs_f64(),
             }))?
@@ -309,10 +339,16 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
             "Invoices in Reckon equal to Cliniko to the cent (total and GST): {} of {}",
             check.equal, check.checked
         );
+        println!("\nReconciliation");
+        print!("{}", crate::reconcile::summary_table(&reconciliation));
+        println!("Report: {}", report_html.display());
         println!("State file: {}", state_path.display());
         println!("Finished in {:.1} s", started.elapsed().as_secs_f64());
     }
-    let ok = failed == 0 && check.equal == check.checked && idle.reckon_writes() == 0;
+    let ok = failed == 0
+        && check.equal == check.checked
+        && idle.reckon_writes() == 0
+        && reconciliation.is_clean();
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

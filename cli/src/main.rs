@@ -3,6 +3,7 @@
 mod clients;
 mod commands;
 mod demo;
+mod reconcile;
 mod report;
 mod settings;
 
@@ -38,9 +39,22 @@ enum Command {
     Connect(ConnectArgs),
     /// Watermarks, queued and failed work, and the latest errors.
     Status(StatusArgs),
+    /// Compare Cliniko and Reckon in full and write the mismatch report (JSON, CSV per
+    /// category, HTML). Exits with 2 when mismatches exist.
+    Reconcile(ReconcileArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Args, Debug)]
+struct ReconcileArgs {
+    /// Directory for report.json, report.html and one CSV per category.
+    #[arg(long, value_name = "DIR", default_value = "reconciliation")]
+    out: PathBuf,
+    /// Print the JSON report on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -141,6 +155,7 @@ fn main() -> ExitCode {
                 commands::connect(config, state, a.refresh_token, a.timeout).await
             }
             Command::Status(a) => commands::status(state, a.json).await,
+            Command::Reconcile(a) => reconcile::run(config, state, Some(a.out), a.json).await,
             Command::Config(ConfigCommand::Check) => commands::config_check(config, state).await,
         }
     });

@@ -1,0 +1,95 @@
+//! `reconcile`: compares Cliniko and Reckon in full and writes the mismatch report.
+
+use crate::clients;
+use crate::settings::{self, Loaded};
+use anyhow::Context;
+use cliniko_reckon::adapters::sqlite::SqliteState;
+use cliniko_reckon::reconcile::{Category, ReconcileReport, reconcile};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit code when the report lists mismatches (errors exit with 1).
+pub const MISMATCHES_FOUND: u8 = 2;
+
+/// Writes `report.json`, `report.html` and one CSV per category into `dir`.
+pub fn write_report(
+    report: &ReconcileReport,
+    dir: &Path,
+    zone: chrono_tz::Tz,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    let mut write = |name: &str, text: String| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    write("report.json", report.to_json()?)?;
+    write("report.html", report.to_html(zone)?)?;
+    for c in Category::ALL {
+        write(&format!("{}.csv", c.key()), report.to_csv(c)?)?;
+    }
+    Ok(written)
+}
+
+/// The summary a person reads in the terminal.
+pub fn summary_table(report: &ReconcileReport) -> String {
+    let s = &report.scanned;
+    let mut out = format!(
+        "Scanned Cliniko: {} patients, {} products and services, {} invoices\n\
+         Scanned Reckon:  {} customers, {} items, {} invoices\n\n",
+        s.cliniko_patients,
+        s.cliniko_products,
+        s.cliniko_invoices,
+        s.reckon_customers,
+        s.reckon_items,
+        s.reckon_invoices
+    );
+    for c in Category::ALL {
+        out.push_str(&format!("  {:<28} {:>6}\n", c.title(), report.count(c)));
+    }
+    out.push_str(&if report.is_clean() {
+        "\nBoth sides agree.\n".to_string()
+    } else {
+        format!("\n{} mismatches need attention.\n", report.total())
+    });
+    out
+}
+
+pub async fn run(
+    config: Option<&Path>,
+    state: Option<&Path>,
+    out: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let loaded = Loaded::load(config)?;
+    let state_path = settings::state_path(state);
+    let store = SqliteState::open(&state_path)
+        .with_context(|| format!("opening state file {}", state_path.display()))?;
+    let source = clients::cliniko(&loaded.cliniko()?)?;
+    let book = clients::reckon(&loaded.reckon()?, store.clone()).await?;
+    let mapping = loaded.file.mapping.clone();
+    let report = reconcile(
+        &source,
+        &book,
+        &store,
+        &mapping,
+        "local",
+        chrono::Utc::now(),
+    )
+    .await?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("reconciliation"));
+    let written = write_report(&report, &dir, mapping.default_time_zone)?;
+    if json {
+        println!("{}", report.to_json()?);
+    } else {
+        print!("{}", summary_table(&report));
+        println!("Report: {}", written[1].display());
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(MISMATCHES_FOUND)
+    })
+}
