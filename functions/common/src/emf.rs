@@ -66,6 +66,48 @@ pub fn emit(metric: Metric, value: f64) {
     println!("{doc}");
 }
 
+/// The reconciliation's findings: the total under `TenantId` (the alarm's series) and one
+/// value per category under `TenantId` + `Category`, in a single EMF document.
+pub fn reconciliation_document(
+    tenant: &str,
+    total: u64,
+    per_category: &[(&str, u64)],
+    at_ms: i64,
+) -> serde_json::Value {
+    let name = Metric::ReconciliationMismatches.name();
+    let mut doc = document(
+        Metric::ReconciliationMismatches,
+        total as f64,
+        tenant,
+        at_ms,
+    );
+    for (category, count) in per_category {
+        let metric = format!("{name}.{category}");
+        doc["_aws"]["CloudWatchMetrics"]
+            .as_array_mut()
+            .map(|sets| {
+                sets.push(json!({
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["TenantId"]],
+                    "Metrics": [{"Name": metric, "Unit": "Count"}]
+                }))
+            })
+            .unwrap_or_default();
+        doc[metric] = json!(*count as f64);
+    }
+    doc
+}
+
+pub fn emit_reconciliation(total: u64, per_category: &[(&str, u64)]) {
+    let doc = reconciliation_document(
+        &tenant(),
+        total,
+        per_category,
+        chrono::Utc::now().timestamp_millis(),
+    );
+    println!("{doc}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,6 +175,62 @@ where
     Ok(summary)
 }
 
+/// What one reconciler run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconcileOutcome {
+    pub mismatches: u64,
+    pub summary: std::collections::BTreeMap<String, u64>,
+    /// The HTML report's key in the bucket.
+    pub report_key: String,
+    pub keys: Vec<String>,
+}
+
+/// The reconciler's invocation: reconcile, publish every rendering to S3, emit the counts.
+#[cfg(feature = "aws")]
+pub async fn reconcile_and_publish<S, B, St>(
+    source: &S,
+    book: &B,
+    state: &St,
+    mapping: &cliniko_reckon::mapping::MappingConfig,
+    tenant: &str,
+    reports: &cliniko_reckon::adapters::aws::S3Reports,
+) -> Result<ReconcileOutcome, ReconcilerError>
+where
+    S: ClinikoSource,
+    B: cliniko_reckon::ports::ReckonBook,
+    St: StateStore,
+{
+    use cliniko_reckon::reconcile::{Category, reconcile};
+    let report = reconcile(source, book, state, mapping, tenant, Utc::now()).await?;
+    let keys = reports
+        .publish(tenant, &report, mapping.default_time_zone)
+        .await?;
+    let per_category: Vec<(&str, u64)> = Category::ALL
+        .iter()
+        .map(|c| (c.key(), report.count(*c)))
+        .collect();
+    emf::emit_reconciliation(report.total(), &per_category);
+    Ok(ReconcileOutcome {
+        mismatches: report.total(),
+        summary: report.summary.clone(),
+        report_key: keys
+            .iter()
+            .find(|k| k.ends_with(".html"))
+            .cloned()
+            .unwrap_or_default(),
+        keys,
+    })
+}
+
+/// Why a reconciler run failed (mismatches are not failures).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcilerError {
+    #[error(transparent)]
+    Reconcile(#[from] cliniko_reckon::reconcile::ReconcileError),
+    #[error("publishing the report: {0}")]
+    Publish(#[from] cliniko_reckon::ports::StateError),
+}
+
 pub mod emf;
 #[cfg(feature = "aws")]
 pub mod runtime;

@@ -70,3 +70,31 @@ pub async fn run_poller() -> Result<(), Error> {
     ))
     .await
 }
+
+/// The nightly reconciler: reads both sides in full, writes the report to S3 and emits the
+/// mismatch counts (the alarm fires on any).
+pub async fn run_reconciler() -> Result<(), Error> {
+    init_logging();
+    let aws = Aws::from_env().await?;
+    let source = aws.cliniko().await?;
+    let book = aws.reckon().await?;
+    let state = aws.state()?;
+    let reports = aws.reports()?;
+    let mapping = cliniko_reckon::mapping::MappingConfig::default();
+    let tenant = aws.tenant.clone();
+    let (source, book, state, reports, mapping, tenant) =
+        (&source, &book, &state, &reports, &mapping, &tenant);
+    lambda_runtime::run(service_fn(
+        move |_event: LambdaEvent<serde_json::Value>| async move {
+            let outcome =
+                crate::reconcile_and_publish(source, book, state, mapping, tenant, reports).await?;
+            tracing::info!(
+                mismatches = outcome.mismatches,
+                report = %outcome.report_key,
+                "reconciled"
+            );
+            Ok::<_, Error>(serde_json::to_value(&outcome)?)
+        },
+    ))
+    .await
+}

@@ -10,6 +10,7 @@
 //! | `RECKON_APP_SECRET_ARN` | workers, reconciler | `{"client_id", "client_secret", "subscription_key"}` |
 //! | `RECKON_TOKENS_SECRET_ARN` | workers, reconciler | the OAuth token pair (read and rotated) |
 //! | `RECKON_BOOK_ID` | workers, reconciler | the Reckon book's GUID (else `book_id` in the app secret) |
+//! | `REPORT_BUCKET` | reconciler | the S3 bucket for reconciliation reports |
 //! | `CLINIKO_USER_AGENT` | all | when the Cliniko secret has no `user_agent` |
 //! | `CLINIKO_BASE_URL`, `RECKON_API_BASE_URL`, `RECKON_IDENTITY_URL`, `RECKON_RECEIPT_ACCOUNT` | optional | endpoint and account overrides |
 //!
@@ -17,7 +18,7 @@
 //! emulator); there is no local-mode switch.
 
 use cliniko_reckon::adapters::aws::{
-    DynamoState, LeasedTokenStore, QueueUrls, SecretsTokenStore, SqsQueue, TokenLease,
+    DynamoState, LeasedTokenStore, QueueUrls, S3Reports, SecretsTokenStore, SqsQueue, TokenLease,
     load_reckon_app_secret, load_sdk_config,
 };
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
@@ -60,6 +61,7 @@ pub struct Aws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
     pub table: String,
     pub tenant: String,
 }
@@ -71,6 +73,7 @@ impl Aws {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::new(&sdk),
             table: var("TABLE_NAME")?,
             tenant: std::env::var("TENANT_ID")
                 .ok()
@@ -204,6 +207,11 @@ impl Aws {
             .and_then(|v| v.get("book_id"))
             .and_then(|b| b.as_str())
             .map(str::to_string))
+    }
+
+    /// Where the reconciler writes its reports (`REPORT_BUCKET`).
+    pub fn reports(&self) -> Result<S3Reports, WiringError> {
+        Ok(S3Reports::new(self.s3.clone(), var("REPORT_BUCKET")?))
     }
 
     /// Everything a sync worker needs, built once per execution environment.

@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::Utc;
 use cliniko_reckon::adapters::aws::{
-    DynamoState, LeasedTokenStore, QueueUrls, SecretsTokenStore, SqsQueue, TokenLease,
+    DynamoState, LeasedTokenStore, QueueUrls, S3Reports, SecretsTokenStore, SqsQueue, TokenLease,
     create_state_table, load_sdk_config,
 };
 use cliniko_reckon::domain::{ClinikoId, EntityKind};
@@ -19,7 +19,7 @@ use cliniko_reckon::pipeline::Syncer;
 use cliniko_reckon::ports::{Outcome, StateStore, TokenSet, TokenStore};
 use cliniko_reckon::reckon::ReckonClient;
 use cliniko_reckon_e2e::{Harness, Options, assert_in_step, cliniko_client, reckon_config};
-use lambda_handlers::{PollLoop, handle_batch, poll_rounds};
+use lambda_handlers::{PollLoop, handle_batch, poll_rounds, reconcile_and_publish};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -401,4 +401,67 @@ async fn flow(config: aws_config::SdkConfig) {
             "nothing else dead-lettered"
         );
     }
+
+    // 5. The nightly reconciler: both sides agree, the report is in S3.
+    // Path-style addressing: the emulator serves one host, not a host per bucket.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = unique("reports");
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let reports = S3Reports::new(s3.clone(), bucket.clone());
+    let outcome = reconcile_and_publish(
+        &poller_source,
+        &worker.sink,
+        &state(),
+        &MappingConfig::default(),
+        "clinic-1",
+        &reports,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.mismatches, 0, "{outcome:?}");
+    assert_eq!(outcome.keys.len(), 10, "JSON, HTML and eight CSVs");
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("reports/clinic-1/")
+        .send()
+        .await
+        .unwrap()
+        .contents
+        .unwrap_or_default();
+    assert_eq!(listed.len(), 10);
+    let json = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(outcome.keys.iter().find(|k| k.ends_with(".json")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let report: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(report["mismatches"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        report["scanned"]["cliniko_patients"].as_u64(),
+        Some(h.seed.patients as u64)
+    );
 }

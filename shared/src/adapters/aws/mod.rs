@@ -58,10 +58,12 @@
 //! [`TokenStore`]: crate::ports::TokenStore
 
 mod dynamo;
+mod reports;
 mod secrets;
 mod sqs;
 
 pub use dynamo::{DynamoState, create_state_table};
+pub use reports::S3Reports;
 pub use secrets::{
     AppSecrets, AppSecretsError, LeaseGuard, LeasedTokenStore, ReckonAppSecret, SecretsTokenStore,
     TokenLease, load_app_secrets, load_cliniko_api_key, load_reckon_app_secret,

@@ -1,0 +1,81 @@
+//! Reconciliation reports in S3: one dated folder per run,
+//! `reports/{tenant}/{YYYY-MM-DD}/{HHMMSS}Z/` with `report.json`, `report.html` and one CSV
+//! per category. The bucket's default encryption (KMS) and lifecycle rule apply.
+
+use super::check_tenant;
+use crate::ports::StateError;
+use crate::reconcile::{Category, ReconcileReport};
+use chrono_tz::Tz;
+
+/// Where the reports go.
+#[derive(Debug, Clone)]
+pub struct S3Reports {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Reports {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        S3Reports {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The folder a run's report goes to.
+    pub fn prefix(tenant: &str, report: &ReconcileReport) -> Result<String, StateError> {
+        check_tenant(tenant)?;
+        Ok(format!(
+            "reports/{tenant}/{}/",
+            report.generated_at.format("%Y-%m-%d/%H%M%SZ")
+        ))
+    }
+
+    /// Writes every rendering of `report`; returns the keys written.
+    pub async fn publish(
+        &self,
+        tenant: &str,
+        report: &ReconcileReport,
+        zone: Tz,
+    ) -> Result<Vec<String>, StateError> {
+        let prefix = Self::prefix(tenant, report)?;
+        let render = |e: crate::reconcile::report::ReportError| StateError::Backend {
+            detail: e.to_string(),
+            retryable: false,
+        };
+        let mut files = vec![
+            (
+                "report.json".to_string(),
+                "application/json",
+                report.to_json().map_err(render)?,
+            ),
+            (
+                "report.html".to_string(),
+                "text/html; charset=utf-8",
+                report.to_html(zone).map_err(render)?,
+            ),
+        ];
+        for c in Category::ALL {
+            files.push((
+                format!("{}.csv", c.key()),
+                "text/csv; charset=utf-8",
+                report.to_csv(c).map_err(render)?,
+            ));
+        }
+        let mut keys = Vec::with_capacity(files.len());
+        for (name, content_type, body) in files {
+            let key = format!("{prefix}{name}");
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .content_type(content_type)
+                .body(body.into_bytes().into())
+                .send()
+                .await
+                .map_err(|e| super::backend("S3 PutObject (report)", e))?;
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+}
