@@ -215,6 +215,15 @@ export class SyncStack extends Stack {
       [ENV.reportBucket]: reports.bucketName,
     });
     table.grantReadData(reconciler.function);
+    // Refreshing the Reckon tokens takes the lease item (`T#{tenant}#LEASE`) first: put and
+    // delete on that partition only.
+    reconciler.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        resources: [table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`T#${tenantId}#LEASE`] } },
+      }),
+    );
     clinikoSecret.grantRead(reconciler.function);
     reckonAppSecret.grantRead(reconciler.function);
     // Reading Reckon needs a valid access token; refreshing one rotates the refresh token,

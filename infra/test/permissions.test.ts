@@ -112,11 +112,13 @@ describe('least-privilege permissions of each function', () => {
     });
   }
 
-  it('reconciler: table read, both secrets, tokens read/write, put report objects; no queue, no delete', () => {
+  it('reconciler: table read, the token lease item, both secrets, tokens read/write, put report objects; no queue', () => {
     const objects = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [reportsId, 'Arn'] }, '/*']] });
     assertExactly('reconciler', {
       ...logs('reconciler'),
       ...tableRead,
+      'dynamodb:PutItem': [table],
+      'dynamodb:DeleteItem': [table],
       ...secretRead(cliniko, reckonApp, tokens),
       'secretsmanager:PutSecretValue': [tokens],
       's3:PutObject': [objects],

@@ -265,7 +265,7 @@ impl ReconcileReport {
     }
 }
 
-const TEMPLATE: &str = include_str!("../../templates/reconcile_report.html.tmp-main");
+const TEMPLATE: &str = include_str!("../../templates/reconcile_report.html");
 
 /// A spreadsheet must not run a cell as a formula (CSV injection): values starting with
 /// `=`, `+`, `-`, `@` get a leading apostrophe, except plain numbers and amounts.
