@@ -289,16 +289,11 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         .parent()
         .map(|p| p.join("demo-reconciliation"))
         .unwrap_or_else(|| PathBuf::from("demo-reconciliation"));
-    let written = crate::reconcile::write_report(
+    let report_html = crate::reconcile::write_report(
         &reconciliation,
         &report_dir,
         syncer.mapping.default_time_zone,
     )?;
-    let report_html = written
-        .iter()
-        .find(|p| p.extension().is_some_and(|e| e == "html"))
-        .cloned()
-        .unwrap_or_default();
     let failed = backfill.failed + rounds.iter().map(|r| r.failed).sum::<u64>() + idle.failed;
     if opts.json {
         println!(

@@ -11,26 +11,25 @@ use std::process::ExitCode;
 /// Exit code when the report lists mismatches (errors exit with 1).
 pub const MISMATCHES_FOUND: u8 = 2;
 
-/// Writes `report.json`, `report.html` and one CSV per category into `dir`.
+/// Writes `report.json`, `report.html` and one CSV per category into `dir`; returns the
+/// HTML report's path (the one a person opens).
 pub fn write_report(
     report: &ReconcileReport,
     dir: &Path,
     zone: chrono_tz::Tz,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut written = Vec::new();
-    let mut write = |name: &str, text: String| -> anyhow::Result<()> {
+    let write = |name: &str, text: String| -> anyhow::Result<PathBuf> {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
-        Ok(())
+        Ok(path)
     };
     write("report.json", report.to_json()?)?;
-    write("report.html", report.to_html(zone)?)?;
+    let html = write("report.html", report.to_html(zone)?)?;
     for c in Category::ALL {
         write(&format!("{}.csv", c.key()), report.to_csv(c)?)?;
     }
-    Ok(written)
+    Ok(html)
 }
 
 /// The summary a person reads in the terminal.
@@ -80,12 +79,12 @@ pub async fn run(
     )
     .await?;
     let dir = out.unwrap_or_else(|| PathBuf::from("reconciliation"));
-    let written = write_report(&report, &dir, mapping.default_time_zone)?;
+    let html = write_report(&report, &dir, mapping.default_time_zone)?;
     if json {
         println!("{}", report.to_json()?);
     } else {
         print!("{}", summary_table(&report));
-        println!("Report: {}", written[1].display());
+        println!("Report: {}", html.display());
     }
     Ok(if report.is_clean() {
         ExitCode::SUCCESS

@@ -66,8 +66,9 @@ pub fn emit(metric: Metric, value: f64) {
     println!("{doc}");
 }
 
-/// The reconciliation's findings: the total under `TenantId` (the alarm's series) and one
-/// value per category under `TenantId` + `Category`, in a single EMF document.
+/// The reconciliation's findings in one EMF document under `TenantId`: the total as
+/// `ReconciliationMismatches` (the alarm's series) and each category as
+/// `ReconciliationMismatches.<category>`.
 pub fn reconciliation_document(
     tenant: &str,
     total: u64,
@@ -83,16 +84,9 @@ pub fn reconciliation_document(
     );
     for (category, count) in per_category {
         let metric = format!("{name}.{category}");
-        doc["_aws"]["CloudWatchMetrics"]
-            .as_array_mut()
-            .map(|sets| {
-                sets.push(json!({
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["TenantId"]],
-                    "Metrics": [{"Name": metric, "Unit": "Count"}]
-                }))
-            })
-            .unwrap_or_default();
+        if let Some(metrics) = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array_mut() {
+            metrics.push(json!({"Name": metric, "Unit": "Count"}));
+        }
         doc[metric] = json!(*count as f64);
     }
     doc
@@ -111,6 +105,38 @@ pub fn emit_reconciliation(total: u64, per_category: &[(&str, u64)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reconciliation_document_carries_the_total_and_each_category() {
+        let d = reconciliation_document(
+            "clinic-a",
+            3,
+            &[("field_drift", 2), ("amount_drift", 1), ("sync_failure", 0)],
+            1_700_000_000_000,
+        );
+        let set = &d["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(set["Namespace"], NAMESPACE);
+        assert_eq!(set["Dimensions"][0][0], "TenantId");
+        let names: Vec<&str> = set["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "ReconciliationMismatches",
+                "ReconciliationMismatches.field_drift",
+                "ReconciliationMismatches.amount_drift",
+                "ReconciliationMismatches.sync_failure",
+            ]
+        );
+        assert_eq!(d["ReconciliationMismatches"], 3.0);
+        assert_eq!(d["ReconciliationMismatches.field_drift"], 2.0);
+        assert_eq!(d["ReconciliationMismatches.sync_failure"], 0.0);
+        assert_eq!(d["TenantId"], "clinic-a");
+    }
 
     #[test]
     fn documents_follow_the_embedded_metric_format() {

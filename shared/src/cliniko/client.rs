@@ -390,23 +390,38 @@ impl ClinikoClient {
         Ok(())
     }
 
-    /// Invoices changed since `since`, page by page, each page's items in one id-list query.
-    async fn changed_invoices(&self, query: ListQuery) -> Result<Vec<Invoice>, ClinikoError> {
-        let mut out = Vec::new();
-        let mut next = Some(self.url("invoices", &query));
-        while let Some(url) = next {
-            let page = self.page(&url, "invoices").await?;
-            let mut invoices = page
-                .records
-                .iter()
-                .map(decode::<InvoiceDto>)
-                .collect::<Result<Vec<_>, _>>()?;
-            self.attach_items(&mut invoices).await?;
-            debug!(invoices = invoices.len(), "Cliniko invoice page with items");
-            out.extend(invoices);
-            next = page.next;
+    /// One page of `kind` as records; an invoice page comes with its items (one id-list
+    /// query per page).
+    async fn record_page(
+        &self,
+        kind: EntityKind,
+        url: &Url,
+    ) -> Result<(Vec<Record>, Option<Url>), ClinikoError> {
+        let page = self.page(url, resource(kind)).await?;
+        fn all<W: Wire>(
+            records: &[Value],
+            wrap: fn(W::Domain) -> Record,
+        ) -> Result<Vec<Record>, ClinikoError> {
+            records.iter().map(|r| decode::<W>(r).map(wrap)).collect()
         }
-        Ok(out)
+        let records = match kind {
+            EntityKind::Patient => all::<PatientDto>(&page.records, Record::Patient)?,
+            EntityKind::Product => all::<ProductDto>(&page.records, Record::Product)?,
+            EntityKind::BillableItem => {
+                all::<BillableItemDto>(&page.records, Record::BillableItem)?
+            }
+            EntityKind::Invoice => {
+                let mut invoices = page
+                    .records
+                    .iter()
+                    .map(decode::<InvoiceDto>)
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.attach_items(&mut invoices).await?;
+                invoices.into_iter().map(Record::Invoice).collect()
+            }
+        };
+        debug!(kind = %kind, records = records.len(), "Cliniko page");
+        Ok((records, page.next))
     }
 
     async fn one<W: Wire>(
@@ -420,6 +435,17 @@ impl ClinikoClient {
             Fetched::NotFound => Ok(None),
             Fetched::Body(v) => decode::<W>(&v).map(Some),
         }
+    }
+}
+
+/// Archived rows, and deleted ones for invoices (`deleted_at` is filterable on invoices,
+/// openapi.yaml; `*` includes deleted rows): the sync and the reconciliation see them all.
+fn every_record(kind: EntityKind) -> ListQuery {
+    let query = ListQuery::new().any("archived_at");
+    if kind == EntityKind::Invoice {
+        query.any("deleted_at")
+    } else {
+        query
     }
 }
 
@@ -456,43 +482,18 @@ impl ClinikoSource for ClinikoClient {
         kind: EntityKind,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<Record>, ClinikoError> {
-        let mut query = ListQuery::new();
+        let mut query = every_record(kind);
         if let Some(t) = since {
             query = query.at_or_after("updated_at", t);
         }
-        query = query.any("archived_at");
-        if kind == EntityKind::Invoice {
-            // `deleted_at` is filterable on invoices (openapi.yaml); `*` includes deleted rows.
-            query = query.any("deleted_at");
-        }
         let query = query.sort("updated_at,id").per_page(PER_PAGE);
-        let plural = resource(kind);
-        let records: Vec<Record> = match kind {
-            EntityKind::Patient => self
-                .list_all::<PatientDto>(plural, query)
-                .await?
-                .into_iter()
-                .map(Record::Patient)
-                .collect(),
-            EntityKind::Product => self
-                .list_all::<ProductDto>(plural, query)
-                .await?
-                .into_iter()
-                .map(Record::Product)
-                .collect(),
-            EntityKind::BillableItem => self
-                .list_all::<BillableItemDto>(plural, query)
-                .await?
-                .into_iter()
-                .map(Record::BillableItem)
-                .collect(),
-            EntityKind::Invoice => self
-                .changed_invoices(query)
-                .await?
-                .into_iter()
-                .map(Record::Invoice)
-                .collect(),
-        };
+        let mut records = Vec::new();
+        let mut next = Some(self.url(resource(kind), &query));
+        while let Some(url) = next {
+            let (page, after) = self.record_page(kind, &url).await?;
+            records.extend(page);
+            next = after;
+        }
         let records = dedupe(records);
         debug!(records = records.len(), "Cliniko changes read");
         Ok(records)
@@ -545,44 +546,12 @@ impl ClinikoSource for ClinikoClient {
         let url = match cursor {
             // The cursor is a `links.next` this client accepted before; check it again.
             Some(PageCursor(next)) => self.checked_next(&next, plural)?,
-            None => {
-                let mut query = ListQuery::new().any("archived_at");
-                if kind == EntityKind::Invoice {
-                    query = query.any("deleted_at");
-                }
-                self.url(plural, &query.sort("id").per_page(PER_PAGE))
-            }
+            None => self.url(plural, &every_record(kind).sort("id").per_page(PER_PAGE)),
         };
-        let page = self.page(&url, plural).await?;
-        let records: Vec<Record> = match kind {
-            EntityKind::Patient => page
-                .records
-                .iter()
-                .map(|r| decode::<PatientDto>(r).map(Record::Patient))
-                .collect::<Result<_, _>>()?,
-            EntityKind::Product => page
-                .records
-                .iter()
-                .map(|r| decode::<ProductDto>(r).map(Record::Product))
-                .collect::<Result<_, _>>()?,
-            EntityKind::BillableItem => page
-                .records
-                .iter()
-                .map(|r| decode::<BillableItemDto>(r).map(Record::BillableItem))
-                .collect::<Result<_, _>>()?,
-            EntityKind::Invoice => {
-                let mut invoices = page
-                    .records
-                    .iter()
-                    .map(decode::<InvoiceDto>)
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.attach_items(&mut invoices).await?;
-                invoices.into_iter().map(Record::Invoice).collect()
-            }
-        };
+        let (items, next) = self.record_page(kind, &url).await?;
         Ok(ports::Page {
-            items: records,
-            next: page.next.map(|u| PageCursor(u.to_string())),
+            items,
+            next: next.map(|u| PageCursor(u.to_string())),
         })
     }
 

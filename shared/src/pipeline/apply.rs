@@ -237,7 +237,9 @@ where
             let name = if existing.name == base {
                 base
             } else {
-                let name = self.free_customer_name(p.id, &base, index).await?;
+                let name = self
+                    .free_customer_name(p.id, Some(existing.id), &base, index)
+                    .await?;
                 index.by_name.remove(&existing.name.to_lowercase());
                 index.by_name.insert(name.to_lowercase(), existing.id);
                 name
@@ -255,7 +257,7 @@ where
         }
 
         let base = mapping::customer_name(p);
-        let name = self.free_customer_name(p.id, &base, index).await?;
+        let name = self.free_customer_name(p.id, None, &base, index).await?;
         let draft = mapping::patient_to_customer(p, &name, &self.mapping);
         let hash = mapping::content_hash(&draft);
         self.state
@@ -336,7 +338,9 @@ where
         }
         let mut guard = self.customers.lock().await;
         let index = self.customer_index(&mut guard).await?;
-        let name = self.free_customer_name(p.id, &base, index).await?;
+        let name = self
+            .free_customer_name(p.id, Some(x.reckon_id), &base, index)
+            .await?;
         if let Some(old) = &x.reckon_name {
             index.by_name.remove(&old.to_lowercase());
         }
@@ -361,12 +365,12 @@ where
             .ok_or_else(|| PipelineError::Internal("customer index missing".into()))
     }
 
-    /// Whether `name` belongs to another item, in the cross-references or in Reckon.
-    async fn item_name_taken(
+    /// Whether another product or billable item owns `name` in the cross-references (item
+    /// names are unique in Reckon across products and services).
+    async fn item_name_owned_by_another(
         &self,
         kind: EntityKind,
         id: ClinikoId,
-        mine: ReckonId,
         name: &str,
     ) -> Result<bool, PipelineError> {
         for k in [EntityKind::Product, EntityKind::BillableItem] {
@@ -379,6 +383,20 @@ where
                 return Ok(true);
             }
         }
+        Ok(false)
+    }
+
+    /// Whether `name` belongs to another item, in the cross-references or in Reckon.
+    async fn item_name_taken(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+        mine: ReckonId,
+        name: &str,
+    ) -> Result<bool, PipelineError> {
+        if self.item_name_owned_by_another(kind, id, name).await? {
+            return Ok(true);
+        }
         Ok(self
             .sink
             .find_item_by_name(name)
@@ -386,17 +404,15 @@ where
             .is_some_and(|found| found.id != mine))
     }
 
+    /// `base`, or its disambiguated form when another customer has it; `mine` is the
+    /// customer this patient has (or is being linked to), whose own name is not "taken".
     async fn free_customer_name(
         &self,
         id: ClinikoId,
+        mine: Option<ReckonId>,
         base: &str,
         index: &CustomerIndex,
     ) -> Result<String, PipelineError> {
-        let mine = self
-            .state
-            .cross_ref(EntityKind::Patient, id)
-            .await?
-            .map(|x| x.reckon_id);
         let taken = |name: &str| {
             index
                 .by_name
@@ -495,14 +511,7 @@ where
 
         // Item names are unique in Reckon across products and services.
         let base = draft.name.clone();
-        let mut owned = false;
-        for k in [EntityKind::Product, EntityKind::BillableItem] {
-            owned |= self
-                .state
-                .name_owner(k, &base)
-                .await?
-                .is_some_and(|o| !(k == kind && o == id));
-        }
+        let owned = self.item_name_owned_by_another(kind, id, &base).await?;
         let existing = self.sink.find_item_by_name(&base).await?;
         if let Some(found) = &existing
             && !owned

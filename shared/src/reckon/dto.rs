@@ -448,19 +448,23 @@ pub(crate) struct ElectronicView {
     pub address: Option<String>,
 }
 
+/// The address of a customer's `Email` electronic address, if any.
+fn email_of(electronic_addresses: Option<Vec<ElectronicView>>) -> Option<String> {
+    electronic_addresses
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| {
+            e.kind
+                .as_ref()
+                .and_then(|k| k.name.as_deref())
+                .is_some_and(|n| n.eq_ignore_ascii_case("Email"))
+        })
+        .and_then(|e| e.address)
+}
+
 impl CustomerView {
     pub fn into_domain(self) -> ReckonCustomer {
-        let email = self
-            .electronic_addresses
-            .unwrap_or_default()
-            .into_iter()
-            .find(|e| {
-                e.kind
-                    .as_ref()
-                    .and_then(|k| k.name.as_deref())
-                    .is_some_and(|n| n.eq_ignore_ascii_case("Email"))
-            })
-            .and_then(|e| e.address);
+        let email = email_of(self.electronic_addresses);
         ReckonCustomer {
             id: self.id,
             name: self.name,
@@ -1145,14 +1149,7 @@ pub(crate) struct AddressView {
 
 impl CustomerFullView {
     pub fn into_domain(self) -> ReckonCustomerRecord {
-        let email = CustomerView {
-            id: self.id,
-            name: String::new(),
-            status: None,
-            electronic_addresses: self.electronic_addresses,
-        }
-        .into_domain()
-        .email;
+        let email = email_of(self.electronic_addresses);
         let phones = self
             .phone_numbers
             .unwrap_or_default()

@@ -17,7 +17,7 @@ pub use report::{Category, Mismatch, ReconcileReport, Scanned};
 use crate::cliniko::ClinikoError;
 use crate::domain::*;
 use crate::mapping::MappingConfig;
-use crate::ports::{ClinikoSource, PageCursor, ReckonBook, StateError, StateStore};
+use crate::ports::{ClinikoSource, Page, PageCursor, ReckonBook, StateError, StateStore};
 use crate::reckon::ReckonError;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -43,40 +43,47 @@ impl ReconcileError {
     }
 }
 
+/// Follows a paged read from the first page to the last, handing each record to `each`.
+async fn each_record<T, E, F, Fut>(mut page: F, mut each: impl FnMut(T)) -> Result<(), E>
+where
+    F: FnMut(Option<PageCursor>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, E>>,
+{
+    let mut cursor = None;
+    loop {
+        let current = page(cursor).await?;
+        current.items.into_iter().for_each(&mut each);
+        match current.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Reads Reckon's customers, items and invoices in full (page by page).
 async fn read_book<B: ReckonBook>(book: &B) -> Result<compare::Book, ReckonError> {
     let mut out = compare::Book::default();
-    let mut cursor: Option<PageCursor> = None;
-    loop {
-        let page = book.customer_page(cursor.take()).await?;
-        for c in page.items {
+    each_record(
+        |c| book.customer_page(c),
+        |c| {
             out.customers.insert(c.id, c);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    loop {
-        let page = book.item_page(cursor.take()).await?;
-        for i in page.items {
+        },
+    )
+    .await?;
+    each_record(
+        |c| book.item_page(c),
+        |i| {
             out.items.insert(i.id, i);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    loop {
-        let page = book.invoice_page(cursor.take()).await?;
-        for i in page.items {
+        },
+    )
+    .await?;
+    each_record(
+        |c| book.invoice_page(c),
+        |i| {
             out.invoices.insert(i.id, compare::InvoiceSummary::from(i));
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        },
+    )
+    .await?;
     Ok(out)
 }
 
@@ -105,17 +112,7 @@ where
     let businesses = source.businesses().await?;
     let mut run = compare::Run::new(reckon, links, failures, taxes, businesses, mapping);
     for kind in EntityKind::ALL {
-        let mut cursor: Option<PageCursor> = None;
-        loop {
-            let page = source.all_page(kind, cursor.take()).await?;
-            for record in &page.items {
-                run.compare(record);
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        each_record(|c| source.all_page(kind, c), |record| run.compare(&record)).await?;
     }
     Ok(run.finish(tenant, now))
 }

@@ -240,6 +240,16 @@ impl DynamoState {
 
     /// Every item of a partition (all pages), in sort-key order.
     async fn query_partition(&self, pk: String) -> Result<Vec<Item>, StateError> {
+        self.query_partition_projected(pk, None).await
+    }
+
+    /// As [`Self::query_partition`], keeping only the `projection` attributes when given (a
+    /// page then carries many more items).
+    async fn query_partition_projected(
+        &self,
+        pk: String,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StateError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -248,6 +258,7 @@ impl DynamoState {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk")
+                .set_projection_expression(projection.map(str::to_string))
                 .expression_attribute_names("#pk", "pk")
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .consistent_read(true)
@@ -404,36 +415,20 @@ impl StateStore for DynamoState {
     }
 
     async fn links(&self, kind: EntityKind) -> Result<Vec<(ClinikoId, ReckonId)>, StateError> {
-        let pk = self.xref_pk(kind);
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            // Only the keys and the Reckon id: a page carries far more links this way.
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .projection_expression("sk, reckon_id")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend("DynamoDB Query (links)", e))?;
-            for item in page.items.unwrap_or_default() {
-                let sk = get_s(&item, "cross-reference", "sk")?;
+        let items = self
+            .query_partition_projected(self.xref_pk(kind), Some("sk, reckon_id"))
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                let sk = get_s(item, "cross-reference", "sk")?;
                 let key = format!("cross-reference {kind} {sk}");
-                out.push((
+                Ok((
                     cliniko_id(&key, sk)?,
-                    reckon_id(&key, get_s(&item, &key, "reckon_id")?)?,
-                ));
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(out),
-            }
-        }
+                    reckon_id(&key, get_s(item, &key, "reckon_id")?)?,
+                ))
+            })
+            .collect()
     }
 
     async fn cross_ref_by_reckon(
