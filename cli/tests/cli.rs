@@ -67,6 +67,9 @@ fn demo_syncs_a_clinic_then_status_reads_its_state() {
         "an idle run writes nothing to Reckon: {summary}"
     );
     assert!(state.exists());
+    assert_eq!(summary["reconciliation"]["mismatches"], 0, "{summary}");
+    let report = summary["reconciliation"]["report"].as_str().unwrap();
+    assert!(std::path::Path::new(report).exists(), "{report}");
 
     let status = cmd()
         .args(["status", "--json", "--state"])
@@ -120,7 +123,7 @@ fn a_missing_setting_is_one_line_naming_it() {
 fn help_lists_every_command() {
     let out = cmd().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for c in ["demo", "sync", "connect", "status", "config"] {
+    for c in ["demo", "sync", "connect", "status", "reconcile", "config"] {
         assert!(help.contains(c), "{help}");
     }
     let out = cmd().args(["sync", "--help"]).output().unwrap();
@@ -286,6 +289,44 @@ mod against_simulators {
         let second = json(&run(configured(&s, &state, &["sync", "--once", "--json"])).await);
         assert_eq!(writes(&s), before, "a second sync writes nothing: {second}");
         assert_eq!(second["api_requests"]["reckon"], 0, "{second}");
+
+        // Reconcile: clean after the sync, then a customer renamed in Reckon is found, the
+        // report files are written and the exit code says mismatches exist.
+        let out_dir = dir.path().join("reconciliation");
+        let out_arg = out_dir.display().to_string();
+        let clean = json(
+            &run(configured(
+                &s,
+                &state,
+                &["reconcile", "--out", &out_arg, "--json"],
+            ))
+            .await,
+        );
+        assert_eq!(
+            clean["mismatches"].as_array().map(Vec::len),
+            Some(0),
+            "{clean}"
+        );
+        s.reckon.with_book(|b, _| {
+            let c = b.customers.values_mut().next().unwrap();
+            c.name = format!("{} (renamed by hand)", c.name);
+        });
+        let out = run(configured(&s, &state, &["reconcile", "--out", &out_arg])).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("1 mismatches need attention"), "{stdout}");
+        let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+        assert!(html.contains("(renamed by hand)"));
+        let csv = std::fs::read_to_string(out_dir.join("field_drift.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 2, "header and one row: {csv}");
+        for file in ["report.json", "missing_in_reckon.csv", "sync_failure.csv"] {
+            assert!(out_dir.join(file).exists(), "{file}");
+        }
         drop(s.cliniko);
     }
 
