@@ -3,15 +3,17 @@
 //! its linked Reckon record.
 
 use super::report::{Category, Mismatch, ReconcileReport, Scanned};
+use super::scratch::{Scratch, ScratchError, Shelf};
 use crate::domain::*;
 use crate::mapping::{self, MappingConfig};
 use crate::ports::Failure;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
-/// A Reckon invoice as reconciliation keeps it in memory.
-#[derive(Debug, Clone)]
+/// A Reckon invoice as reconciliation keeps it: what the comparison reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct InvoiceSummary {
     pub reference: Option<String>,
     pub customer: Option<ReckonId>,
@@ -37,14 +39,6 @@ impl From<ReckonInvoiceRecord> for InvoiceSummary {
             lines: lines.iter().map(|l| (l.amount, l.tax_amount)).collect(),
         }
     }
-}
-
-/// The Reckon book, keyed by Reckon id.
-#[derive(Debug, Default)]
-pub(super) struct Book {
-    pub customers: HashMap<ReckonId, ReckonCustomerRecord>,
-    pub items: HashMap<ReckonId, ReckonItemRecord>,
-    pub invoices: HashMap<ReckonId, InvoiceSummary>,
 }
 
 fn money(d: Decimal) -> String {
@@ -118,8 +112,8 @@ struct Missing {
 }
 
 pub(super) struct Run<'a> {
-    book: Book,
-    links: HashMap<EntityKind, HashMap<ClinikoId, ReckonId>>,
+    /// The Reckon book, the links, and the lookups below (on disk, not in memory).
+    scratch: Scratch,
     failing: HashSet<(EntityKind, ClinikoId)>,
     failures: Vec<Failure>,
     taxes: Vec<Tax>,
@@ -128,32 +122,25 @@ pub(super) struct Run<'a> {
     scanned: Scanned,
     found: Vec<Mismatch>,
     missing: Vec<Missing>,
-    /// Folded names and emails of linked patients → (patient, its customer).
-    linked_customers: HashMap<String, (ClinikoId, ReckonId)>,
-    /// Invoice references of linked invoices → (invoice, its Reckon invoice).
-    linked_references: HashMap<String, (ClinikoId, ReckonId)>,
-    /// Patient id → label, for invoice labels.
-    patient_names: HashMap<ClinikoId, String>,
 }
 
 impl<'a> Run<'a> {
+    /// `scratch` holds the Reckon book and the links, already read.
     pub fn new(
-        book: Book,
-        links: HashMap<EntityKind, HashMap<ClinikoId, ReckonId>>,
+        scratch: Scratch,
         failures: Vec<Failure>,
         taxes: Vec<Tax>,
         businesses: Vec<Business>,
         mapping: &'a MappingConfig,
-    ) -> Self {
+    ) -> Result<Self, ScratchError> {
         let scanned = Scanned {
-            reckon_customers: book.customers.len() as u64,
-            reckon_items: book.items.len() as u64,
-            reckon_invoices: book.invoices.len() as u64,
+            reckon_customers: scratch.count(Shelf::Customers)?,
+            reckon_items: scratch.count(Shelf::Items)?,
+            reckon_invoices: scratch.count(Shelf::Invoices)?,
             ..Scanned::default()
         };
-        Run {
-            book,
-            links,
+        Ok(Run {
+            scratch,
             failing: failures.iter().map(|f| (f.kind, f.cliniko_id)).collect(),
             failures,
             taxes,
@@ -162,14 +149,11 @@ impl<'a> Run<'a> {
             scanned,
             found: Vec::new(),
             missing: Vec::new(),
-            linked_customers: HashMap::new(),
-            linked_references: HashMap::new(),
-            patient_names: HashMap::new(),
-        }
+        })
     }
 
-    fn link(&self, kind: EntityKind, id: ClinikoId) -> Option<ReckonId> {
-        self.links.get(&kind).and_then(|m| m.get(&id)).copied()
+    fn link(&self, kind: EntityKind, id: ClinikoId) -> Result<Option<ReckonId>, ScratchError> {
+        self.scratch.link(kind, id)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -254,31 +238,34 @@ impl<'a> Run<'a> {
         }
     }
 
-    pub fn compare(&mut self, record: &Record) {
+    pub fn compare(&mut self, record: &Record) -> Result<(), ScratchError> {
         match record {
             Record::Patient(p) => self.patient(p),
             Record::Product(p) => {
                 self.scanned.cliniko_products += 1;
                 let draft = mapping::product_to_item(p, &self.taxes, self.mapping);
-                self.item(EntityKind::Product, p.id, draft.ok());
+                self.item(EntityKind::Product, p.id, draft.ok())
             }
             Record::BillableItem(b) => {
                 self.scanned.cliniko_products += 1;
                 let draft = mapping::billable_item_to_item(b, &self.taxes, self.mapping);
-                self.item(EntityKind::BillableItem, b.id, draft.ok());
+                self.item(EntityKind::BillableItem, b.id, draft.ok())
             }
             Record::Invoice(i) => self.invoice(i),
         }
     }
 
-    fn patient(&mut self, p: &Patient) {
+    fn patient(&mut self, p: &Patient) -> Result<(), ScratchError> {
         self.scanned.cliniko_patients += 1;
         let kind = EntityKind::Patient;
         let base = mapping::customer_name(p);
-        self.patient_names.insert(p.id, base.clone());
+        self.scratch.put_patient_name(p.id, &base)?;
         let label = format!("Patient {base}");
-        let link = self.link(kind, p.id);
-        let customer = link.and_then(|rid| self.book.customers.remove(&rid));
+        let link = self.link(kind, p.id)?;
+        let customer: Option<ReckonCustomerRecord> = match link {
+            Some(rid) => self.scratch.take(Shelf::Customers, rid)?,
+            None => None,
+        };
         let Some(c) = customer else {
             let mut keys = vec![format!("name:{}", fold(&base))];
             for e in [&p.email, &p.invoice_email].into_iter().flatten() {
@@ -287,19 +274,15 @@ impl<'a> Run<'a> {
                 }
             }
             self.absent(kind, p.id, &label, link, Some(base), keys);
-            return;
+            return Ok(());
         };
         let ids = (p.id, c.id);
-        self.linked_customers
-            .insert(format!("name:{}", fold(&base)), ids);
-        if let Some(e) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
-            self.linked_customers
-                .insert(format!("email:{}", fold(e)), ids);
-        }
-        for e in [&p.email, &p.invoice_email].into_iter().flatten() {
+        self.scratch
+            .put_key(&format!("name:{}", fold(&base)), ids)?;
+        let emails = [&c.email, &p.email, &p.invoice_email];
+        for e in emails.into_iter().flatten() {
             if !e.trim().is_empty() {
-                self.linked_customers
-                    .insert(format!("email:{}", fold(e)), ids);
+                self.scratch.put_key(&format!("email:{}", fold(e)), ids)?;
             }
         }
         // The sync keeps a disambiguated name ("Jane Citizen (123)") as the patient's.
@@ -354,10 +337,16 @@ impl<'a> Run<'a> {
                 "Re-sync from Cliniko (reconcile --repair); archived and merged patients are Inactive.",
             );
         }
+        Ok(())
     }
 
-    fn item(&mut self, kind: EntityKind, id: ClinikoId, draft: Option<ItemDraft>) {
-        let link = self.link(kind, id);
+    fn item(
+        &mut self,
+        kind: EntityKind,
+        id: ClinikoId,
+        draft: Option<ItemDraft>,
+    ) -> Result<(), ScratchError> {
+        let link = self.link(kind, id)?;
         let name = draft
             .as_ref()
             .map(|d| d.name.clone())
@@ -370,15 +359,18 @@ impl<'a> Run<'a> {
                 "Service"
             }
         );
-        let item = link.and_then(|rid| self.book.items.remove(&rid));
+        let item: Option<ReckonItemRecord> = match link {
+            Some(rid) => self.scratch.take(Shelf::Items, rid)?,
+            None => None,
+        };
         let Some(item) = item else {
             let keys = vec![format!("item:{}", fold(&name))];
             self.absent(kind, id, &label, link, Some(name), keys);
-            return;
+            return Ok(());
         };
         let Some(draft) = draft else {
             // The sync cannot map it either; its failure is reported on its own.
-            return;
+            return Ok(());
         };
         let ids = (id, item.id);
         let suffixed = mapping::disambiguate_item(&draft.name, draft.item_type, id);
@@ -428,23 +420,27 @@ impl<'a> Run<'a> {
                 "Re-sync from Cliniko (reconcile --repair); archived products are Inactive.",
             );
         }
+        Ok(())
     }
 
-    fn invoice(&mut self, inv: &Invoice) {
+    fn invoice(&mut self, inv: &Invoice) -> Result<(), ScratchError> {
         self.scanned.cliniko_invoices += 1;
         let kind = EntityKind::Invoice;
-        let patient = inv
-            .patient_id
-            .and_then(|p| self.patient_names.get(&p).cloned())
-            .unwrap_or_default();
+        let patient = match inv.patient_id {
+            Some(p) => self.scratch.patient_name(p)?.unwrap_or_default(),
+            None => String::new(),
+        };
         let label = if patient.is_empty() {
             format!("Invoice {}", inv.number)
         } else {
             format!("Invoice {} — {patient}", inv.number)
         };
-        let link = self.link(kind, inv.id);
+        let link = self.link(kind, inv.id)?;
         let gone_in_cliniko = inv.archived_at.is_some() || inv.deleted_at.is_some();
-        let reckon = link.and_then(|rid| self.book.invoices.remove(&rid).map(|s| (rid, s)));
+        let reckon: Option<(ReckonId, InvoiceSummary)> = match link {
+            Some(rid) => self.scratch.take(Shelf::Invoices, rid)?.map(|s| (rid, s)),
+            None => None,
+        };
         if gone_in_cliniko {
             // The sync never deletes in Reckon: an open Reckon twin needs a person.
             if let Some((rid, r)) = reckon
@@ -472,7 +468,7 @@ impl<'a> Run<'a> {
                     "Void or credit the Reckon invoice by hand (the sync never deletes in Reckon).",
                 );
             }
-            return;
+            return Ok(());
         }
         let Some((rid, r)) = reckon else {
             let keys = vec![format!("ref:{}", inv.number)];
@@ -480,30 +476,28 @@ impl<'a> Run<'a> {
             if !inv.items.is_empty() {
                 self.absent(kind, inv.id, &label, link, value, keys);
             }
-            return;
+            return Ok(());
         };
         if let Some(reference) = &r.reference {
-            self.linked_references
-                .insert(format!("ref:{}", reference.trim()), (inv.id, rid));
+            self.scratch
+                .put_key(&format!("ref:{}", reference.trim()), (inv.id, rid))?;
         }
-        let customer = inv
-            .patient_id
-            .and_then(|p| self.link(EntityKind::Patient, p));
-        let targets: Vec<LineTarget> = inv
-            .items
-            .iter()
-            .map(|item| {
-                let linked = match (item.product_id, item.billable_item_id) {
-                    (Some(p), _) => self.link(EntityKind::Product, p),
-                    (None, Some(b)) => self.link(EntityKind::BillableItem, b),
-                    (None, None) => None,
-                };
-                match linked {
-                    Some(id) => LineTarget::Item(id),
-                    None => LineTarget::Account(self.mapping.service_income_account.clone()),
-                }
-            })
-            .collect();
+        let customer = match inv.patient_id {
+            Some(p) => self.link(EntityKind::Patient, p)?,
+            None => None,
+        };
+        let mut targets = Vec::with_capacity(inv.items.len());
+        for item in &inv.items {
+            let linked = match (item.product_id, item.billable_item_id) {
+                (Some(p), _) => self.link(EntityKind::Product, p)?,
+                (None, Some(b)) => self.link(EntityKind::BillableItem, b)?,
+                (None, None) => None,
+            };
+            targets.push(match linked {
+                Some(id) => LineTarget::Item(id),
+                None => LineTarget::Account(self.mapping.service_income_account.clone()),
+            });
+        }
         let business = inv
             .business_id
             .and_then(|b| self.businesses.iter().find(|x| x.id == b));
@@ -515,7 +509,7 @@ impl<'a> Run<'a> {
             tz,
             self.mapping,
         ) else {
-            return;
+            return Ok(());
         };
         let ids = (inv.id, rid);
         // One row per invoice, listing only the amounts that differ, both sides' values.
@@ -560,14 +554,11 @@ impl<'a> Run<'a> {
         if let (Some(want), Some(got)) = (customer, r.customer)
             && want != got
         {
-            let name = |run: &Self, id: ReckonId| {
-                run.book
-                    .customers
-                    .get(&id)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_else(|| id.to_string())
+            let name = |run: &Self, id: ReckonId| -> Result<String, ScratchError> {
+                let c: Option<ReckonCustomerRecord> = run.scratch.get(Shelf::Customers, id)?;
+                Ok(c.map(|c| c.name).unwrap_or_else(|| id.to_string()))
             };
-            let (a, b) = (name(self, want), name(self, got));
+            let (a, b) = (name(self, want)?, name(self, got)?);
             self.drift(kind, &label, ids, "customer", a, b);
         }
         let reckon_paid = r.status == ReckonInvoiceStatus::Paid || r.balance == Decimal::ZERO;
@@ -596,21 +587,29 @@ impl<'a> Run<'a> {
                 action,
             );
         }
+        Ok(())
     }
 
-    pub fn finish(mut self, tenant: &str, now: DateTime<Utc>) -> ReconcileReport {
+    /// Lists what no link knows (duplicates and link suggestions), what is missing, and
+    /// the sync's waiting failures. Memory here grows with the mismatches, not the book.
+    pub fn finish(
+        mut self,
+        tenant: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ReconcileReport, ScratchError> {
         // Unlinked Reckon records: duplicates of linked ones, or link candidates.
         let mut candidates: HashMap<String, Vec<(EntityKind, ReckonId, String)>> = HashMap::new();
-        let customers = std::mem::take(&mut self.book.customers);
-        for c in customers.values() {
+        let customers: Vec<(ReckonId, ReckonCustomerRecord)> =
+            self.scratch.untaken(Shelf::Customers)?;
+        for (_, c) in &customers {
             let mut keys = vec![format!("name:{}", fold(&c.name))];
             if let Some(e) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
                 keys.push(format!("email:{}", fold(e)));
             }
             let mut duplicate_of = None;
             for k in &keys {
-                if let Some(hit) = self.linked_customers.get(k) {
-                    duplicate_of = Some((*hit, k.clone()));
+                if let Some(hit) = self.scratch.key(k)? {
+                    duplicate_of = Some((hit, k.clone()));
                     break;
                 }
             }
@@ -619,7 +618,7 @@ impl<'a> Run<'a> {
                     let (field, value) = key.split_once(':').unwrap_or(("name", ""));
                     let label = format!(
                         "Patient {}",
-                        self.patient_names.get(&pid).cloned().unwrap_or_default()
+                        self.scratch.patient_name(pid)?.unwrap_or_default()
                     );
                     self.push(
                         Category::DuplicateInReckon,
@@ -643,21 +642,21 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        for i in self.book.items.values() {
+        let items: Vec<(ReckonId, ReckonItemRecord)> = self.scratch.untaken(Shelf::Items)?;
+        for (_, i) in &items {
             candidates
                 .entry(format!("item:{}", fold(&i.name)))
                 .or_default()
                 .push((EntityKind::Product, i.id, i.name.clone()));
         }
-        let invoices = std::mem::take(&mut self.book.invoices);
+        let invoices: Vec<(ReckonId, InvoiceSummary)> = self.scratch.untaken(Shelf::Invoices)?;
         for (rid, inv) in &invoices {
             let Some(reference) = inv.reference.as_deref().map(str::trim) else {
                 continue;
             };
             let key = format!("ref:{reference}");
-            match self.linked_references.get(&key) {
+            match self.scratch.key(&key)? {
                 Some((cid, linked)) => {
-                    let (cid, linked) = (*cid, *linked);
                     self.push(
                         Category::DuplicateInReckon,
                         EntityKind::Invoice,
@@ -689,7 +688,8 @@ impl<'a> Run<'a> {
                     let by = key.split_once(':').map(|(f, _)| f).unwrap_or("name");
                     let by = if by == "ref" { "reference" } else { by };
                     let action = format!(
-                        "Reckon has an unlinked record with the same {by}: link them (cliniko-reckon link {} {rid}) instead of creating another.",
+                        "Reckon has an unlinked record with the same {by}: link them (cliniko-reckon link {} {} {rid}) instead of creating another.",
+                        m.entity.as_str(),
                         m.id
                     );
                     self.push(
@@ -737,6 +737,6 @@ impl<'a> Run<'a> {
                 ),
             );
         }
-        ReconcileReport::new(tenant, now, self.scanned, self.found)
+        Ok(ReconcileReport::new(tenant, now, self.scanned, self.found))
     }
 }

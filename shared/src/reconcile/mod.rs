@@ -1,16 +1,18 @@
 //! Reconciliation: reads both sides in full and lists every difference, with the ids on
 //! both sides, the field, both values and what to do about it.
 //!
-//! How it reads (memory stays proportional to the Reckon book plus compact indexes, never
-//! to Cliniko's history): the Reckon book is read page by page into maps keyed by Reckon
-//! id; the links come from the state store as `(Cliniko id, Reckon id)` pairs; then Cliniko
-//! is streamed page by page and each record is compared with what the sync would write for
-//! it (the same mapping functions), and its Reckon twin is taken out of the map. What is
-//! left in the maps afterwards is Reckon records no link knows: duplicates of linked
-//! records, or candidates to link to Cliniko records that are missing in Reckon.
+//! How it reads (memory stays bounded however large the clinic: the working set lives in a
+//! temporary SQLite file, see `scratch`): the Reckon book is read page by page into the
+//! scratch database keyed by Reckon id; the links come from the state store as
+//! `(Cliniko id, Reckon id)` pairs; then Cliniko is streamed page by page and each record is
+//! compared with what the sync would write for it (the same mapping functions), and its
+//! Reckon twin is marked taken. What is left untaken afterwards is Reckon records no link
+//! knows: duplicates of linked records, or candidates to link to Cliniko records that are
+//! missing in Reckon. Memory then grows only with the mismatches reported.
 
 mod compare;
 pub mod report;
+mod scratch;
 
 pub use report::{Category, Mismatch, ReconcileReport, Scanned};
 
@@ -20,7 +22,8 @@ use crate::mapping::MappingConfig;
 use crate::ports::{ClinikoSource, Page, PageCursor, ReckonBook, StateError, StateStore};
 use crate::reckon::ReckonError;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+pub use scratch::ScratchError;
+use scratch::{Scratch, Shelf};
 
 /// Why reconciliation could not finish (mismatches are results, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,8 @@ pub enum ReconcileError {
     Reckon(#[from] ReckonError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Scratch(#[from] ScratchError),
 }
 
 impl ReconcileError {
@@ -39,20 +44,28 @@ impl ReconcileError {
             ReconcileError::Cliniko(e) => e.is_retryable(),
             ReconcileError::Reckon(e) => e.is_retryable(),
             ReconcileError::State(e) => e.is_retryable(),
+            // Disk full or no temporary directory: a retry on the same machine fails too.
+            ReconcileError::Scratch(_) => false,
         }
     }
 }
 
 /// Follows a paged read from the first page to the last, handing each record to `each`.
-async fn each_record<T, E, F, Fut>(mut page: F, mut each: impl FnMut(T)) -> Result<(), E>
+async fn each_record<T, E, F, Fut>(
+    mut page: F,
+    mut each: impl FnMut(T) -> Result<(), ReconcileError>,
+) -> Result<(), ReconcileError>
 where
     F: FnMut(Option<PageCursor>) -> Fut,
     Fut: std::future::Future<Output = Result<Page<T>, E>>,
+    ReconcileError: From<E>,
 {
     let mut cursor = None;
     loop {
         let current = page(cursor).await?;
-        current.items.into_iter().for_each(&mut each);
+        for record in current.items {
+            each(record)?;
+        }
         match current.next {
             Some(next) => cursor = Some(next),
             None => return Ok(()),
@@ -60,31 +73,23 @@ where
     }
 }
 
-/// Reads Reckon's customers, items and invoices in full (page by page).
-async fn read_book<B: ReckonBook>(book: &B) -> Result<compare::Book, ReckonError> {
-    let mut out = compare::Book::default();
+/// Reads Reckon's customers, items and invoices in full (page by page) into `scratch`.
+async fn read_book<B: ReckonBook>(book: &B, scratch: &Scratch) -> Result<(), ReconcileError> {
     each_record(
         |c| book.customer_page(c),
-        |c| {
-            out.customers.insert(c.id, c);
-        },
+        |c| Ok(scratch.put(Shelf::Customers, c.id, &c)?),
     )
     .await?;
     each_record(
         |c| book.item_page(c),
-        |i| {
-            out.items.insert(i.id, i);
-        },
+        |i| Ok(scratch.put(Shelf::Items, i.id, &i)?),
     )
     .await?;
     each_record(
         |c| book.invoice_page(c),
-        |i| {
-            out.invoices.insert(i.id, compare::InvoiceSummary::from(i));
-        },
+        |i| Ok(scratch.put(Shelf::Invoices, i.id, &compare::InvoiceSummary::from(i))?),
     )
-    .await?;
-    Ok(out)
+    .await
 }
 
 /// Reconciles one tenant: Cliniko (via `source`) against the Reckon book (via `book`)
@@ -102,17 +107,23 @@ where
     B: ReckonBook,
     St: StateStore,
 {
-    let reckon = read_book(book).await?;
-    let mut links: HashMap<EntityKind, HashMap<ClinikoId, ReckonId>> = HashMap::new();
+    let scratch = Scratch::open()?;
+    read_book(book, &scratch).await?;
     for kind in EntityKind::ALL {
-        links.insert(kind, state.links(kind).await?.into_iter().collect());
+        for (cliniko, reckon) in state.links(kind).await? {
+            scratch.put_link(kind, cliniko, reckon)?;
+        }
     }
     let failures = state.failures().await?;
     let taxes = source.taxes().await?;
     let businesses = source.businesses().await?;
-    let mut run = compare::Run::new(reckon, links, failures, taxes, businesses, mapping);
+    let mut run = compare::Run::new(scratch, failures, taxes, businesses, mapping)?;
     for kind in EntityKind::ALL {
-        each_record(|c| source.all_page(kind, c), |record| run.compare(&record)).await?;
+        each_record(
+            |c| source.all_page(kind, c),
+            |record| Ok(run.compare(&record)?),
+        )
+        .await?;
     }
-    Ok(run.finish(tenant, now))
+    Ok(run.finish(tenant, now)?)
 }
