@@ -2,10 +2,14 @@
 //! made behind the sync's back is found exactly once, in the right category, with both
 //! sides' values.
 
-use cliniko_reckon::domain::{ClinikoId, EntityKind};
+use cliniko_reckon::domain::{ClinikoId, EntityKind, ReckonId};
 use cliniko_reckon::mapping::MappingConfig;
-use cliniko_reckon::reconcile::{Category, Mismatch, ReconcileReport, reconcile};
-use cliniko_reckon_e2e::{Harness, Options};
+use cliniko_reckon::pipeline::local;
+use cliniko_reckon::reconcile::{
+    Category, LinkError, LinkRequest, Mismatch, ReconcileReport, RepairSummary, link, reconcile,
+    repair,
+};
+use cliniko_reckon_e2e::{Harness, Options, fast_retry};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use simulators::cliniko::store::InvoicePatch;
@@ -56,21 +60,23 @@ async fn a_clean_sync_reconciles_to_zero() {
     assert_eq!(h.reckon_writes(), writes);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_drift_is_found_once_in_its_category() {
-    let h = Harness::start(Options {
-        patients: 30,
-        ..Default::default()
-    })
-    .await;
-    h.run().await;
-    assert!(run_reconcile(&h).await.is_clean());
+/// The six drifts of the issue, made behind the sync's back, and the records they touch.
+struct Drifts {
+    patient_a: u64,
+    customer_a: ReckonId,
+    old_name: String,
+    patient_b: u64,
+    duplicate: uuid::Uuid,
+    deleted_inv: u64,
+    deleted_rid: ReckonId,
+    edited_inv: u64,
+    paid_inv: u64,
+    product: u64,
+}
 
+async fn make_six_drifts(h: &Harness) -> Drifts {
     // Pick the records to disturb.
-    let linked = |kind, id: u64| {
-        let h = &h;
-        async move { h.reckon_id(kind, id).await.expect("linked") }
-    };
+    let linked = |kind, id: u64| async move { h.reckon_id(kind, id).await.expect("linked") };
     let (patient_a, patient_b) = h.cliniko.with(|s| {
         let mut ids = s
             .tables
@@ -162,6 +168,43 @@ async fn every_drift_is_found_once_in_its_category() {
             .unwrap();
     });
 
+    Drifts {
+        patient_a,
+        customer_a,
+        old_name,
+        patient_b,
+        duplicate,
+        deleted_inv,
+        deleted_rid,
+        edited_inv,
+        paid_inv,
+        product,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_drift_is_found_once_in_its_category() {
+    let h = Harness::start(Options {
+        patients: 30,
+        ..Default::default()
+    })
+    .await;
+    h.run().await;
+    assert!(run_reconcile(&h).await.is_clean());
+    let Drifts {
+        patient_a,
+        customer_a,
+        old_name,
+        patient_b,
+        duplicate,
+        deleted_inv,
+        deleted_rid,
+        edited_inv,
+        paid_inv,
+        product,
+        ..
+    } = make_six_drifts(&h).await;
+
     let report = run_reconcile(&h).await;
     let by_category = |c| only(&report, c);
 
@@ -206,10 +249,7 @@ async fn every_drift_is_found_once_in_its_category() {
     let duplicates = by_category(Category::DuplicateInReckon);
     assert_eq!(duplicates.len(), 1, "{duplicates:#?}");
     assert_eq!(duplicates[0].cliniko_id, Some(ClinikoId(patient_b)));
-    assert_eq!(
-        duplicates[0].reckon_id,
-        Some(cliniko_reckon::domain::ReckonId(duplicate))
-    );
+    assert_eq!(duplicates[0].reckon_id, Some(ReckonId(duplicate)));
 
     let status = by_category(Category::StatusDrift);
     assert_eq!(status.len(), 1, "{status:#?}");
@@ -262,4 +302,193 @@ async fn unsynced_records_are_missing_or_suggested_links() {
         .count();
     assert_eq!(patients, h.seed.patients, "each patient reported once");
     assert!(missing > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_puts_right_what_the_sync_can_and_leaves_the_rest_to_a_person() {
+    let h = Harness::start(Options {
+        patients: 30,
+        ..Default::default()
+    })
+    .await;
+    h.run().await;
+    let d = make_six_drifts(&h).await;
+    let report = run_reconcile(&h).await;
+    assert_eq!(report.total(), 6, "{:#?}", report.mismatches);
+
+    let summary = repair(
+        &report,
+        &h.syncer.source,
+        h.state(),
+        h.state(),
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("repair");
+    assert_eq!(
+        summary,
+        RepairSummary {
+            queued_to_sync: 0,
+            queued_to_rewrite: 4,
+            queued_to_recreate: 1,
+            gone_from_cliniko: 0,
+            left_for_a_person: 1,
+        },
+        "rename, line amount, payment and price rewritten; the deleted invoice re-created; the duplicate left"
+    );
+    let customers_before = h.reckon.with_book(|b, _| b.customers.len());
+
+    // Only what repair queued: no poll (it alone would pick up the two Cliniko-side edits).
+    let quiet = |_: local::Progress<'_>| {};
+    let drained = local::drain(&h.syncer, &fast_retry(), &quiet)
+        .await
+        .expect("drain");
+    assert_eq!(drained.failed(), 0, "{drained:#?}");
+
+    let after = run_reconcile(&h).await;
+    assert_eq!(after.total(), 1, "{:#?}", after.mismatches);
+    assert_eq!(after.count(Category::DuplicateInReckon), 1);
+    // Reckon has the Cliniko name back, a new twin for the deleted invoice, and still every
+    // customer (the duplicate is for a person to merge; nothing is deleted).
+    let name = h
+        .reckon
+        .with_book(|b, _| b.customers[&d.customer_a.0].name.clone());
+    assert_eq!(name, d.old_name);
+    let recreated = h
+        .reckon_id(EntityKind::Invoice, d.deleted_inv)
+        .await
+        .expect("re-created and linked");
+    assert_ne!(recreated, d.deleted_rid);
+    assert!(
+        h.reckon
+            .with_book(|b, _| b.invoices.contains_key(&recreated.0))
+    );
+    assert_eq!(
+        h.reckon.with_book(|b, _| b.customers.len()),
+        customers_before
+    );
+    assert!(
+        h.reckon
+            .with_book(|b, _| b.customers.contains_key(&d.duplicate))
+    );
+    // Repairing a clean report queues nothing.
+    let clean = run_reconcile(&h).await;
+    let nothing = repair(
+        &clean,
+        &h.syncer.source,
+        h.state(),
+        h.state(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(nothing.queued(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_accepts_a_suggestion_and_refuses_what_would_double_link() {
+    let h = Harness::start(Options {
+        patients: 12,
+        existing_fraction: 0.5,
+        ..Default::default()
+    })
+    .await;
+    let report = run_reconcile(&h).await;
+    let suggestion = report
+        .in_category(Category::LinkSuggestion)
+        .find(|m| m.entity == EntityKind::Patient)
+        .expect("a patient with a same-email Reckon customer")
+        .clone();
+    let (patient, customer) = (
+        suggestion.cliniko_id.unwrap(),
+        suggestion.reckon_id.unwrap(),
+    );
+    assert!(
+        suggestion
+            .action
+            .contains(&format!("cliniko-reckon link patient {patient} {customer}")),
+        "{}",
+        suggestion.action
+    );
+    let now = chrono::Utc::now();
+    let request = |kind, cliniko_id, reckon_id| LinkRequest {
+        kind,
+        cliniko_id,
+        reckon_id,
+    };
+    let (source, book, state) = (&h.syncer.source, &h.syncer.sink, h.state());
+
+    let unknown = ReckonId(uuid::Uuid::new_v4());
+    let e = link(
+        source,
+        book,
+        state,
+        state,
+        request(EntityKind::Patient, patient, unknown),
+        now,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, LinkError::NoSuchReckonRecord { .. }), "{e}");
+    let e = link(
+        source,
+        book,
+        state,
+        state,
+        request(EntityKind::Patient, ClinikoId(999_999_999), customer),
+        now,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, LinkError::NoSuchClinikoRecord { .. }), "{e}");
+
+    link(
+        source,
+        book,
+        state,
+        state,
+        request(EntityKind::Patient, patient, customer),
+        now,
+    )
+    .await
+    .expect("link");
+    assert_eq!(
+        h.reckon_id(EntityKind::Patient, patient.0).await,
+        Some(customer)
+    );
+    let other = report
+        .in_category(Category::MissingInReckon)
+        .chain(report.in_category(Category::LinkSuggestion))
+        .filter_map(|m| (m.entity == EntityKind::Patient).then_some(m.cliniko_id?))
+        .find(|id| *id != patient)
+        .expect("another patient");
+    let e = link(
+        source,
+        book,
+        state,
+        state,
+        request(EntityKind::Patient, other, customer),
+        now,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, LinkError::TakenByAnother { .. }), "{e}");
+
+    // The queued patient updates the linked customer rather than creating another.
+    let customers = h.reckon.with_book(|b, _| b.customers.len());
+    let quiet = |_: local::Progress<'_>| {};
+    let drained = local::drain(&h.syncer, &fast_retry(), &quiet)
+        .await
+        .expect("drain");
+    assert_eq!(drained.failed(), 0);
+    assert_eq!(h.reckon.with_book(|b, _| b.customers.len()), customers);
+    let after = run_reconcile(&h).await;
+    assert!(
+        !after
+            .mismatches
+            .iter()
+            .any(|m| m.entity == EntityKind::Patient && m.cliniko_id == Some(patient)),
+        "{:#?}",
+        after.mismatches
+    );
 }

@@ -42,6 +42,8 @@ enum Command {
     /// Compare Cliniko and Reckon in full and write the mismatch report (JSON, CSV per
     /// category, HTML). Exits with 2 when mismatches exist.
     Reconcile(ReconcileArgs),
+    /// Accept a link suggestion from the report: Cliniko's record is this Reckon record.
+    Link(LinkArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -55,6 +57,30 @@ struct ReconcileArgs {
     /// Print the JSON report on stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Also queue what the sync can put right (missing, drifted, deleted-in-Reckon records
+    /// and waiting failures). Nothing is deleted in Reckon.
+    #[arg(long)]
+    repair: bool,
+}
+
+#[derive(Args, Debug)]
+struct LinkArgs {
+    /// What the Cliniko record is: patient, product, billable_item or invoice.
+    #[arg(value_parser = parse_kind)]
+    kind: cliniko_reckon::domain::EntityKind,
+    /// The Cliniko record's id.
+    cliniko_id: cliniko_reckon::domain::ClinikoId,
+    /// The Reckon record's id (customer, item or invoice).
+    reckon_id: cliniko_reckon::domain::ReckonId,
+}
+
+fn parse_kind(text: &str) -> Result<cliniko_reckon::domain::EntityKind, String> {
+    use cliniko_reckon::domain::EntityKind;
+    let wanted = text.trim().to_lowercase().replace('-', "_");
+    EntityKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == wanted)
+        .ok_or_else(|| "expected patient, product, billable_item or invoice".to_string())
 }
 
 #[derive(Args, Debug)]
@@ -155,7 +181,12 @@ fn main() -> ExitCode {
                 commands::connect(config, state, a.refresh_token, a.timeout).await
             }
             Command::Status(a) => commands::status(state, a.json).await,
-            Command::Reconcile(a) => reconcile::run(config, state, Some(a.out), a.json).await,
+            Command::Reconcile(a) => {
+                reconcile::run(config, state, Some(a.out), a.json, a.repair).await
+            }
+            Command::Link(a) => {
+                reconcile::link_records(config, state, a.kind, a.cliniko_id, a.reckon_id).await
+            }
             Command::Config(ConfigCommand::Check) => commands::config_check(config, state).await,
         }
     });

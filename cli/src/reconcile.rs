@@ -4,7 +4,10 @@ use crate::clients;
 use crate::settings::{self, Loaded};
 use anyhow::Context;
 use cliniko_reckon::adapters::sqlite::SqliteState;
-use cliniko_reckon::reconcile::{Category, ReconcileReport, reconcile};
+use cliniko_reckon::domain::{ClinikoId, EntityKind, ReckonId};
+use cliniko_reckon::reconcile::{
+    Category, LinkRequest, ReconcileReport, RepairSummary, link, reconcile, repair,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -56,11 +59,39 @@ pub fn summary_table(report: &ReconcileReport) -> String {
     out
 }
 
+/// What `--repair` did, for the terminal.
+pub fn repair_lines(summary: &RepairSummary) -> String {
+    let mut out = format!(
+        "\nRepair: queued {} record(s) for the sync ({} to create or retry, {} to rewrite from Cliniko, {} to re-create).\n",
+        summary.queued(),
+        summary.queued_to_sync,
+        summary.queued_to_rewrite,
+        summary.queued_to_recreate
+    );
+    if summary.gone_from_cliniko > 0 {
+        out.push_str(&format!(
+            "  {} record(s) are no longer in Cliniko; nothing to queue.\n",
+            summary.gone_from_cliniko
+        ));
+    }
+    if summary.left_for_a_person > 0 {
+        out.push_str(&format!(
+            "  {} mismatch(es) need a person (duplicates, link suggestions, paid-in-Reckon edits): see the report.\n",
+            summary.left_for_a_person
+        ));
+    }
+    if summary.queued() > 0 {
+        out.push_str("  `cliniko-reckon sync --once` applies them (a running `sync --watch` does on its next run).\n");
+    }
+    out
+}
+
 pub async fn run(
     config: Option<&Path>,
     state: Option<&Path>,
     out: Option<PathBuf>,
     json: bool,
+    repair_too: bool,
 ) -> anyhow::Result<ExitCode> {
     let loaded = Loaded::load(config)?;
     let state_path = settings::state_path(state);
@@ -69,26 +100,57 @@ pub async fn run(
     let source = clients::cliniko(&loaded.cliniko()?)?;
     let book = clients::reckon(&loaded.reckon()?, store.clone()).await?;
     let mapping = loaded.file.mapping.clone();
-    let report = reconcile(
-        &source,
-        &book,
-        &store,
-        &mapping,
-        "local",
-        chrono::Utc::now(),
-    )
-    .await?;
+    let now = chrono::Utc::now();
+    let report = reconcile(&source, &book, &store, &mapping, "local", now).await?;
     let dir = out.unwrap_or_else(|| PathBuf::from("reconciliation"));
     let html = write_report(&report, &dir, mapping.default_time_zone)?;
+    let repaired = if repair_too {
+        Some(repair(&report, &source, &store, &store, now).await?)
+    } else {
+        None
+    };
     if json {
-        println!("{}", report.to_json()?);
+        let mut doc: serde_json::Value = serde_json::from_str(&report.to_json()?)?;
+        if let Some(summary) = &repaired {
+            doc["repair"] = serde_json::to_value(summary)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", summary_table(&report));
         println!("Report: {}", html.display());
+        if let Some(summary) = &repaired {
+            print!("{}", repair_lines(summary));
+        }
     }
     Ok(if report.is_clean() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(MISMATCHES_FOUND)
     })
+}
+
+/// `link KIND CLINIKO_ID RECKON_ID`: accepts a link suggestion and queues the record.
+pub async fn link_records(
+    config: Option<&Path>,
+    state: Option<&Path>,
+    kind: EntityKind,
+    cliniko_id: ClinikoId,
+    reckon_id: ReckonId,
+) -> anyhow::Result<ExitCode> {
+    let loaded = Loaded::load(config)?;
+    let state_path = settings::state_path(state);
+    let store = SqliteState::open(&state_path)
+        .with_context(|| format!("opening state file {}", state_path.display()))?;
+    let source = clients::cliniko(&loaded.cliniko()?)?;
+    let book = clients::reckon(&loaded.reckon()?, store.clone()).await?;
+    let request = LinkRequest {
+        kind,
+        cliniko_id,
+        reckon_id,
+    };
+    link(&source, &book, &store, &store, request, chrono::Utc::now()).await?;
+    println!(
+        "Linked {kind} {cliniko_id} to Reckon {reckon_id}. Queued for the sync: `cliniko-reckon sync --once` brings the Reckon record in line with Cliniko."
+    );
+    Ok(ExitCode::SUCCESS)
 }

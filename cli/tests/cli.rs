@@ -327,6 +327,68 @@ mod against_simulators {
         for file in ["report.json", "missing_in_reckon.csv", "sync_failure.csv"] {
             assert!(out_dir.join(file).exists(), "{file}");
         }
+
+        // --repair queues the renamed customer's patient; the next sync renames it back.
+        let repaired = run(configured(
+            &s,
+            &state,
+            &["reconcile", "--out", &out_arg, "--repair"],
+        ))
+        .await;
+        assert_eq!(repaired.status.code(), Some(2));
+        let stdout = String::from_utf8_lossy(&repaired.stdout);
+        assert!(
+            stdout.contains("Repair: queued 1 record(s)") && stdout.contains("1 to rewrite"),
+            "{stdout}"
+        );
+        let applied = json(&run(configured(&s, &state, &["sync", "--once", "--json"])).await);
+        assert_eq!(applied["entities"]["patient"]["updated"], 1, "{applied}");
+        let again = run(configured(&s, &state, &["reconcile", "--out", &out_arg])).await;
+        assert!(
+            again.status.success(),
+            "{}",
+            String::from_utf8_lossy(&again.stdout)
+        );
+
+        // link refuses what it cannot do, naming why.
+        let (patient, customer) = {
+            use cliniko_reckon::ports::StateStore;
+            let store = cliniko_reckon::adapters::sqlite::SqliteState::open(&state).unwrap();
+            let links = store
+                .links(cliniko_reckon::domain::EntityKind::Patient)
+                .await
+                .unwrap();
+            let (p, c) = links.first().copied().unwrap();
+            (p.to_string(), c.to_string())
+        };
+        let unknown = uuid::Uuid::new_v4().to_string();
+        let refused = run(configured(
+            &s,
+            &state,
+            &["link", "patient", &patient, &unknown],
+        ))
+        .await;
+        assert_eq!(refused.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("already linked"), "{stderr}");
+        let bad_kind = run(configured(
+            &s,
+            &state,
+            &["link", "appointment", &patient, &customer],
+        ))
+        .await;
+        assert_eq!(bad_kind.status.code(), Some(2), "clap usage error");
+        let same = run(configured(
+            &s,
+            &state,
+            &["link", "patient", &patient, &customer],
+        ))
+        .await;
+        assert!(
+            same.status.success(),
+            "linking the same pair again is harmless: {}",
+            String::from_utf8_lossy(&same.stderr)
+        );
         drop(s.cliniko);
     }
 

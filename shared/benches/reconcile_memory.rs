@@ -222,6 +222,13 @@ fn reckon_id(kind: EntityKind, cliniko: ClinikoId) -> ReckonId {
     ReckonId(uuid::Uuid::from_u128(tag << 96 | u128::from(cliniko.0)))
 }
 
+/// The generator index behind a Reckon id made by [`reckon_id`].
+fn index_of(id: ReckonId, tag: u128, base: u64, count: u64) -> Option<u64> {
+    let v = id.0.as_u128();
+    let cliniko = (v & u128::from(u64::MAX)) as u64;
+    (v >> 96 == tag && cliniko >= base && cliniko - base < count).then(|| cliniko - base)
+}
+
 /// Generates Cliniko pages; reconciliation only reads `all_page`, taxes and businesses.
 struct GeneratedCliniko(Clinic);
 
@@ -411,6 +418,23 @@ impl ReckonBook for GeneratedReckon {
         Ok(page_of(page_number(cursor), self.clinic.invoices, |j| {
             self.invoice(j)
         }))
+    }
+
+    async fn customer(&self, id: ReckonId) -> Result<Option<ReckonCustomerRecord>, ReckonError> {
+        Ok(index_of(id, 1, 1_000_000, self.clinic.patients).map(|i| self.customer(i)))
+    }
+
+    async fn item(&self, id: ReckonId) -> Result<Option<ReckonItemRecord>, ReckonError> {
+        let product = index_of(id, 2, 2_000_000, PRODUCTS);
+        let service = index_of(id, 3, 3_000_000, SERVICES).map(|i| i + PRODUCTS);
+        Ok(product.or(service).map(|i| self.item(i)))
+    }
+
+    async fn invoice_record(
+        &self,
+        id: ReckonId,
+    ) -> Result<Option<ReckonInvoiceRecord>, ReckonError> {
+        Ok(index_of(id, 4, 5_000_000, self.clinic.invoices).map(|j| self.invoice(j)))
     }
 }
 

@@ -283,6 +283,46 @@ async fn cross_refs_are_version_guarded_and_exact() {
 }
 
 #[tokio::test]
+async fn a_forgotten_cross_ref_frees_its_name_only_while_it_points_at_the_gone_record() {
+    let Some(config) = moto().await else { return };
+    let s = state(&config).await;
+    let id = ClinikoId(77);
+    assert!(s.put_cross_ref(&xref(id, 10, "a")).await.unwrap());
+    assert!(
+        !s.forget_cross_ref(EntityKind::Patient, id, rid(8))
+            .await
+            .unwrap(),
+        "it points at another Reckon record: kept"
+    );
+    assert!(
+        s.cross_ref(EntityKind::Patient, id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.forget_cross_ref(EntityKind::Patient, id, rid(7))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.cross_ref(EntityKind::Patient, id).await.unwrap(), None);
+    assert_eq!(
+        s.cross_ref_by_reckon(EntityKind::Patient, rid(7))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.name_owner(EntityKind::Patient, "Siobhán O'Brien")
+            .await
+            .unwrap(),
+        None,
+        "the name claim went with it"
+    );
+    assert!(s.links(EntityKind::Patient).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn concurrent_cross_ref_puts_never_regress() {
     let Some(config) = moto().await else { return };
     let s = state(&config).await;

@@ -523,6 +523,22 @@ impl StateStore for SqliteState {
         Ok(changed > 0)
     }
 
+    async fn forget_cross_ref(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+        reckon_id: ReckonId,
+    ) -> Result<bool, StateError> {
+        let removed = self
+            .db()?
+            .execute(
+                "DELETE FROM cross_refs WHERE kind = ?1 AND cliniko_id = ?2 AND reckon_id = ?3",
+                params![kind.as_str(), id.to_string(), reckon_id.to_string()],
+            )
+            .map_err(backend)?;
+        Ok(removed > 0)
+    }
+
     async fn intent(&self, kind: EntityKind, id: ClinikoId) -> Result<Option<Intent>, StateError> {
         let db = self.db()?;
         let row: Option<(String, String)> = db

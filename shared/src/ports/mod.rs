@@ -129,6 +129,19 @@ pub trait ReckonBook: Send + Sync {
         &self,
         cursor: Option<PageCursor>,
     ) -> impl Future<Output = Result<Page<ReckonInvoiceRecord>, ReckonError>> + Send;
+    /// One record by id; `None` when the book has no such record.
+    fn customer(
+        &self,
+        id: ReckonId,
+    ) -> impl Future<Output = Result<Option<ReckonCustomerRecord>, ReckonError>> + Send;
+    fn item(
+        &self,
+        id: ReckonId,
+    ) -> impl Future<Output = Result<Option<ReckonItemRecord>, ReckonError>> + Send;
+    fn invoice_record(
+        &self,
+        id: ReckonId,
+    ) -> impl Future<Output = Result<Option<ReckonInvoiceRecord>, ReckonError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,6 +302,15 @@ pub trait StateStore: Send + Sync {
     fn put_cross_ref(
         &self,
         xref: &CrossRef,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Removes the link (and its name claim) while it still points at `reckon_id`, so the
+    /// next sync of the record creates a new Reckon twin: for a Reckon record deleted by
+    /// hand. Returns whether it removed one.
+    fn forget_cross_ref(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+        reckon_id: ReckonId,
     ) -> impl Future<Output = Result<bool, StateError>> + Send;
 
     fn intent(

@@ -635,6 +635,34 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
             .collect::<Result<_, _>>()?;
         Ok(Page { items, next })
     }
+
+    #[tracing::instrument(skip_all, fields(id = %id))]
+    async fn customer(&self, id: ReckonId) -> Result<Option<ReckonCustomerRecord>, ReckonError> {
+        let view = self
+            .get_one::<dto::CustomerFullView>(&format!("customers/{id}"))
+            .await?;
+        Ok(view.map(|v| v.into_domain()))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %id))]
+    async fn item(&self, id: ReckonId) -> Result<Option<ReckonItemRecord>, ReckonError> {
+        let view = self
+            .get_one::<dto::ItemFullView>(&format!("items/{id}"))
+            .await?;
+        Ok(view.map(|v| v.into_domain()))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %id))]
+    async fn invoice_record(
+        &self,
+        id: ReckonId,
+    ) -> Result<Option<ReckonInvoiceRecord>, ReckonError> {
+        let path = format!("invoices/{id}");
+        match self.get_one::<dto::InvoiceFullView>(&path).await? {
+            Some(v) => v.into_domain(&format!("GET /{path}")).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Convenience: a client whose store is bootstrapped with `refresh_token` (one refresh).

@@ -2,7 +2,7 @@
 //! into what the sync would write (the mapping functions) and compared field by field with
 //! its linked Reckon record.
 
-use super::report::{Category, Mismatch, ReconcileReport, Scanned};
+use super::report::{Category, Mismatch, ReconcileReport, Repair, Scanned};
 use super::scratch::{Scratch, ScratchError, Shelf};
 use crate::domain::*;
 use crate::mapping::{self, MappingConfig};
@@ -178,7 +178,22 @@ impl<'a> Run<'a> {
             cliniko_value: values.0,
             reckon_value: values.1,
             action: action.to_string(),
+            repair: match category {
+                Category::MissingInReckon | Category::SyncFailure => Some(Repair::Sync),
+                Category::LinkedRecordGone => Some(Repair::Recreate),
+                Category::FieldDrift | Category::AmountDrift | Category::StatusDrift => {
+                    Some(Repair::Rewrite)
+                }
+                Category::DuplicateInReckon | Category::LinkSuggestion => None,
+            },
         });
+    }
+
+    /// The mismatch just found needs a person: `--repair` leaves it alone.
+    fn by_hand(&mut self) {
+        if let Some(last) = self.found.last_mut() {
+            last.repair = None;
+        }
     }
 
     fn drift(
@@ -467,6 +482,7 @@ impl<'a> Run<'a> {
                     ),
                     "Void or credit the Reckon invoice by hand (the sync never deletes in Reckon).",
                 );
+                self.by_hand();
             }
             return Ok(());
         }
@@ -548,8 +564,15 @@ impl<'a> Run<'a> {
                 Some(rid),
                 Some(&fields.join(", ")),
                 (Some(ours.join("; ")), Some(theirs.join("; "))),
-                "Re-sync from Cliniko (reconcile --repair); a paid Reckon invoice must be corrected by hand.",
+                if r.status == ReckonInvoiceStatus::Paid {
+                    "Reckon has it paid, so Reckon will not take edits: credit and re-issue it by hand."
+                } else {
+                    "Re-sync from Cliniko (reconcile --repair)."
+                },
             );
+            if r.status == ReckonInvoiceStatus::Paid {
+                self.by_hand();
+            }
         }
         if let (Some(want), Some(got)) = (customer, r.customer)
             && want != got
@@ -586,6 +609,9 @@ impl<'a> Run<'a> {
                 (Some(c), Some(k)),
                 action,
             );
+            if !draft.paid {
+                self.by_hand();
+            }
         }
         Ok(())
     }

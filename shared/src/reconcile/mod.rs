@@ -11,10 +11,12 @@
 //! missing in Reckon. Memory then grows only with the mismatches reported.
 
 mod compare;
+mod repair;
 pub mod report;
 mod scratch;
 
-pub use report::{Category, Mismatch, ReconcileReport, Scanned};
+pub use repair::{LinkError, LinkRequest, RepairSummary, link, repair};
+pub use report::{Category, Mismatch, ReconcileReport, Repair, Scanned};
 
 use crate::cliniko::ClinikoError;
 use crate::domain::*;

@@ -91,6 +91,19 @@ impl Category {
     }
 }
 
+/// What `reconcile --repair` does about a mismatch. It only ever queues Cliniko records
+/// for the sync (which never deletes in Reckon); the rest needs a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Repair {
+    /// Queue the record: the sync creates its Reckon twin or retries its failure.
+    Sync,
+    /// Queue it with its stored content forgotten, so the sync rewrites Reckon from Cliniko.
+    Rewrite,
+    /// Forget the link to the deleted Reckon record, then queue it: the sync re-creates it.
+    Recreate,
+}
+
 /// One difference, with both sides' ids and values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mismatch {
@@ -106,6 +119,9 @@ pub struct Mismatch {
     pub reckon_value: Option<String>,
     /// What to do about it.
     pub action: String,
+    /// What `reconcile --repair` does about it; `None` when it needs a person.
+    #[serde(default)]
+    pub repair: Option<Repair>,
 }
 
 /// How many records each side had.

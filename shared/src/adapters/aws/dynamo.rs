@@ -542,6 +542,48 @@ impl StateStore for DynamoState {
         }
     }
 
+    async fn forget_cross_ref(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+        reckon_id: ReckonId,
+    ) -> Result<bool, StateError> {
+        let building = |e: aws_sdk_dynamodb::error::BuildError| StateError::Backend {
+            detail: format!("building the cross-reference delete: {e}"),
+            retryable: false,
+        };
+        let xref = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(self.xref_pk(kind)))
+            .key("sk", s(id.to_string()))
+            .condition_expression("#r = :r")
+            .expression_attribute_names("#r", "reckon_id")
+            .expression_attribute_values(":r", s(reckon_id.to_string()))
+            .build()
+            .map_err(building)?;
+        let name = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(self.xname_pk(kind)))
+            .key("sk", s(id.to_string()))
+            .build()
+            .map_err(building)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(xref).build())
+            .transact_items(TransactWriteItem::builder().delete(name).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_refused(&e) => Ok(false),
+            Err(e) => Err(backend(
+                "DynamoDB TransactWriteItems (forget cross-reference)",
+                e,
+            )),
+        }
+    }
+
     async fn intent(&self, kind: EntityKind, id: ClinikoId) -> Result<Option<Intent>, StateError> {
         let Some(item) = self.get(self.intent_pk(kind), id.to_string()).await? else {
             return Ok(None);
