@@ -12,12 +12,14 @@ use cliniko_reckon::mapping::MappingConfig;
 use cliniko_reckon::pipeline::local::RetryPolicy;
 use cliniko_reckon::pipeline::{PollConfig, Syncer};
 use cliniko_reckon::ports::StateStore;
+use cliniko_reckon::reconcile::{ReconcileReport, RepairSummary, reconcile, repair};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use simulators::cliniko::store::{ClinikoState, InvoicePatch, InvoiceSpec, ItemSpec};
 use simulators::cliniko::{ClinikoConfig, ClinikoSim, DEFAULT_API_KEY};
 use simulators::generator::{self, ClinicSize, SeedReport};
+use simulators::reckon::book::LineDetail;
 use simulators::reckon::{DEFAULT_SUBSCRIPTION_KEY, ReckonConfig, ReckonSim};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +31,9 @@ pub struct DemoOptions<'a> {
     pub rounds: u32,
     pub existing_customers: usize,
     pub json: bool,
+    /// After the clean reconciliation: edit Reckon by hand, reconcile, repair, sync,
+    /// reconcile again (the report a bookkeeper sees when something is wrong).
+    pub drift: bool,
     pub state: Option<&'a Path>,
 }
 
@@ -294,6 +299,12 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         &report_dir,
         syncer.mapping.default_time_zone,
     )?;
+    let drift = if opts.drift {
+        let dir = report_dir.with_file_name("demo-reconciliation-drift");
+        Some(drift_and_repair(&syncer, &reckon_sim, &poll, &retry, &bars, &dir).await?)
+    } else {
+        None
+    };
     let failed = backfill.failed + rounds.iter().map(|r| r.failed).sum::<u64>() + idle.failed;
     if opts.json {
         println!(
@@ -309,6 +320,15 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
                     "mismatches": reconciliation.total(),
                     "report": report_html.display().to_string(),
                 },
+                "drift": drift.as_ref().map(|d| json!({
+                    "made_in_reckon": d.made,
+                    "summary": d.found.summary,
+                    "mismatches": d.found.total(),
+                    "report": d.report_html.display().to_string(),
+                    "repair": d.repair,
+                    "mismatches_after_repair": d.after.total(),
+                    "left_after_repair": d.after.summary,
+                })),
                 "state_file": state_path.display().to_string(),
                 "duration_seconds": started.elapsed().as_secs_f64(),
             }))?
@@ -337,17 +357,141 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         println!("\nReconciliation");
         print!("{}", crate::reconcile::summary_table(&reconciliation));
         println!("Report: {}", report_html.display());
+        if let Some(d) = &drift {
+            println!("\nDrift made in Reckon by hand: {}", d.made.join("; "));
+            print!("{}", crate::reconcile::summary_table(&d.found));
+            println!("Report: {}", d.report_html.display());
+            print!("{}", crate::reconcile::repair_lines(&d.repair));
+            println!(
+                "After the repair and one sync: {} mismatch(es) left (a duplicate is for a person to merge in Reckon).",
+                d.after.total()
+            );
+        }
         println!("State file: {}", state_path.display());
         println!("Finished in {:.1} s", started.elapsed().as_secs_f64());
     }
     let ok = failed == 0
         && check.equal == check.checked
         && idle.reckon_writes() == 0
-        && reconciliation.is_clean();
+        && reconciliation.is_clean()
+        && drift.as_ref().is_none_or(|d| {
+            d.found.total() == DRIFTS_MADE && d.after.total() == 1 && d.repair.queued() == 3
+        });
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// How many mismatches the demo's hand edits in Reckon make.
+const DRIFTS_MADE: u64 = 4;
+
+type DemoSyncer = Syncer<cliniko_reckon::cliniko::ClinikoClient, clients::Reckon, SqliteState>;
+
+struct Drift {
+    made: Vec<String>,
+    found: ReconcileReport,
+    report_html: PathBuf,
+    repair: RepairSummary,
+    after: ReconcileReport,
+}
+
+/// Edits Reckon behind the sync's back as a bookkeeper might (a customer renamed, a
+/// duplicate customer, an invoice deleted, a line price changed), reconciles into `dir`,
+/// repairs, syncs once and reconciles again.
+async fn drift_and_repair(
+    syncer: &DemoSyncer,
+    reckon_sim: &ReckonSim,
+    poll: &PollConfig,
+    retry: &RetryPolicy,
+    bars: &Bars,
+    dir: &Path,
+) -> anyhow::Result<Drift> {
+    let store = &syncer.state;
+    let customers = store.links(EntityKind::Patient).await?;
+    let invoices = store.links(EntityKind::Invoice).await?;
+    let made = reckon_sim.with_book(|b, _| -> anyhow::Result<Vec<String>> {
+        let mut made = Vec::new();
+        let mut linked_customers = customers
+            .iter()
+            .filter_map(|(_, r)| b.customers.get(&r.0).map(|c| c.id));
+        let (Some(renamed), Some(copied)) = (linked_customers.next(), linked_customers.next())
+        else {
+            return Err(anyhow!("the demo clinic has fewer than two customers"));
+        };
+        if let Some(c) = b.customers.get_mut(&renamed) {
+            c.name = format!("{} (edited in Reckon)", c.name);
+            made.push(format!("customer renamed to {:?}", c.name));
+        }
+        if let Some(c) = b.customers.get(&copied) {
+            let mut copy = c.clone();
+            copy.id = uuid::Uuid::new_v4();
+            copy.name = format!("{} (duplicate)", c.name);
+            made.push(format!("duplicate customer {:?} added", copy.name));
+            b.customers.insert(copy.id, copy);
+        }
+        let mut open = invoices
+            .iter()
+            .filter_map(|(_, r)| b.invoices.get(&r.0))
+            .filter(|i| i.status == "Approved")
+            .map(|i| i.id);
+        let (Some(deleted), Some(edited)) = (open.next(), open.next()) else {
+            return Err(anyhow!(
+                "the demo clinic has fewer than two unpaid invoices"
+            ));
+        };
+        if let Some(i) = b.invoices.shift_remove(&deleted) {
+            made.push(format!(
+                "invoice {} deleted",
+                i.reference.unwrap_or_default()
+            ));
+        }
+        if let Some(i) = b.invoices.get_mut(&edited)
+            && let Some(line) = i.lines.first_mut()
+        {
+            let price = match &mut line.detail {
+                LineDetail::Item { price, .. } => price,
+                LineDetail::Account { amount, .. } => amount,
+            };
+            *price = Some(price.unwrap_or_default() + Decimal::new(1000, 2));
+            made.push(format!(
+                "invoice {} line 1 raised by $10.00",
+                i.reference.clone().unwrap_or_default()
+            ));
+        }
+        Ok(made)
+    })?;
+    let now = chrono::Utc::now();
+    let found = reconcile(
+        &syncer.source,
+        &syncer.sink,
+        store,
+        &syncer.mapping,
+        "demo",
+        now,
+    )
+    .await?;
+    let report_html =
+        crate::reconcile::write_report(&found, dir, syncer.mapping.default_time_zone)?;
+    let repaired = repair(&found, &syncer.source, store, store, now).await?;
+    run_once(syncer, poll, retry, bars).await?;
+    bars.reset();
+    let after = reconcile(
+        &syncer.source,
+        &syncer.sink,
+        store,
+        &syncer.mapping,
+        "demo",
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok(Drift {
+        made,
+        found,
+        report_html,
+        repair: repaired,
+        after,
     })
 }
 

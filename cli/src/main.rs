@@ -100,6 +100,10 @@ struct DemoArgs {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Then edit Reckon by hand (rename, duplicate, delete, re-price), reconcile, repair
+    /// and reconcile again: what the report looks like when something is wrong.
+    #[arg(long)]
+    drift: bool,
 }
 
 #[derive(Args, Debug)]
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
                     rounds: a.rounds,
                     existing_customers: a.existing_customers,
                     json: a.json,
+                    drift: a.drift,
                     state,
                 })
                 .await

@@ -213,17 +213,33 @@ export class SyncStack extends Stack {
       ...common,
       ...reckonEnv,
       [ENV.reportBucket]: reports.bucketName,
+      // An invocation with {"repair": true} queues what the sync can put right.
+      [ENV.patientsQueueUrl]: queues.patients.queue.queueUrl,
+      [ENV.productsQueueUrl]: queues.products.queue.queueUrl,
+      [ENV.invoicesQueueUrl]: queues.invoices.queue.queueUrl,
     });
     table.grantReadData(reconciler.function);
-    // Refreshing the Reckon tokens takes the lease item (`T#{tenant}#LEASE`) first: put and
-    // delete on that partition only.
+    // Writes, by partition only: the token-refresh lease (`T#{tenant}#LEASE`, put and
+    // delete); and for a repair, clearing a cross-reference's stored content or dropping a
+    // link to a deleted Reckon record (`XREF#*` with its `XNAME#*` name claim, transactional)
+    // and the audit entry saying so (`AUDIT#*`).
     reconciler.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
         resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`T#${tenantId}#LEASE`] } },
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [
+              `T#${tenantId}#LEASE`,
+              `T#${tenantId}#XREF#*`,
+              `T#${tenantId}#XNAME#*`,
+              `T#${tenantId}#AUDIT#*`,
+            ],
+          },
+        },
       }),
     );
+    for (const q of Object.values(queues)) q.queue.grantSendMessages(reconciler.function);
     clinikoSecret.grantRead(reconciler.function);
     reckonAppSecret.grantRead(reconciler.function);
     // Reading Reckon needs a valid access token; refreshing one rotates the refresh token,
@@ -277,7 +293,7 @@ export class SyncStack extends Stack {
       reportsBucket: reports,
       secrets: [clinikoSecret, reckonAppSecret, reckonTokensSecret],
       tableReaders: [poller, ...Object.values(workers), reconciler],
-      keyGrantees: [poller, ...Object.values(workers)],
+      keyGrantees: [poller, ...Object.values(workers), reconciler],
       reportWriter: reconciler,
     });
   }

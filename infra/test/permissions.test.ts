@@ -112,8 +112,9 @@ describe('least-privilege permissions of each function', () => {
     });
   }
 
-  it('reconciler: table read, the token lease item, both secrets, tokens read/write, put report objects; no queue', () => {
+  it('reconciler: table read, partition-scoped writes, both secrets, tokens read/write, put report objects, send repairs', () => {
     const objects = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [reportsId, 'Arn'] }, '/*']] });
+    const queues = ENTITY_QUEUES.map((q) => getAttArn(queueId(q.entity)));
     assertExactly('reconciler', {
       ...logs('reconciler'),
       ...tableRead,
@@ -122,10 +123,27 @@ describe('least-privilege permissions of each function', () => {
       ...secretRead(cliniko, reckonApp, tokens),
       'secretsmanager:PutSecretValue': [tokens],
       's3:PutObject': [objects],
-      'kms:Decrypt': [key],
-      'kms:DescribeKey': [key],
+      'sqs:SendMessage': queues,
+      'sqs:GetQueueAttributes': queues,
+      'sqs:GetQueueUrl': queues,
+      ...keyUse,
       'kms:GenerateDataKey': [key],
     });
+  });
+
+  it('reconciler: its table writes are limited to the lease, cross-reference, name and audit partitions', () => {
+    const roleId = resources[functionId(resources, 'reconciler')]!.Properties.Role['Fn::GetAtt'][0] as string;
+    const writes = roleStatements(resources, roleId).filter((st) =>
+      [st.Action].flat().some((a: string) => a === 'dynamodb:PutItem' || a === 'dynamodb:DeleteItem'),
+    );
+    assert.equal(writes.length, 1, JSON.stringify(writes));
+    const leading = writes[0]!.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+    const text = JSON.stringify(leading);
+    for (const partition of ['#LEASE', '#XREF#*', '#XNAME#*', '#AUDIT#*']) {
+      assert.ok(text.includes(partition), `${partition} in ${text}`);
+    }
+    assert.equal((leading as unknown[]).length, 4, text);
+    assert.ok(!text.includes('#WM') && !text.includes('INTENT'), 'no watermark or intent writes');
   });
 
   it('no function may put metric data (EMF log lines carry the metrics) or use wildcards for all resources', () => {

@@ -214,7 +214,7 @@ describe('Lambda functions', () => {
       'patient-sync': [...common, ...reckon],
       'product-sync': [...common, ...reckon],
       'invoice-sync': [...common, ...reckon],
-      reconciler: [...common, ...reckon, ENV.reportBucket],
+      reconciler: [...common, ...reckon, ENV.reportBucket, ENV.patientsQueueUrl, ENV.productsQueueUrl, ENV.invoicesQueueUrl],
     };
     for (const name of FUNCTION_NAMES) {
       const vars = resources[functionId(resources, name)]!.Properties.Environment.Variables as Record<string, unknown>;
@@ -226,8 +226,10 @@ describe('Lambda functions', () => {
 
   it('environment values point at the right resources', () => {
     const poller = resources[functionId(resources, 'poller')]!.Properties.Environment.Variables;
+    const reconciler = resources[functionId(resources, 'reconciler')]!.Properties.Environment.Variables;
     for (const { entity, queueUrlEnv } of ENTITY_QUEUES) {
       assert.deepEqual(poller[queueUrlEnv], { Ref: queueIds(entity).queue });
+      assert.deepEqual(reconciler[queueUrlEnv], { Ref: queueIds(entity).queue }, 'the reconciler queues repairs');
     }
     const tableId = findOne(resources, 'AWS::DynamoDB::Table', () => true);
     assert.deepEqual(poller[ENV.tableName], { Ref: tableId });

@@ -685,6 +685,17 @@ async fn token_store_saves_and_loads_with_rotation() {
         .unwrap();
     let store = SecretsTokenStore::new(client.clone(), placeholder);
     assert!(store.load().await.unwrap().is_none());
+    // So is the one the CDK stack creates: every field an empty string.
+    let stack_placeholder = unique("reckon-tokens");
+    client
+        .create_secret()
+        .name(&stack_placeholder)
+        .secret_string(r#"{"access_token":"","refresh_token":"","expires_at":""}"#)
+        .send()
+        .await
+        .unwrap();
+    let store = SecretsTokenStore::new(client.clone(), stack_placeholder);
+    assert!(store.load().await.unwrap().is_none());
 
     // A corrupt secret is an error that does not quote the secret.
     let corrupt = unique("reckon-tokens");

@@ -183,25 +183,43 @@ pub struct ReconcileOutcome {
     /// The HTML report's key in the bucket.
     pub report_key: String,
     pub keys: Vec<String>,
+    /// What the repair queued, when the invocation asked for one (`{"repair": true}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair: Option<cliniko_reckon::reconcile::RepairSummary>,
 }
 
-/// The reconciler's invocation: reconcile, publish every rendering to S3, emit the counts.
+/// Whether a reconciler invocation asks for a repair: `{"repair": true}` (the nightly
+/// schedule does not; a person invokes it after reading the report).
+pub fn repair_requested(event: &serde_json::Value) -> bool {
+    event
+        .get("repair")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The reconciler's invocation: reconcile, publish every rendering to S3, emit the counts,
+/// and when `repair_into` is given, queue what the sync can put right (as
+/// `cliniko-reckon reconcile --repair`).
 #[cfg(feature = "aws")]
-pub async fn reconcile_and_publish<S, B, St>(
+#[allow(clippy::too_many_arguments)]
+pub async fn reconcile_and_publish<S, B, St, Q>(
     source: &S,
     book: &B,
     state: &St,
     mapping: &cliniko_reckon::mapping::MappingConfig,
     tenant: &str,
     reports: &cliniko_reckon::adapters::aws::S3Reports,
+    repair_into: Option<&Q>,
 ) -> Result<ReconcileOutcome, ReconcilerError>
 where
     S: ClinikoSource,
     B: cliniko_reckon::ports::ReckonBook,
     St: StateStore,
+    Q: WorkQueue,
 {
-    use cliniko_reckon::reconcile::{Category, reconcile};
-    let report = reconcile(source, book, state, mapping, tenant, Utc::now()).await?;
+    use cliniko_reckon::reconcile::{Category, reconcile, repair};
+    let now = Utc::now();
+    let report = reconcile(source, book, state, mapping, tenant, now).await?;
     let keys = reports
         .publish(tenant, &report, mapping.default_time_zone)
         .await?;
@@ -210,6 +228,10 @@ where
         .map(|c| (c.key(), report.count(*c)))
         .collect();
     emf::emit_reconciliation(report.total(), &per_category);
+    let repaired = match repair_into {
+        Some(queue) => Some(repair(&report, source, state, queue, now).await?),
+        None => None,
+    };
     Ok(ReconcileOutcome {
         mismatches: report.total(),
         summary: report.summary.clone(),
@@ -219,6 +241,7 @@ where
             .cloned()
             .unwrap_or_default(),
         keys,
+        repair: repaired,
     })
 }
 

@@ -80,17 +80,28 @@ pub async fn run_reconciler() -> Result<(), Error> {
     let book = aws.reckon().await?;
     let state = aws.state()?;
     let reports = aws.reports()?;
+    let queue = aws.queue()?;
     let mapping = cliniko_reckon::mapping::MappingConfig::default();
     let tenant = aws.tenant.clone();
-    let (source, book, state, reports, mapping, tenant) =
-        (&source, &book, &state, &reports, &mapping, &tenant);
+    let (source, book, state, reports, queue, mapping, tenant) =
+        (&source, &book, &state, &reports, &queue, &mapping, &tenant);
     lambda_runtime::run(service_fn(
-        move |_event: LambdaEvent<serde_json::Value>| async move {
-            let outcome =
-                crate::reconcile_and_publish(source, book, state, mapping, tenant, reports).await?;
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let repair_into = crate::repair_requested(&event.payload).then_some(queue);
+            let outcome = crate::reconcile_and_publish(
+                source,
+                book,
+                state,
+                mapping,
+                tenant,
+                reports,
+                repair_into,
+            )
+            .await?;
             tracing::info!(
                 mismatches = outcome.mismatches,
                 report = %outcome.report_key,
+                repaired = ?outcome.repair,
                 "reconciled"
             );
             Ok::<_, Error>(serde_json::to_value(&outcome)?)

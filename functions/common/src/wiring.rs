@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `TABLE_NAME` | all | the state table |
 //! | `TENANT_ID` | all | the clinic this deployment serves (default `default`) |
-//! | `PATIENTS_QUEUE_URL`, `PRODUCTS_QUEUE_URL`, `INVOICES_QUEUE_URL` | poller | work queues |
+//! | `PATIENTS_QUEUE_URL`, `PRODUCTS_QUEUE_URL`, `INVOICES_QUEUE_URL` | poller, reconciler | work queues (the reconciler queues repairs) |
 //! | `CLINIKO_SECRET_ARN` | all | `{"api_key", "user_agent"}` (or the bare key) |
 //! | `RECKON_APP_SECRET_ARN` | workers, reconciler | `{"client_id", "client_secret", "subscription_key"}` |
 //! | `RECKON_TOKENS_SECRET_ARN` | workers, reconciler | the OAuth token pair (read and rotated) |

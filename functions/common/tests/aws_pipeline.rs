@@ -431,9 +431,11 @@ async fn flow(config: aws_config::SdkConfig) {
         &MappingConfig::default(),
         "clinic-1",
         &reports,
+        None::<&SqsQueue>,
     )
     .await
     .unwrap();
+    assert_eq!(outcome.repair, None, "no repair unless asked");
     assert_eq!(outcome.mismatches, 0, "{outcome:?}");
     assert_eq!(outcome.keys.len(), 10, "JSON, HTML and eight CSVs");
     let listed = s3
@@ -464,4 +466,68 @@ async fn flow(config: aws_config::SdkConfig) {
         report["scanned"]["cliniko_patients"].as_u64(),
         Some(h.seed.patients as u64)
     );
+
+    // 7. A customer renamed in Reckon by hand; a reconciler invoked with {"repair": true}
+    //    queues its patient with the stored content cleared (in DynamoDB), and the patient
+    //    worker renames the customer back.
+    let (patient, customer) = state()
+        .links(EntityKind::Patient)
+        .await
+        .unwrap()
+        .first()
+        .copied()
+        .unwrap();
+    let cliniko_name = h.reckon.with_book(|b, _| {
+        let c = b.customers.get_mut(&customer.0).unwrap();
+        let name = c.name.clone();
+        c.name = format!("{name} (edited in Reckon)");
+        name
+    });
+    assert!(lambda_handlers::repair_requested(&json!({"repair": true})));
+    assert!(!lambda_handlers::repair_requested(
+        &serde_json::from_str(include_str!("../../../events/reconciler-scheduled.json")).unwrap()
+    ));
+    let outcome = reconcile_and_publish(
+        &poller_source,
+        &worker.sink,
+        &state(),
+        &MappingConfig::default(),
+        "clinic-1",
+        &reports,
+        Some(&queue),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.mismatches, 1, "{outcome:?}");
+    let repaired = outcome.repair.expect("repair summary");
+    assert_eq!((repaired.queued(), repaired.queued_to_rewrite), (1, 1));
+    assert_eq!(depth(&sqs, &queues[0].url).await, 1, "one patient message");
+    assert_eq!(
+        state()
+            .cross_ref(EntityKind::Patient, patient)
+            .await
+            .unwrap()
+            .unwrap()
+            .content_hash,
+        "",
+        "the stored content is cleared so the worker rewrites Reckon"
+    );
+    deliver_until_empty(&sqs, &queues, &worker).await;
+    assert_eq!(
+        h.reckon
+            .with_book(|b, _| b.customers[&customer.0].name.clone()),
+        cliniko_name
+    );
+    let clean = reconcile_and_publish(
+        &poller_source,
+        &worker.sink,
+        &state(),
+        &MappingConfig::default(),
+        "clinic-1",
+        &reports,
+        None::<&SqsQueue>,
+    )
+    .await
+    .unwrap();
+    assert_eq!(clean.mismatches, 0, "{clean:?}");
 }

@@ -107,6 +107,13 @@ impl TokenStore for SecretsTokenStore {
         };
         let stored: StoredTokens =
             serde_json::from_str(text).map_err(|e| corrupt(&key, json_error_without_values(&e)))?;
+        // The stack's placeholder holds empty strings: that is "not connected yet".
+        let filled = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        let stored = StoredTokens {
+            access_token: filled(stored.access_token),
+            refresh_token: filled(stored.refresh_token),
+            expires_at: filled(stored.expires_at),
+        };
         match stored {
             StoredTokens {
                 access_token: None,
