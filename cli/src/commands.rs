@@ -7,10 +7,11 @@ use anyhow::Context;
 use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::pipeline::local::{self, RetryPolicy};
 use cliniko_reckon::pipeline::{PollConfig, Syncer};
-use cliniko_reckon::ports::{ClinikoSource, ReckonSink, StateStore};
+use cliniko_reckon::ports::{ClinikoSource, ReckonSink, StateStore, TokenStore};
+use secrecy::ExposeSecret;
 
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -128,12 +129,37 @@ pub async fn connect(
     config: Option<&Path>,
     state: Option<&Path>,
     refresh_token: Option<String>,
+    tokens_json: Option<PathBuf>,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
     let loaded = Loaded::load(config)?;
     let mut reckon = loaded.reckon()?;
     if let Some(token) = refresh_token {
         reckon.refresh_token = Some(secrecy::SecretString::from(token));
+    }
+    if let Some(path) = tokens_json {
+        // For AWS: the pair goes only to the file (for the tokens secret), never to a local
+        // state file, so exactly one live copy exists once the file is put and deleted.
+        // Checked before connecting: a redeemed refresh token is spent, so the new pair
+        // must have somewhere to go.
+        if path.exists() {
+            anyhow::bail!(
+                "{} already exists; the token file must not exist yet",
+                path.display()
+            );
+        }
+        let store = SqliteState::open_in_memory()?;
+        clients::connect(&reckon, store.clone(), timeout).await?;
+        let tokens = store
+            .load()
+            .await?
+            .context("Reckon answered without a token pair")?;
+        write_private(&path, tokens.to_secret_json().expose_secret())?;
+        println!(
+            "Reckon connected; tokens written to {} (put it into the tokens secret, then delete it)",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let state_path = settings::state_path(state);
     let store = SqliteState::open(&state_path)
@@ -144,6 +170,21 @@ pub async fn connect(
         state_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new file only its owner can read; refuses to replace an existing one.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 #[derive(Serialize)]

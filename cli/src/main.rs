@@ -127,6 +127,10 @@ struct ConnectArgs {
     /// Skip the browser: store tokens obtained by refreshing this token.
     #[arg(long, value_name = "TOKEN")]
     refresh_token: Option<String>,
+    /// Write the token pair to this new file (owner-only), in the AWS tokens secret's JSON
+    /// format, instead of the state file.
+    #[arg(long, value_name = "FILE")]
+    tokens_json: Option<PathBuf>,
     /// Give up waiting for the browser after this long.
     #[arg(long, default_value = "5m", value_parser = settings::parse_interval)]
     timeout: std::time::Duration,
@@ -183,7 +187,7 @@ fn main() -> ExitCode {
                 commands::sync(config, state, a.watch.then_some(a.interval), a.json).await
             }
             Command::Connect(a) => {
-                commands::connect(config, state, a.refresh_token, a.timeout).await
+                commands::connect(config, state, a.refresh_token, a.tokens_json, a.timeout).await
             }
             Command::Status(a) => commands::status(state, a.json).await,
             Command::Reconcile(a) => {

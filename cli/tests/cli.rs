@@ -223,6 +223,74 @@ mod against_simulators {
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("connect"));
 
+        // For AWS: the pair goes to an owner-only file in the tokens secret's format, and
+        // nowhere else (no state file is written).
+        let tokens_file = dir.path().join("tokens.json");
+        let tokens_arg = tokens_file.display().to_string();
+        let aws_token = s.reckon.issue_tokens().refresh_token;
+        let elsewhere = dir.path().join("unused.sqlite");
+        let out = run(configured(
+            &s,
+            &elsewhere,
+            &[
+                "connect",
+                "--refresh-token",
+                &aws_token,
+                "--tokens-json",
+                &tokens_arg,
+            ],
+        ))
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!elsewhere.exists(), "no local copy of the pair");
+        let secret: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&tokens_file).unwrap()).unwrap();
+        for field in ["access_token", "refresh_token", "expires_at"] {
+            assert!(
+                secret[field].as_str().is_some_and(|v| !v.is_empty()),
+                "{field}: {secret}"
+            );
+        }
+        assert_ne!(secret["refresh_token"], aws_token.as_str(), "rotated");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(secret["expires_at"].as_str().unwrap()).is_ok()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&tokens_file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let unspent = s.reckon.issue_tokens().refresh_token;
+        let again = run(configured(
+            &s,
+            &elsewhere,
+            &[
+                "connect",
+                "--refresh-token",
+                &unspent,
+                "--tokens-json",
+                &tokens_arg,
+            ],
+        ))
+        .await;
+        assert!(
+            !again.status.success(),
+            "an existing file is never replaced"
+        );
+        assert!(
+            String::from_utf8_lossy(&again.stderr).contains("must not exist yet"),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+
         let token = s.reckon.issue_tokens().refresh_token;
         let out = run(configured(
             &s,

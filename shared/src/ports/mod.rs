@@ -374,6 +374,22 @@ pub struct TokenSet {
     pub expires_at: DateTime<Utc>,
 }
 
+impl TokenSet {
+    /// The pair as the Reckon tokens secret holds it on AWS:
+    /// `{"access_token", "refresh_token", "expires_at"}` (RFC 3339, UTC).
+    pub fn to_secret_json(&self) -> SecretString {
+        use secrecy::ExposeSecret;
+        let body = serde_json::json!({
+            "access_token": self.access_token.expose_secret(),
+            "refresh_token": self.refresh_token.expose_secret(),
+            "expires_at": self
+                .expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        });
+        SecretString::from(body.to_string())
+    }
+}
+
 /// Where the Reckon tokens live; `save` must be atomic (a rotated refresh token is the only
 /// one that works, so losing it means reconnecting by hand).
 ///

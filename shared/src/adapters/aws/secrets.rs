@@ -23,7 +23,7 @@
 //! lease in `begin_refresh` (1), re-reads and refreshes (2–3), and releases in `end_refresh`
 //! (4). A cold function whose stored token is still fresh never touches the lease.
 
-use super::{backend, check_tenant, corrupt, parse_ts, ts};
+use super::{backend, check_tenant, corrupt, parse_ts};
 use crate::ports::{StateError, TokenSet, TokenStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -137,13 +137,7 @@ impl TokenStore for SecretsTokenStore {
     }
 
     async fn save(&self, t: &TokenSet) -> Result<(), StateError> {
-        let body = serde_json::to_string(&StoredTokens {
-            access_token: Some(t.access_token.expose_secret().to_string()),
-            refresh_token: Some(t.refresh_token.expose_secret().to_string()),
-            expires_at: Some(ts(t.expires_at)),
-        })
-        .map_err(|e| corrupt(&format!("secret {}", self.secret_id), e))?;
-        let body = SecretString::from(body);
+        let body = t.to_secret_json();
         let put = self
             .client
             .put_secret_value()
