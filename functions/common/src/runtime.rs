@@ -81,7 +81,8 @@ pub async fn run_reconciler() -> Result<(), Error> {
     let state = aws.state()?;
     let reports = aws.reports()?;
     let queue = aws.queue()?;
-    let mapping = cliniko_reckon::mapping::MappingConfig::default();
+    // The reconciler compares with the mapping the workers write with.
+    let mapping = crate::wiring::checked_mapping(&book, crate::wiring::mapping_from_env()).await?;
     let tenant = aws.tenant.clone();
     let (source, book, state, reports, queue, mapping, tenant) =
         (&source, &book, &state, &reports, &queue, &mapping, &tenant);

@@ -13,6 +13,7 @@
 //! | `REPORT_BUCKET` | reconciler | the S3 bucket for reconciliation reports |
 //! | `CLINIKO_USER_AGENT` | all | when the Cliniko secret has no `user_agent` |
 //! | `CLINIKO_BASE_URL`, `RECKON_API_BASE_URL`, `RECKON_IDENTITY_URL`, `RECKON_RECEIPT_ACCOUNT` | optional | endpoint and account overrides |
+//! | `MAPPING_PRODUCT_INCOME_ACCOUNT`, `MAPPING_SERVICE_INCOME_ACCOUNT` | optional, workers and reconciler | income accounts (default `Sales`, `Income`), checked against the book at cold start |
 //!
 //! The AWS endpoint comes from the SDK's own configuration (`AWS_ENDPOINT_URL` for a local
 //! emulator); there is no local-mode switch.
@@ -216,11 +217,63 @@ impl Aws {
 
     /// Everything a sync worker needs, built once per execution environment.
     pub async fn syncer(&self) -> Result<LambdaSyncer, WiringError> {
+        let reckon = self.reckon().await?;
+        let mapping = checked_mapping(&reckon, mapping_from_env()).await?;
         Ok(Syncer::new(
             self.cliniko().await?,
-            self.reckon().await?,
+            reckon,
             self.state()?,
-            MappingConfig::default(),
+            mapping,
         ))
     }
+}
+
+/// The mapping the environment configures: the defaults, with the income accounts from
+/// `MAPPING_PRODUCT_INCOME_ACCOUNT` and `MAPPING_SERVICE_INCOME_ACCOUNT` when set.
+pub fn mapping_from_env() -> MappingConfig {
+    let mut mapping = MappingConfig::default();
+    if let Ok(name) = var("MAPPING_PRODUCT_INCOME_ACCOUNT") {
+        mapping.product_income_account = name;
+    }
+    if let Ok(name) = var("MAPPING_SERVICE_INCOME_ACCOUNT") {
+        mapping.service_income_account = name;
+    }
+    mapping
+}
+
+/// The mapping with its income accounts (`MAPPING_PRODUCT_INCOME_ACCOUNT`,
+/// `MAPPING_SERVICE_INCOME_ACCOUNT`, else the defaults) checked against the book's chart, as
+/// `cliniko-reckon sync` does: an account the book lacks is replaced by an active Income
+/// account, with a warning, instead of every item failing. When the chart cannot be read
+/// (Reckon down, not connected yet) the configured names are kept and the first write says
+/// what is wrong.
+pub async fn checked_mapping<S: cliniko_reckon::ports::TokenStore>(
+    reckon: &ReckonClient<S>,
+    mut mapping: MappingConfig,
+) -> Result<MappingConfig, WiringError> {
+    use cliniko_reckon::pipeline::accounts::choose_account;
+    let accounts = match reckon.ledger_accounts().await {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the Reckon chart of accounts; keeping the configured income accounts");
+            return Ok(mapping);
+        }
+    };
+    for (account, purpose) in [
+        (
+            &mut mapping.product_income_account,
+            "MAPPING_PRODUCT_INCOME_ACCOUNT",
+        ),
+        (
+            &mut mapping.service_income_account,
+            "MAPPING_SERVICE_INCOME_ACCOUNT",
+        ),
+    ] {
+        let choice = choose_account(&accounts, account, "Income", purpose).map_err(WiringError)?;
+        if let Some(note) = choice.note {
+            tracing::warn!("{note}");
+        }
+        *account = choice.name;
+    }
+    Ok(mapping)
 }

@@ -287,6 +287,22 @@ async fn flow(config: aws_config::SdkConfig) {
     );
     let poller_source = cliniko_client(&h.cliniko_server);
 
+    // Cold-start wiring checks the income accounts against the book, as `sync` does: one the
+    // book lacks is replaced by an active Income account; one it has is kept.
+    let wanted = MappingConfig {
+        product_income_account: "No Such Account".into(),
+        ..MappingConfig::default()
+    };
+    let checked = lambda_handlers::wiring::checked_mapping(&worker.sink, wanted)
+        .await
+        .unwrap();
+    assert_ne!(checked.product_income_account, "No Such Account");
+    assert!(!checked.product_income_account.is_empty());
+    assert_eq!(
+        checked.service_income_account,
+        MappingConfig::default().service_income_account
+    );
+
     // 1. Backfill: one poller invocation, then the workers drain the three queues.
     let summary = poll_rounds(&poller_source, &state(), &queue, &PollLoop::default())
         .await
