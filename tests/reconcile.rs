@@ -35,6 +35,27 @@ async fn run_reconcile(h: &Harness) -> ReconcileReport {
     .expect("reconcile")
 }
 
+/// `reconcile --repair`'s second half: queue what the report marks as repairable.
+async fn run_repair(h: &Harness, report: &ReconcileReport) -> RepairSummary {
+    repair(
+        report,
+        &h.syncer.source,
+        h.state(),
+        h.state(),
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("repair")
+}
+
+/// Applies only what is queued (no poll), as `sync --once` would after it.
+async fn drain_queue(h: &Harness) -> local::DrainSummary {
+    let quiet = |_: local::Progress<'_>| {};
+    local::drain(&h.syncer, &fast_retry(), &quiet)
+        .await
+        .expect("drain")
+}
+
 fn only(report: &ReconcileReport, category: Category) -> Vec<&Mismatch> {
     report.in_category(category).collect()
 }
@@ -316,15 +337,7 @@ async fn repair_puts_right_what_the_sync_can_and_leaves_the_rest_to_a_person() {
     let report = run_reconcile(&h).await;
     assert_eq!(report.total(), 6, "{:#?}", report.mismatches);
 
-    let summary = repair(
-        &report,
-        &h.syncer.source,
-        h.state(),
-        h.state(),
-        chrono::Utc::now(),
-    )
-    .await
-    .expect("repair");
+    let summary = run_repair(&h, &report).await;
     assert_eq!(
         summary,
         RepairSummary {
@@ -339,10 +352,7 @@ async fn repair_puts_right_what_the_sync_can_and_leaves_the_rest_to_a_person() {
     let customers_before = h.reckon.with_book(|b, _| b.customers.len());
 
     // Only what repair queued: no poll (it alone would pick up the two Cliniko-side edits).
-    let quiet = |_: local::Progress<'_>| {};
-    let drained = local::drain(&h.syncer, &fast_retry(), &quiet)
-        .await
-        .expect("drain");
+    let drained = drain_queue(&h).await;
     assert_eq!(drained.failed(), 0, "{drained:#?}");
 
     let after = run_reconcile(&h).await;
@@ -373,15 +383,7 @@ async fn repair_puts_right_what_the_sync_can_and_leaves_the_rest_to_a_person() {
     );
     // Repairing a clean report queues nothing.
     let clean = run_reconcile(&h).await;
-    let nothing = repair(
-        &clean,
-        &h.syncer.source,
-        h.state(),
-        h.state(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let nothing = run_repair(&h, &clean).await;
     assert_eq!(nothing.queued(), 0);
 }
 
@@ -476,10 +478,7 @@ async fn link_accepts_a_suggestion_and_refuses_what_would_double_link() {
 
     // The queued patient updates the linked customer rather than creating another.
     let customers = h.reckon.with_book(|b, _| b.customers.len());
-    let quiet = |_: local::Progress<'_>| {};
-    let drained = local::drain(&h.syncer, &fast_retry(), &quiet)
-        .await
-        .expect("drain");
+    let drained = drain_queue(&h).await;
     assert_eq!(drained.failed(), 0);
     assert_eq!(h.reckon.with_book(|b, _| b.customers.len()), customers);
     let after = run_reconcile(&h).await;

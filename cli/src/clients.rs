@@ -6,7 +6,7 @@ use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
 use cliniko_reckon::domain::ReckonId;
 use cliniko_reckon::mapping::MappingConfig;
-use cliniko_reckon::pipeline::accounts::choose_account;
+use cliniko_reckon::pipeline::accounts::{choose_account, choose_income_accounts};
 use cliniko_reckon::ports::TokenStore;
 use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
 use std::time::Duration;
@@ -92,28 +92,24 @@ pub async fn reckon_checked(
         .await
         .map_err(|e| anyhow!("{e}"))
         .context("listing Reckon ledger accounts")?;
-    let mut notes = Vec::new();
-    let mut pick = |configured: &str, kind: &str, purpose: &str| -> anyhow::Result<String> {
-        let choice =
-            choose_account(&accounts, configured, kind, purpose).map_err(|e| anyhow!(e))?;
-        notes.extend(choice.note);
-        Ok(choice.name)
-    };
-    mapping.product_income_account = pick(
-        &mapping.product_income_account,
-        "Income",
-        "mapping.product_income_account",
-    )?;
-    mapping.service_income_account = pick(
-        &mapping.service_income_account,
-        "Income",
-        "mapping.service_income_account",
-    )?;
-    let receipt = pick(
+    let mut notes = choose_income_accounts(
+        &accounts,
+        mapping,
+        [
+            "mapping.product_income_account",
+            "mapping.service_income_account",
+        ],
+    )
+    .map_err(|e| anyhow!(e))?;
+    let receipt = choose_account(
+        &accounts,
         &s.receipt_account,
         "CurrentAsset_Bank",
         "reckon.receipt_account",
-    )?;
+    )
+    .map_err(|e| anyhow!(e))?;
+    notes.extend(receipt.note);
+    let receipt = receipt.name;
     if receipt == s.receipt_account {
         return Ok((client, notes));
     }

@@ -75,8 +75,7 @@ pub async fn sync(
     let cliniko = loaded.cliniko()?;
     let reckon = loaded.reckon()?;
     let state_path = settings::state_path(state);
-    let store = SqliteState::open(&state_path)
-        .with_context(|| format!("opening state file {}", state_path.display()))?;
+    let store = settings::open_state(&state_path)?;
     let source = clients::cliniko(&cliniko)?;
     let mut mapping = loaded.file.mapping.clone();
     let (sink, notes) = clients::reckon_checked(&reckon, store.clone(), &mut mapping).await?;
@@ -162,8 +161,7 @@ pub async fn connect(
         return Ok(ExitCode::SUCCESS);
     }
     let state_path = settings::state_path(state);
-    let store = SqliteState::open(&state_path)
-        .with_context(|| format!("opening state file {}", state_path.display()))?;
+    let store = settings::open_state(&state_path)?;
     clients::connect(&reckon, store, timeout).await?;
     println!(
         "Reckon connected; tokens stored in {}",
@@ -316,8 +314,7 @@ pub async fn config_check(config: Option<&Path>, state: Option<&Path>) -> anyhow
         .context("reaching Cliniko (listing businesses)")?;
     println!("Cliniko: ok ({} business(es))", businesses.len());
     let state_path = settings::state_path(state);
-    let store = SqliteState::open(&state_path)
-        .with_context(|| format!("opening state file {}", state_path.display()))?;
+    let store = settings::open_state(&state_path)?;
     let notes = clients::check_reckon(&reckon, store, &loaded.file.mapping)
         .await
         .context("reaching Reckon")?;

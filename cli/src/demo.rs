@@ -4,7 +4,7 @@
 use crate::clients;
 use crate::commands::run_once;
 use crate::report::{Bars, RunReport};
-use crate::settings::{ClinikoSettings, DEFAULT_REDIRECT, ReckonSettings};
+use crate::settings::{self, ClinikoSettings, DEFAULT_REDIRECT, ReckonSettings};
 use anyhow::{Context, anyhow};
 use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::domain::{ClinikoId, EntityKind};
@@ -226,8 +226,7 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         requests_per_minute: 0,
     };
 
-    let store = SqliteState::open(&state_path)
-        .with_context(|| format!("opening state file {}", state_path.display()))?;
+    let store = settings::open_state(&state_path)?;
     clients::connect_auto_approved(&reckon, store.clone())
         .await
         .context("connecting to the Reckon simulator (OAuth code flow)")?;

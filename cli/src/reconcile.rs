@@ -4,6 +4,7 @@ use crate::clients;
 use crate::settings::{self, Loaded};
 use anyhow::Context;
 use cliniko_reckon::adapters::sqlite::SqliteState;
+use cliniko_reckon::cliniko::ClinikoClient;
 use cliniko_reckon::domain::{ClinikoId, EntityKind, ReckonId};
 use cliniko_reckon::reconcile::{
     Category, LinkRequest, ReconcileReport, RepairSummary, link, reconcile, repair,
@@ -86,6 +87,18 @@ pub fn repair_lines(summary: &RepairSummary) -> String {
     out
 }
 
+/// The configuration, the state file and clients for both sides (read-only use of Reckon).
+async fn open_both_sides(
+    config: Option<&Path>,
+    state: Option<&Path>,
+) -> anyhow::Result<(Loaded, SqliteState, ClinikoClient, clients::Reckon)> {
+    let loaded = Loaded::load(config)?;
+    let store = settings::open_state(&settings::state_path(state))?;
+    let source = clients::cliniko(&loaded.cliniko()?)?;
+    let book = clients::reckon(&loaded.reckon()?, store.clone()).await?;
+    Ok((loaded, store, source, book))
+}
+
 pub async fn run(
     config: Option<&Path>,
     state: Option<&Path>,
@@ -93,12 +106,7 @@ pub async fn run(
     json: bool,
     repair_too: bool,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = Loaded::load(config)?;
-    let state_path = settings::state_path(state);
-    let store = SqliteState::open(&state_path)
-        .with_context(|| format!("opening state file {}", state_path.display()))?;
-    let source = clients::cliniko(&loaded.cliniko()?)?;
-    let book = clients::reckon(&loaded.reckon()?, store.clone()).await?;
+    let (loaded, store, source, book) = open_both_sides(config, state).await?;
     let mapping = loaded.file.mapping.clone();
     let now = chrono::Utc::now();
     let report = reconcile(&source, &book, &store, &mapping, "local", now).await?;
@@ -137,12 +145,7 @@ pub async fn link_records(
     cliniko_id: ClinikoId,
     reckon_id: ReckonId,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = Loaded::load(config)?;
-    let state_path = settings::state_path(state);
-    let store = SqliteState::open(&state_path)
-        .with_context(|| format!("opening state file {}", state_path.display()))?;
-    let source = clients::cliniko(&loaded.cliniko()?)?;
-    let book = clients::reckon(&loaded.reckon()?, store.clone()).await?;
+    let (_, store, source, book) = open_both_sides(config, state).await?;
     let request = LinkRequest {
         kind,
         cliniko_id,

@@ -279,6 +279,13 @@ pub fn state_path(flag: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("cliniko-reckon.sqlite"))
 }
 
+/// Opens (creating if needed) the SQLite state file at `path`.
+pub fn open_state(path: &Path) -> anyhow::Result<cliniko_reckon::adapters::sqlite::SqliteState> {
+    use anyhow::Context;
+    cliniko_reckon::adapters::sqlite::SqliteState::open(path)
+        .with_context(|| format!("opening state file {}", path.display()))
+}
+
 /// `10s`, `2m`, `1h`, or plain seconds.
 pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();

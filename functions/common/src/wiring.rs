@@ -251,7 +251,7 @@ pub async fn checked_mapping<S: cliniko_reckon::ports::TokenStore>(
     reckon: &ReckonClient<S>,
     mut mapping: MappingConfig,
 ) -> Result<MappingConfig, WiringError> {
-    use cliniko_reckon::pipeline::accounts::choose_account;
+    use cliniko_reckon::pipeline::accounts::choose_income_accounts;
     let accounts = match reckon.ledger_accounts().await {
         Ok(accounts) => accounts,
         Err(e) => {
@@ -259,21 +259,12 @@ pub async fn checked_mapping<S: cliniko_reckon::ports::TokenStore>(
             return Ok(mapping);
         }
     };
-    for (account, purpose) in [
-        (
-            &mut mapping.product_income_account,
-            "MAPPING_PRODUCT_INCOME_ACCOUNT",
-        ),
-        (
-            &mut mapping.service_income_account,
-            "MAPPING_SERVICE_INCOME_ACCOUNT",
-        ),
-    ] {
-        let choice = choose_account(&accounts, account, "Income", purpose).map_err(WiringError)?;
-        if let Some(note) = choice.note {
-            tracing::warn!("{note}");
-        }
-        *account = choice.name;
+    let settings = [
+        "MAPPING_PRODUCT_INCOME_ACCOUNT",
+        "MAPPING_SERVICE_INCOME_ACCOUNT",
+    ];
+    for note in choose_income_accounts(&accounts, &mut mapping, settings).map_err(WiringError)? {
+        tracing::warn!("{note}");
     }
     Ok(mapping)
 }

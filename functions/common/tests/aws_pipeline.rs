@@ -440,17 +440,20 @@ async fn flow(config: aws_config::SdkConfig) {
         .await
         .unwrap();
     let reports = S3Reports::new(s3.clone(), bucket.clone());
-    let outcome = reconcile_and_publish(
-        &poller_source,
-        &worker.sink,
-        &state(),
-        &MappingConfig::default(),
-        "clinic-1",
-        &reports,
-        None::<&SqsQueue>,
-    )
-    .await
-    .unwrap();
+    // The reconciler's invocation, with the repair queue when `{"repair": true}` asks.
+    let reconciler = async |repair_into: Option<&SqsQueue>| {
+        reconcile_and_publish(
+            &poller_source,
+            &worker.sink,
+            &state(),
+            &MappingConfig::default(),
+            "clinic-1",
+            &reports,
+            repair_into,
+        )
+        .await
+    };
+    let outcome = reconciler(None).await.unwrap();
     assert_eq!(outcome.repair, None, "no repair unless asked");
     assert_eq!(outcome.mismatches, 0, "{outcome:?}");
     assert_eq!(outcome.keys.len(), 10, "JSON, HTML and eight CSVs");
@@ -503,17 +506,7 @@ async fn flow(config: aws_config::SdkConfig) {
     assert!(!lambda_handlers::repair_requested(
         &serde_json::from_str(include_str!("../../../events/reconciler-scheduled.json")).unwrap()
     ));
-    let outcome = reconcile_and_publish(
-        &poller_source,
-        &worker.sink,
-        &state(),
-        &MappingConfig::default(),
-        "clinic-1",
-        &reports,
-        Some(&queue),
-    )
-    .await
-    .unwrap();
+    let outcome = reconciler(Some(&queue)).await.unwrap();
     assert_eq!(outcome.mismatches, 1, "{outcome:?}");
     let repaired = outcome.repair.expect("repair summary");
     assert_eq!((repaired.queued(), repaired.queued_to_rewrite), (1, 1));
@@ -534,16 +527,6 @@ async fn flow(config: aws_config::SdkConfig) {
             .with_book(|b, _| b.customers[&customer.0].name.clone()),
         cliniko_name
     );
-    let clean = reconcile_and_publish(
-        &poller_source,
-        &worker.sink,
-        &state(),
-        &MappingConfig::default(),
-        "clinic-1",
-        &reports,
-        None::<&SqsQueue>,
-    )
-    .await
-    .unwrap();
+    let clean = reconciler(None).await.unwrap();
     assert_eq!(clean.mismatches, 0, "{clean:?}");
 }

@@ -2,6 +2,7 @@
 //! chart of accounts that differs from the defaults costs a warning, not every item failing.
 
 use crate::domain::LedgerAccount;
+use crate::mapping::MappingConfig;
 
 /// The account to use for one configured name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,29 @@ pub fn choose_account(
             "{purpose}: the book has no active account {wanted:?} and no {type_prefix} account to use instead"
         )),
     }
+}
+
+/// Checks both income accounts of `mapping` against the book's chart (see
+/// [`choose_account`]), replacing each the book lacks; `settings` name the two settings
+/// (product, service) in messages. Returns the notes about replaced accounts.
+pub fn choose_income_accounts(
+    accounts: &[LedgerAccount],
+    mapping: &mut MappingConfig,
+    settings: [&str; 2],
+) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    for (account, purpose) in [
+        &mut mapping.product_income_account,
+        &mut mapping.service_income_account,
+    ]
+    .into_iter()
+    .zip(settings)
+    {
+        let choice = choose_account(accounts, account, "Income", purpose)?;
+        notes.extend(choice.note);
+        *account = choice.name;
+    }
+    Ok(notes)
 }
 
 #[cfg(test)]
@@ -93,5 +117,26 @@ mod tests {
         );
         let none = choose_account(&book, "Sales", "Expense", "x").unwrap_err();
         assert!(none.contains("no Expense account"), "{none}");
+    }
+
+    #[test]
+    fn income_accounts_the_book_lacks_are_replaced_with_a_note_naming_the_setting() {
+        let book = [
+            account(1, "Income", "Income", true),
+            account(2, "Treatment Income", "Income", true),
+        ];
+        let mut mapping = MappingConfig::default();
+        let notes =
+            choose_income_accounts(&book, &mut mapping, ["PRODUCT_SETTING", "SERVICE_SETTING"])
+                .unwrap();
+        assert_eq!(
+            mapping.product_income_account, "Income",
+            "Sales is not in the book"
+        );
+        assert_eq!(mapping.service_income_account, "Income");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with("PRODUCT_SETTING"), "{notes:?}");
+        let mut none = MappingConfig::default();
+        assert!(choose_income_accounts(&[], &mut none, ["a", "b"]).is_err());
     }
 }

@@ -152,10 +152,6 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn link(&self, kind: EntityKind, id: ClinikoId) -> Result<Option<ReckonId>, ScratchError> {
-        self.scratch.link(kind, id)
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
@@ -276,7 +272,7 @@ impl<'a> Run<'a> {
         let base = mapping::customer_name(p);
         self.scratch.put_patient_name(p.id, &base)?;
         let label = format!("Patient {base}");
-        let link = self.link(kind, p.id)?;
+        let link = self.scratch.link(kind, p.id)?;
         let customer: Option<ReckonCustomerRecord> = match link {
             Some(rid) => self.scratch.take(Shelf::Customers, rid)?,
             None => None,
@@ -361,7 +357,7 @@ impl<'a> Run<'a> {
         id: ClinikoId,
         draft: Option<ItemDraft>,
     ) -> Result<(), ScratchError> {
-        let link = self.link(kind, id)?;
+        let link = self.scratch.link(kind, id)?;
         let name = draft
             .as_ref()
             .map(|d| d.name.clone())
@@ -450,7 +446,7 @@ impl<'a> Run<'a> {
         } else {
             format!("Invoice {} — {patient}", inv.number)
         };
-        let link = self.link(kind, inv.id)?;
+        let link = self.scratch.link(kind, inv.id)?;
         let gone_in_cliniko = inv.archived_at.is_some() || inv.deleted_at.is_some();
         let reckon: Option<(ReckonId, InvoiceSummary)> = match link {
             Some(rid) => self.scratch.take(Shelf::Invoices, rid)?.map(|s| (rid, s)),
@@ -499,14 +495,14 @@ impl<'a> Run<'a> {
                 .put_key(&format!("ref:{}", reference.trim()), (inv.id, rid))?;
         }
         let customer = match inv.patient_id {
-            Some(p) => self.link(EntityKind::Patient, p)?,
+            Some(p) => self.scratch.link(EntityKind::Patient, p)?,
             None => None,
         };
         let mut targets = Vec::with_capacity(inv.items.len());
         for item in &inv.items {
             let linked = match (item.product_id, item.billable_item_id) {
-                (Some(p), _) => self.link(EntityKind::Product, p)?,
-                (None, Some(b)) => self.link(EntityKind::BillableItem, b)?,
+                (Some(p), _) => self.scratch.link(EntityKind::Product, p)?,
+                (None, Some(b)) => self.scratch.link(EntityKind::BillableItem, b)?,
                 (None, None) => None,
             };
             targets.push(match linked {

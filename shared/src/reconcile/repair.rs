@@ -52,7 +52,9 @@ where
     Q: WorkQueue,
 {
     let mut summary = RepairSummary::default();
-    // (kind, Cliniko id) → (repair, the Reckon id the mismatch named).
+    // (kind, Cliniko id) → (repair, the Reckon id the mismatch named). `EntityKind` orders
+    // as `EntityKind::ALL`, so records are queued dependencies first (patients and items
+    // before the invoices that use them).
     let mut plan: BTreeMap<(EntityKind, ClinikoId), (Repair, Option<ReckonId>)> = BTreeMap::new();
     for m in &report.mismatches {
         match (m.repair, m.cliniko_id) {
@@ -106,13 +108,6 @@ where
         }
         items.push(WorkItem::new(record, now));
     }
-    // Dependencies first (customers and items before the invoices that use them).
-    items.sort_by_key(|w| {
-        EntityKind::ALL
-            .iter()
-            .position(|k| *k == w.record.kind())
-            .unwrap_or(usize::MAX)
-    });
     if !items.is_empty() {
         queue.enqueue(items).await?;
     }
@@ -262,4 +257,15 @@ where
         .await?;
     queue.enqueue(vec![WorkItem::new(record, now)]).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_kinds_order_dependencies_first_so_the_repair_plan_queues_them_first() {
+        assert!(EntityKind::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(EntityKind::ALL.last(), Some(&EntityKind::Invoice));
+    }
 }

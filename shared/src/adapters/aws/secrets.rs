@@ -31,7 +31,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
 /// The token pair as stored in the secret (JSON). Secret values never reach an error.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct StoredTokens {
     access_token: Option<String>,
     refresh_token: Option<String>,
