@@ -40,7 +40,10 @@ async fn a_cliniko_429_storm_and_reckon_5xx_bursts_end_in_the_right_state() {
         runs += 1;
         let outcome = h.try_run().await;
         let failures = h.state().failures().await.unwrap();
-        if outcome.is_ok() && failures.is_empty() {
+        let clean = outcome
+            .as_ref()
+            .is_ok_and(|o| o.polls.errors.is_empty() && o.requeue_error.is_none());
+        if clean && failures.is_empty() {
             break;
         }
         assert!(

@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// One run: re-queue parked failures, poll every entity type, drain the queue.
+/// One run (`local::run_once`: re-queue, poll every entity type, drain), with the API
+/// requests it cost and the time it took.
 pub async fn run_once<S, R>(
     syncer: &Syncer<S, R, SqliteState>,
     poll: &PollConfig,
     retry: &RetryPolicy,
+    requeue: local::Requeue,
     bars: &Bars,
 ) -> anyhow::Result<RunReport>
 where
@@ -33,21 +35,13 @@ where
     let started = Instant::now();
     let before = requests();
     let on_event = |e: local::Progress<'_>| bars.event(e);
-    let requeued = local::requeue_failures(&syncer.source, &syncer.state)
+    let outcome = local::run_once(syncer, poll, retry, requeue, &on_event)
         .await
-        .context("re-queueing failed records")?;
-    let polls = local::poll_all(&syncer.source, &syncer.state, poll, &on_event)
-        .await
-        .context("polling Cliniko")?;
-    let drained = local::drain(syncer, retry, &on_event)
-        .await
-        .context("applying changes to Reckon")?;
+        .context("syncing")?;
     bars.finish();
     let after = requests();
     Ok(RunReport::new(
-        &polls,
-        &drained,
-        requeued,
+        &outcome,
         ApiRequests {
             cliniko: after.cliniko - before.cliniko,
             reckon: after.reckon - before.reckon,
@@ -70,12 +64,20 @@ pub async fn sync(
     state: Option<&Path>,
     watch: Option<Duration>,
     json: bool,
+    retry_failed: bool,
 ) -> anyhow::Result<ExitCode> {
     let loaded = Loaded::load(config)?;
     let cliniko = loaded.cliniko()?;
     let reckon = loaded.reckon()?;
     let state_path = settings::state_path(state);
-    let store = settings::open_state(&state_path)?;
+    let store = settings::open_state_writer(
+        &state_path,
+        if watch.is_some() {
+            "sync --watch"
+        } else {
+            "sync --once"
+        },
+    )?;
     let source = clients::cliniko(&cliniko)?;
     let mut mapping = loaded.file.mapping.clone();
     let (sink, notes) = clients::reckon_checked(&reckon, store.clone(), &mut mapping).await?;
@@ -88,8 +90,13 @@ pub async fn sync(
     let mut syncer = Syncer::new(source, sink, store, mapping);
     let retry = RetryPolicy::default();
     let bars = Bars::new(!json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let mut requeue = if retry_failed {
+        local::Requeue::All
+    } else {
+        local::Requeue::Retryable
+    };
     let Some(interval) = watch else {
-        let report = run_once(&syncer, &poll, &retry, &bars).await?;
+        let report = run_once(&syncer, &poll, &retry, requeue, &bars).await?;
         print_report(&report, json)?;
         return Ok(if report.failed > 0 {
             ExitCode::FAILURE
@@ -99,7 +106,10 @@ pub async fn sync(
     };
     let mut any_failed = false;
     loop {
-        match run_once(&syncer, &poll, &retry, &bars).await {
+        let run = run_once(&syncer, &poll, &retry, requeue, &bars).await;
+        // `--retry-failed` retries everything once; later runs retry passing failures.
+        requeue = local::Requeue::Retryable;
+        match run {
             Ok(report) => {
                 any_failed |= report.failed > 0;
                 print_report(&report, json)?;
@@ -161,7 +171,7 @@ pub async fn connect(
         return Ok(ExitCode::SUCCESS);
     }
     let state_path = settings::state_path(state);
-    let store = settings::open_state(&state_path)?;
+    let store = settings::open_state_writer(&state_path, "connect")?;
     clients::connect(&reckon, store, timeout).await?;
     println!(
         "Reckon connected; tokens stored in {}",

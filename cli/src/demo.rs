@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow};
 use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::domain::{ClinikoId, EntityKind};
 use cliniko_reckon::mapping::MappingConfig;
+use cliniko_reckon::pipeline::local::Requeue;
 use cliniko_reckon::pipeline::local::RetryPolicy;
 use cliniko_reckon::pipeline::{PollConfig, Syncer};
 use cliniko_reckon::ports::StateStore;
@@ -153,6 +154,9 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         .state
         .map(Path::to_path_buf)
         .unwrap_or_else(|| std::env::temp_dir().join("cliniko-reckon-demo.sqlite"));
+    // The demo starts from a new state file: take the writer lock before removing the old
+    // one, so a demo never pulls the file from under another run.
+    let _writer = cliniko_reckon::adapters::state_file::lock_writer(&state_path, "demo")?;
     remove_state(&state_path);
 
     // Cliniko at its documented 200 requests/minute; Reckon's limit is undocumented (the
@@ -244,7 +248,7 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
     let bars = Bars::new(!opts.json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
 
     say("\nBackfill".into());
-    let backfill = run_once(&syncer, &poll, &retry, &bars).await?;
+    let backfill = run_once(&syncer, &poll, &retry, Requeue::Retryable, &bars).await?;
     bars.reset();
     if !opts.json {
         print!("{}", backfill.table());
@@ -265,7 +269,7 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
         let did = cliniko_sim.with(|s| edit_round(s, round, &seed, &patients))?;
         say(format!("\nRound {round}: {}", did.join("; ")));
         syncer.reset_caches();
-        let report = run_once(&syncer, &poll, &retry, &bars).await?;
+        let report = run_once(&syncer, &poll, &retry, Requeue::Retryable, &bars).await?;
         bars.reset();
         if !opts.json {
             print!("{}", report.table());
@@ -274,7 +278,7 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
     }
 
     // A last run with nothing changed must write nothing.
-    let idle = run_once(&syncer, &poll, &retry, &bars).await?;
+    let idle = run_once(&syncer, &poll, &retry, Requeue::Retryable, &bars).await?;
     bars.reset();
 
     let check = check_invoices(&cliniko_sim, &reckon_sim, &store).await?;
@@ -474,7 +478,7 @@ async fn drift_and_repair(
     let report_html =
         crate::reconcile::write_report(&found, dir, syncer.mapping.default_time_zone)?;
     let repaired = repair(&found, &syncer.source, store, store, now).await?;
-    run_once(syncer, poll, retry, bars).await?;
+    run_once(syncer, poll, retry, Requeue::Retryable, bars).await?;
     bars.reset();
     let after = reconcile(
         &syncer.source,

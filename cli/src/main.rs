@@ -120,6 +120,10 @@ struct SyncArgs {
     /// Print a JSON summary per run.
     #[arg(long)]
     json: bool,
+    /// Also retry records parked for good (unreadable, unmapped, refused by Reckon), after
+    /// fixing the cause; passing failures (outages) are retried on every run anyway.
+    #[arg(long)]
+    retry_failed: bool,
 }
 
 #[derive(Args, Debug)]
@@ -184,7 +188,14 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Sync(a) => {
-                commands::sync(config, state, a.watch.then_some(a.interval), a.json).await
+                commands::sync(
+                    config,
+                    state,
+                    a.watch.then_some(a.interval),
+                    a.json,
+                    a.retry_failed,
+                )
+                .await
             }
             Command::Connect(a) => {
                 commands::connect(config, state, a.refresh_token, a.tokens_json, a.timeout).await

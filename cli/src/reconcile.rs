@@ -88,12 +88,18 @@ pub fn repair_lines(summary: &RepairSummary) -> String {
 }
 
 /// The configuration, the state file and clients for both sides (read-only use of Reckon).
+/// `writer` names the command when it changes sync state (it then holds the writer lock).
 async fn open_both_sides(
     config: Option<&Path>,
     state: Option<&Path>,
+    writer: Option<&str>,
 ) -> anyhow::Result<(Loaded, SqliteState, ClinikoClient, clients::Reckon)> {
     let loaded = Loaded::load(config)?;
-    let store = settings::open_state(&settings::state_path(state))?;
+    let path = settings::state_path(state);
+    let store = match writer {
+        Some(command) => settings::open_state_writer(&path, command)?,
+        None => settings::open_state(&path)?,
+    };
     let source = clients::cliniko(&loaded.cliniko()?)?;
     let book = clients::reckon(&loaded.reckon()?, store.clone()).await?;
     Ok((loaded, store, source, book))
@@ -106,7 +112,8 @@ pub async fn run(
     json: bool,
     repair_too: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (loaded, store, source, book) = open_both_sides(config, state).await?;
+    let writer = repair_too.then_some("reconcile --repair");
+    let (loaded, store, source, book) = open_both_sides(config, state, writer).await?;
     let mapping = loaded.file.mapping.clone();
     let now = chrono::Utc::now();
     let report = reconcile(&source, &book, &store, &mapping, "local", now).await?;
@@ -145,7 +152,7 @@ pub async fn link_records(
     cliniko_id: ClinikoId,
     reckon_id: ReckonId,
 ) -> anyhow::Result<ExitCode> {
-    let (_, store, source, book) = open_both_sides(config, state).await?;
+    let (_, store, source, book) = open_both_sides(config, state, Some("link")).await?;
     let request = LinkRequest {
         kind,
         cliniko_id,

@@ -1,8 +1,8 @@
 //! What a run prints: progress bars while it works, then a summary table or JSON.
 
 use cliniko_reckon::domain::EntityKind;
-use cliniko_reckon::pipeline::PollReport;
-use cliniko_reckon::pipeline::local::{Counts, DrainSummary, Progress};
+use cliniko_reckon::pipeline::local::{Counts, PollFailure, Progress, RunOutcome};
+use cliniko_reckon::pipeline::{Parked, PollReport};
 use cliniko_reckon::ports::Outcome;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -17,7 +17,15 @@ pub struct RunReport {
     pub requeued_failures: usize,
     pub api_requests: ApiRequests,
     pub duration_seconds: f64,
+    /// Records that failed or were parked in this run, plus polls that failed: non-zero
+    /// makes the command exit non-zero.
     pub failed: u64,
+    /// Each record parked by this run's polls (unreadable, or too large to queue).
+    pub parked: Vec<Parked>,
+    /// Entity types whose poll failed (the queue was drained regardless).
+    pub poll_errors: Vec<PollFailure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requeue_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -43,13 +51,9 @@ pub struct ApiRequests {
 }
 
 impl RunReport {
-    pub fn new(
-        polls: &[PollReport],
-        drain: &DrainSummary,
-        requeued_failures: usize,
-        api_requests: ApiRequests,
-        duration: Duration,
-    ) -> RunReport {
+    pub fn new(outcome: &RunOutcome, api_requests: ApiRequests, duration: Duration) -> RunReport {
+        let polls: &[PollReport] = &outcome.polls.reports;
+        let drain = &outcome.drained;
         let mut entities: BTreeMap<EntityKind, EntityReport> = EntityKind::ALL
             .into_iter()
             .map(|k| (k, EntityReport::default()))
@@ -64,10 +68,16 @@ impl RunReport {
         }
         RunReport {
             entities,
-            requeued_failures,
+            requeued_failures: outcome.requeued,
             api_requests,
             duration_seconds: (duration.as_secs_f64() * 1000.0).round() / 1000.0,
-            failed: drain.failed(),
+            failed: outcome.problems(),
+            parked: polls
+                .iter()
+                .flat_map(|p| p.parked.iter().cloned())
+                .collect(),
+            poll_errors: outcome.polls.errors.clone(),
+            requeue_error: outcome.requeue_error.clone(),
         }
     }
 
@@ -94,6 +104,22 @@ impl RunReport {
                 e.counts.skipped,
                 e.counts.failed
             ));
+        }
+        for p in &self.parked {
+            out.push_str(&format!(
+                "parked {} {}: {}\n",
+                p.kind,
+                p.cliniko_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "(no id)".into()),
+                p.reason
+            ));
+        }
+        for e in &self.poll_errors {
+            out.push_str(&format!("polling {} failed: {}\n", e.kind, e.error));
+        }
+        if let Some(e) = &self.requeue_error {
+            out.push_str(&format!("re-queueing parked records failed: {e}\n"));
         }
         out.push_str(&format!(
             "API requests: Cliniko {}, Reckon {}; {:.1} s\n",

@@ -279,11 +279,23 @@ pub fn state_path(flag: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("cliniko-reckon.sqlite"))
 }
 
-/// Opens (creating if needed) the SQLite state file at `path`.
+/// Opens (creating owner-only if needed) the SQLite state file at `path` for a command that
+/// changes no sync state (`reconcile` without `--repair`, `config check`). Token refreshes
+/// still take turns with a writer on the same file.
 pub fn open_state(path: &Path) -> anyhow::Result<cliniko_reckon::adapters::sqlite::SqliteState> {
-    use anyhow::Context;
-    cliniko_reckon::adapters::sqlite::SqliteState::open(path)
-        .with_context(|| format!("opening state file {}", path.display()))
+    Ok(cliniko_reckon::adapters::sqlite::SqliteState::open(path)?)
+}
+
+/// Opens the state file as its only writer (`sync`, `demo`, `connect`, `link`, `reconcile
+/// --repair`): a second one exits at once naming the holder. `command` is what that other
+/// process is told holds it.
+pub fn open_state_writer(
+    path: &Path,
+    command: &str,
+) -> anyhow::Result<cliniko_reckon::adapters::sqlite::SqliteState> {
+    Ok(cliniko_reckon::adapters::sqlite::SqliteState::open_writer(
+        path, command,
+    )?)
 }
 
 /// `10s`, `2m`, `1h`, or plain seconds.

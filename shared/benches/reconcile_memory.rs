@@ -15,7 +15,9 @@ use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::cliniko::ClinikoError;
 use cliniko_reckon::domain::*;
 use cliniko_reckon::mapping::{self, MappingConfig};
-use cliniko_reckon::ports::{ClinikoSource, CrossRef, Page, PageCursor, ReckonBook, StateStore};
+use cliniko_reckon::ports::{
+    Changes, ClinikoSource, CrossRef, Page, PageCursor, ReckonBook, StateStore,
+};
 use cliniko_reckon::reckon::ReckonError;
 use cliniko_reckon::reconcile::{Category, reconcile};
 use rust_decimal::Decimal;
@@ -239,10 +241,10 @@ fn page_number(cursor: Option<PageCursor>) -> u64 {
 fn page_of<T>(page: u64, total: u64, make: impl Fn(u64) -> T) -> Page<T> {
     let start = page * PAGE;
     let end = (start + PAGE).min(total);
-    Page {
-        items: (start..end).map(make).collect(),
-        next: (end < total).then(|| PageCursor((page + 1).to_string())),
-    }
+    Page::new(
+        (start..end).map(make).collect(),
+        (end < total).then(|| PageCursor((page + 1).to_string())),
+    )
 }
 
 impl ClinikoSource for GeneratedCliniko {
@@ -250,8 +252,8 @@ impl ClinikoSource for GeneratedCliniko {
         &self,
         _kind: EntityKind,
         _since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Record>, ClinikoError> {
-        Ok(Vec::new())
+    ) -> Result<Changes, ClinikoError> {
+        Ok(Changes::default())
     }
 
     async fn record(&self, _: EntityKind, _: ClinikoId) -> Result<Option<Record>, ClinikoError> {
@@ -362,7 +364,8 @@ impl GeneratedReckon {
             .iter()
             .map(|l| ReckonLineRecord {
                 line_number: l.line_number,
-                amount: mapping::reckon_line_amount(l.price, l.quantity, l.discount_amount),
+                amount: mapping::reckon_line_amount(l.price, l.quantity, l.discount_amount)
+                    .unwrap_or_default(),
                 tax_amount: l.tax_amount,
             })
             .collect();

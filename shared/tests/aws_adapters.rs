@@ -585,7 +585,7 @@ async fn queue_batches_and_routes_work_items() {
 }
 
 #[tokio::test]
-async fn oversized_messages_are_refused_naming_the_record() {
+async fn oversized_messages_are_handed_back_and_the_rest_sent() {
     let Some(config) = moto().await else { return };
     let (client, urls) = queues(&config).await;
     let q = SqsQueue::new(client.clone(), urls.clone());
@@ -593,20 +593,27 @@ async fn oversized_messages_are_refused_naming_the_record() {
     if let Record::Patient(p) = &mut big {
         p.last_name = "x".repeat(MAX_MESSAGE_BYTES);
     }
-    let err = q
+    let refused = q
         .enqueue(vec![
             WorkItem::new(patient(76, 1), at(0)),
             WorkItem::new(big, at(0)),
         ])
         .await
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(text.contains("patient 77"), "{text}");
-    assert!(!err.is_retryable());
+        .unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].cliniko_id, ClinikoId(77));
     assert!(
-        receive_all(&client, &urls.patients).await.is_empty(),
-        "nothing of the refused call was sent"
+        refused[0].reason.contains("patient 77"),
+        "{}",
+        refused[0].reason
     );
+    assert!(
+        refused[0].reason.contains("over SQS's limit"),
+        "{}",
+        refused[0].reason
+    );
+    let sent = receive_all(&client, &urls.patients).await;
+    assert_eq!(sent.len(), 1, "the record beside it was sent");
 
     // Nine messages of ~100 KiB each go out in batches under the size limit.
     let items: Vec<WorkItem> = (0..9)

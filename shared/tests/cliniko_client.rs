@@ -106,7 +106,8 @@ async fn a_seeded_clinic_is_read_in_full_across_pages() {
     let patients = client
         .changed_since(EntityKind::Patient, None)
         .await
-        .expect("patients read");
+        .expect("patients read")
+        .records;
     let (sim_patients, archived) = s.sim.with(|st| {
         let t = &st.tables.patients;
         (
@@ -156,13 +157,15 @@ async fn a_seeded_clinic_is_read_in_full_across_pages() {
     let products = client
         .changed_since(EntityKind::Product, None)
         .await
-        .expect("products read");
+        .expect("products read")
+        .records;
     assert_eq!(products.len(), s.sim.with(|st| st.tables.products.len()));
     assert!(products.len() >= report.products && !products.is_empty());
     let billables = client
         .changed_since(EntityKind::BillableItem, None)
         .await
-        .expect("billable items read");
+        .expect("billable items read")
+        .records;
     assert_eq!(
         billables.len(),
         s.sim.with(|st| st.tables.billable_items.len())
@@ -208,7 +211,8 @@ async fn invoices_carry_exactly_their_live_items_and_totals_match() {
     let invoices = client
         .changed_since(EntityKind::Invoice, None)
         .await
-        .expect("invoices read");
+        .expect("invoices read")
+        .records;
     let (sim_invoices, deleted, live_items, dead_items) = s.sim.with(|st| {
         let t = &st.tables;
         let mut live: BTreeMap<u64, HashSet<u64>> = BTreeMap::new();
@@ -326,7 +330,8 @@ async fn changed_since_returns_only_newer_records_archived_included() {
     let changed = client
         .changed_since(EntityKind::Patient, Some(watermark))
         .await
-        .expect("changes read");
+        .expect("changes read")
+        .records;
     let got: HashSet<u64> = ids(&changed).into_iter().collect();
     let want: HashSet<u64> = [fresh.id, edited.id, archived.id].into_iter().collect();
     assert_eq!(got, want);
@@ -349,14 +354,16 @@ async fn changed_since_returns_only_newer_records_archived_included() {
     let none = client
         .changed_since(EntityKind::Patient, Some(later))
         .await
-        .expect("empty read");
+        .expect("empty read")
+        .records;
     assert!(none.is_empty());
     assert_eq!(client.requests_made() - before, 1);
 
     let all = client
         .changed_since(EntityKind::Patient, None)
         .await
-        .expect("full read");
+        .expect("full read")
+        .records;
     assert_eq!(all.len(), 6);
 }
 
@@ -384,7 +391,8 @@ async fn identical_updated_at_across_a_page_boundary_are_all_returned() {
     let got = client
         .changed_since(EntityKind::Patient, Some(stamp))
         .await
-        .expect("read");
+        .expect("read")
+        .records;
     assert_eq!(got.len(), 250);
     assert_eq!(ids(&got).into_iter().collect::<HashSet<_>>(), made);
     assert_sorted_and_unique(&got);
@@ -478,7 +486,8 @@ async fn server_errors_are_retried_to_success() {
     let got = client
         .changed_since(EntityKind::Patient, None)
         .await
-        .expect("retries reach success");
+        .expect("retries reach success")
+        .records;
     let n = s.sim.with(|st| st.tables.patients.len());
     assert_eq!(got.len(), n);
     // 4 failures plus the pages themselves.
@@ -511,7 +520,8 @@ async fn broken_connections_and_timeouts_are_retried() {
     let got = client
         .changed_since(EntityKind::Patient, None)
         .await
-        .expect("retried past a dropped connection and a hung request");
+        .expect("retried past a dropped connection and a hung request")
+        .records;
     assert_eq!(got.len(), 1);
     assert_eq!(client.requests_made(), 3);
     assert!(
@@ -584,7 +594,7 @@ async fn a_429_waits_for_x_ratelimit_reset() {
         clock.advance(Duration::from_secs(61));
     });
     let elapsed = started.elapsed();
-    assert_eq!(result.expect("succeeds after the reset").len(), 1);
+    assert_eq!(result.expect("succeeds after the reset").records.len(), 1);
     assert_eq!(client.requests_made(), 5, "one 429, then one success");
     assert!(
         elapsed >= Duration::from_millis(1900),

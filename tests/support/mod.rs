@@ -101,6 +101,19 @@ impl Harness {
         self.dir.path().join("state.sqlite")
     }
 
+    /// A new process on another state file in the same directory (a lost state file, a
+    /// second machine): new clients, the Reckon connection carried over.
+    pub async fn use_state_file(&mut self, name: &str) {
+        let path = self.dir.path().join(name);
+        self.syncer = build_syncer(
+            &self.cliniko_server,
+            &self.reckon,
+            &self.reckon_server,
+            &path,
+        )
+        .await;
+    }
+
     /// A fresh process: new clients and a new connection to the same state file.
     pub async fn restart(&mut self) {
         self.syncer = build_syncer(
@@ -112,25 +125,37 @@ impl Harness {
         .await;
     }
 
-    /// One `sync --once`: re-queue failures, poll everything, drain.
+    /// One `sync --once`: re-queue failures, poll everything, drain; every poll succeeds.
     pub async fn run(&self) -> (Vec<PollReport>, DrainSummary) {
-        self.try_run().await.expect("sync run")
+        let outcome = self.try_run().await.expect("sync run");
+        assert!(
+            outcome.polls.errors.is_empty(),
+            "polls failed: {:?}",
+            outcome.polls.errors
+        );
+        (outcome.polls.reports, outcome.drained)
     }
 
+    /// One run as `sync --once` does it (`local::run_once`), whatever its polls met.
     pub async fn try_run(
         &self,
-    ) -> Result<(Vec<PollReport>, DrainSummary), cliniko_reckon::pipeline::PipelineError> {
+    ) -> Result<local::RunOutcome, cliniko_reckon::pipeline::PipelineError> {
+        self.run_with(local::Requeue::Retryable).await
+    }
+
+    pub async fn run_with(
+        &self,
+        requeue: local::Requeue,
+    ) -> Result<local::RunOutcome, cliniko_reckon::pipeline::PipelineError> {
         let quiet = |_: local::Progress<'_>| {};
-        local::requeue_failures(&self.syncer.source, &self.syncer.state).await?;
-        let polls = local::poll_all(
-            &self.syncer.source,
-            &self.syncer.state,
+        local::run_once(
+            &self.syncer,
             &PollConfig::default(),
+            &fast_retry(),
+            requeue,
             &quiet,
         )
-        .await?;
-        let drained = local::drain(&self.syncer, &fast_retry(), &quiet).await?;
-        Ok((polls, drained))
+        .await
     }
 
     pub fn state(&self) -> &SqliteState {

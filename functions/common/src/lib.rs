@@ -6,12 +6,14 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use cliniko_reckon::domain::EntityKind;
-use cliniko_reckon::pipeline::local::park;
+use cliniko_reckon::pipeline::local::{PollFailure, park};
 use cliniko_reckon::pipeline::{PipelineError, PollConfig, PollReport, Syncer, poll_once};
 use cliniko_reckon::ports::{
     ClinikoSource, ReckonSink, StateStore, WORK_SCHEMA, WorkItem, WorkQueue,
 };
+use futures_util::FutureExt;
 use serde::Serialize;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 /// Why a message could not even be read: it goes to the DLQ as it is.
@@ -78,7 +80,18 @@ where
             }
         };
         let record = &item.record;
-        match syncer.apply(record).await {
+        // The last line of defence: nothing a record contains may panic the batch (the
+        // later messages would never be tried). A panic is that record's failure alone.
+        let applied = match AssertUnwindSafe(syncer.apply(record)).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => Err(PipelineError::Internal(format!(
+                "{} {}: the sync panicked applying it ({}); it is parked for a person",
+                record.kind(),
+                record.id(),
+                panic_message(panic.as_ref())
+            ))),
+        };
+        match applied {
             Ok(applied) => tracing::info!(
                 kind = %record.kind(),
                 cliniko_id = %record.id(),
@@ -110,6 +123,15 @@ where
         }
     }
     Ok(response)
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 fn reauthorization_needed(e: &PipelineError) -> bool {
@@ -146,6 +168,8 @@ pub struct PollSummary {
     pub rounds: u32,
     pub enqueued: usize,
     pub reports: Vec<PollReport>,
+    /// Entity types whose poll failed (the others still ran); retried next round.
+    pub errors: Vec<PollFailure>,
 }
 
 /// The poller's invocation: every entity type in dependency order, `rounds` times.
@@ -166,9 +190,23 @@ where
             tokio::time::sleep(plan.pause).await;
         }
         for kind in EntityKind::ALL {
-            let report = poll_once(source, state, queue, kind, &plan.poll, Utc::now()).await?;
-            summary.enqueued += report.enqueued;
-            summary.reports.push(report);
+            match poll_once(source, state, queue, kind, &plan.poll, Utc::now()).await {
+                Ok(report) => {
+                    summary.enqueued += report.enqueued;
+                    summary.reports.push(report);
+                }
+                // Our own state failing stops the invocation; a Cliniko problem with one
+                // entity type does not stop the others.
+                Err(PipelineError::State(e)) => return Err(PipelineError::State(e)),
+                Err(e) => {
+                    tracing::error!(kind = %kind, error = %e, "polling failed");
+                    summary.errors.push(PollFailure {
+                        kind,
+                        retryable: e.is_retryable(),
+                        error: e.to_string(),
+                    });
+                }
+            }
         }
         summary.rounds += 1;
     }

@@ -31,8 +31,15 @@ use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use url::Url;
 
-/// How long one function may hold the Reckon token-refresh lease.
-const LEASE_TTL: Duration = Duration::from_secs(30);
+/// How long one function may hold the Reckon token-refresh lease: well beyond the token
+/// request's timeout (set below from it), so a lease never runs out while its holder is
+/// still redeeming the refresh token.
+const LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// The token request's timeout inside a lease: a third of it, leaving room for the save.
+fn token_timeout_within_lease(configured: Duration) -> Duration {
+    configured.min(LEASE_TTL / 3)
+}
 
 pub type LambdaSyncer = Syncer<ClinikoClient, ReckonClient<LeasedTokenStore>, DynamoState>;
 
@@ -176,6 +183,7 @@ impl Aws {
         if let Some(u) = optional_url("RECKON_IDENTITY_URL")? {
             cfg.identity_url = u;
         }
+        cfg.token_timeout = token_timeout_within_lease(cfg.token_timeout);
         let tokens = SecretsTokenStore::new(self.secrets.clone(), var("RECKON_TOKENS_SECRET_ARN")?);
         // One lease owner per execution environment; a refresh round trip plus the save
         // fits well inside the lease, and a waiter outlasts a crashed holder's lease.
@@ -267,4 +275,25 @@ pub async fn checked_mapping<S: cliniko_reckon::ports::TokenStore>(
         tracing::warn!("{note}");
     }
     Ok(mapping)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_request_ends_well_inside_the_refresh_lease() {
+        for configured in [
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+            Duration::MAX,
+        ] {
+            let timeout = token_timeout_within_lease(configured);
+            assert!(
+                timeout * 2 < LEASE_TTL,
+                "{timeout:?} vs lease {LEASE_TTL:?}"
+            );
+            assert!(timeout <= configured);
+        }
+    }
 }

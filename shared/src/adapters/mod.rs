@@ -4,3 +4,4 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod sqlite;
+pub mod state_file;

@@ -2,10 +2,11 @@
 //! failures, the audit log, the durable work queue and the Reckon tokens. Every write is a
 //! single statement or transaction, so a crash leaves the file consistent.
 
+use super::state_file;
 use crate::domain::{ClinikoId, EntityKind, ReckonId};
 use crate::ports::{
-    AuditEntry, CrossRef, Failure, Intent, Outcome, StateError, StateStore, TokenSet, TokenStore,
-    WORK_SCHEMA, WorkItem, WorkQueue,
+    AuditEntry, CrossRef, Failure, Intent, NotQueued, Outcome, StateError, StateStore, TokenSet,
+    TokenStore, WORK_SCHEMA, WorkItem, WorkQueue,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -153,6 +154,10 @@ pub struct QueueDepth {
 #[derive(Clone)]
 pub struct SqliteState {
     conn: Arc<Mutex<Connection>>,
+    /// Held while any clone lives when opened with [`SqliteState::open_writer`].
+    writer: Option<Arc<state_file::WriterLock>>,
+    /// Serialises token refreshes with other processes on the same file (none in memory).
+    refresh: Option<Arc<state_file::RefreshLock>>,
 }
 
 impl std::fmt::Debug for SqliteState {
@@ -162,25 +167,38 @@ impl std::fmt::Debug for SqliteState {
 }
 
 impl SqliteState {
-    /// Opens (creating if needed) the state file and its tables.
+    /// Opens (creating owner-only if needed) the state file, for reading or for a command
+    /// that does not write sync state. Refuses a file that is not ours (see `state_file`).
     pub fn open(path: &Path) -> Result<SqliteState, StateError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StateError::Backend {
-                detail: format!("cannot create {}: {e}", dir.display()),
-                retryable: false,
-            })?;
-        }
-        let conn = Connection::open(path).map_err(backend)?;
-        Self::init(conn)
+        let (conn, created) = state_file::open(path)?;
+        let mut state = Self::init(conn, Some(path), created)?;
+        state.refresh = Some(Arc::new(state_file::RefreshLock::new(path)));
+        Ok(state)
+    }
+
+    /// Opens the state file as its only writer: fails at once with the holder's pid and
+    /// start time while another process writes it. `command` is shown to that other one.
+    pub fn open_writer(path: &Path, command: &str) -> Result<SqliteState, StateError> {
+        let lock = state_file::lock_writer(path, command)?;
+        let mut state = Self::open(path)?;
+        state.writer = Some(Arc::new(lock));
+        Ok(state)
     }
 
     pub fn open_in_memory() -> Result<SqliteState, StateError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?)
+        Self::init(Connection::open_in_memory().map_err(backend)?, None, true)
     }
 
-    fn init(conn: Connection) -> Result<SqliteState, StateError> {
+    fn init(
+        conn: Connection,
+        path: Option<&Path>,
+        created: bool,
+    ) -> Result<SqliteState, StateError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(backend)?;
+        if let Some(path) = path {
+            state_file::check_identity(&conn, path, created)?;
+        }
         // WAL keeps readers (`status`) from blocking the sync; NORMAL is durable at
         // checkpoints and never corrupts.
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -190,7 +208,14 @@ impl SqliteState {
         conn.execute_batch(SCHEMA).map_err(backend)?;
         Ok(SqliteState {
             conn: Arc::new(Mutex::new(conn)),
+            writer: None,
+            refresh: None,
         })
+    }
+
+    /// Whether this handle holds the writer lock.
+    pub fn is_writer(&self) -> bool {
+        self.writer.is_some()
     }
 
     fn db(&self) -> Result<MutexGuard<'_, Connection>, StateError> {
@@ -677,7 +702,8 @@ impl StateStore for SqliteState {
 
 impl WorkQueue for SqliteState {
     /// Queues each record once per version; a newer version replaces older queued ones.
-    async fn enqueue(&self, items: Vec<WorkItem>) -> Result<(), StateError> {
+    /// A local queue row has no size limit: nothing is ever refused.
+    async fn enqueue(&self, items: Vec<WorkItem>) -> Result<Vec<NotQueued>, StateError> {
         let mut db = self.db()?;
         let tx = db.transaction().map_err(backend)?;
         for item in &items {
@@ -715,7 +741,7 @@ impl WorkQueue for SqliteState {
             .map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(())
+        Ok(Vec::new())
     }
 }
 
@@ -753,6 +779,35 @@ impl TokenStore for SqliteState {
             )
             .map_err(backend)?;
         Ok(())
+    }
+
+    /// Another process on this file (a `reconcile` beside a `sync`) may refresh too: one
+    /// at a time, or a rotated refresh token is redeemed twice and the loser is locked out.
+    async fn begin_refresh(&self) -> Result<(), StateError> {
+        let Some(lock) = self.refresh.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || lock.acquire())
+            .await
+            .map_err(|e| StateError::Backend {
+                detail: format!("token refresh lock: {e}"),
+                retryable: true,
+            })?
+    }
+
+    async fn end_refresh(&self) -> Result<(), StateError> {
+        if let Some(lock) = &self.refresh {
+            lock.release();
+        }
+        Ok(())
+    }
+
+    /// Proves the file takes a write now (not locked, not read-only, disk not full) before
+    /// a refresh token is redeemed: a refreshed pair that cannot be saved is lost.
+    async fn check_writable(&self) -> Result<(), StateError> {
+        let db = self.db()?;
+        db.execute_batch("BEGIN IMMEDIATE; UPDATE tokens SET id = id WHERE id = 1; ROLLBACK;")
+            .map_err(backend)
     }
 }
 

@@ -9,8 +9,8 @@ use super::dto::{
 };
 use super::pacing::Pacer;
 use super::query::{ListQuery, PER_PAGE};
-use crate::domain::{Business, ClinikoId, EntityKind, Invoice, Record, Tax};
-use crate::ports::{self, ClinikoSource, PageCursor};
+use crate::domain::{Business, ClinikoId, EntityKind, Record, Tax};
+use crate::ports::{self, Changes, ClinikoSource, PageCursor, Unreadable};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -358,84 +358,158 @@ impl ClinikoClient {
         Ok(out)
     }
 
-    /// The live items of the given invoices (one id-list query, every page followed).
-    async fn items_of(
-        &self,
-        invoices: &[ClinikoId],
-    ) -> Result<HashMap<ClinikoId, Vec<crate::domain::InvoiceItem>>, ClinikoError> {
-        let mut by_invoice: HashMap<ClinikoId, Vec<_>> = HashMap::new();
-        if invoices.is_empty() {
-            return Ok(by_invoice);
-        }
+    /// The live items of the given invoices (one id-list query, every page followed), and
+    /// for an invoice with an item that cannot be read, what is wrong with it (the invoice
+    /// is then unreadable as a whole: a line short, its totals would not add up).
+    async fn items_of(&self, invoices: &[ClinikoId]) -> Result<InvoiceItems, ClinikoError> {
+        let mut found = InvoiceItems::default();
         for chunk in invoices.chunks(PER_PAGE as usize) {
             let query = ListQuery::new().ids("invoice_id", chunk).per_page(PER_PAGE);
-            let rows = self
-                .list_all::<InvoiceItemDto>("invoice_items", query)
-                .await?;
-            for ItemRow { item, live } in rows {
-                if live {
-                    by_invoice.entry(item.invoice_id).or_default().push(item);
+            let mut next = Some(self.url("invoice_items", &query));
+            while let Some(url) = next {
+                let page = self.page(&url, "invoice_items").await?;
+                for raw in &page.records {
+                    match decode::<InvoiceItemDto>(raw) {
+                        Ok(ItemRow { item, live }) => {
+                            if live {
+                                found.items.entry(item.invoice_id).or_default().push(item);
+                            }
+                        }
+                        Err(e) => match raw_link_id(raw, "invoice") {
+                            Some(invoice) => {
+                                found.broken.entry(invoice).or_insert_with(|| e.to_string());
+                            }
+                            // Tied to no invoice we can name: the invoice's own totals
+                            // check (lines against `total_amount`) stops it instead.
+                            None => {
+                                warn!(error = %e, "unreadable invoice item without an invoice link")
+                            }
+                        },
+                    }
                 }
+                next = page.next;
             }
         }
-        Ok(by_invoice)
+        Ok(found)
     }
 
-    async fn attach_items(&self, invoices: &mut [Invoice]) -> Result<(), ClinikoError> {
-        let ids: Vec<ClinikoId> = invoices.iter().map(|i| i.id).collect();
-        let mut items = self.items_of(&ids).await?;
-        for invoice in invoices {
-            invoice.items = items.remove(&invoice.id).unwrap_or_default();
+    /// Decodes each record of a page on its own: one that cannot be read is set aside,
+    /// named, and never stops the rest. Invoices come with their items. Versions stamped
+    /// later than now (plus a little clock skew) are taken as now, so one bad clock can
+    /// never push a watermark into the future.
+    async fn decode_page(
+        &self,
+        kind: EntityKind,
+        raw: &[Value],
+    ) -> Result<(Vec<Record>, Vec<Unreadable>), ClinikoError> {
+        fn each<W: Wire>(
+            kind: EntityKind,
+            raw: &[Value],
+            wrap: fn(W::Domain) -> Record,
+        ) -> (Vec<Record>, Vec<Unreadable>) {
+            let mut records = Vec::with_capacity(raw.len());
+            let mut unreadable = Vec::new();
+            for value in raw {
+                match decode::<W>(value) {
+                    Ok(r) => records.push(wrap(r)),
+                    Err(e) => unreadable.push(unreadable_of(kind, value, e.to_string())),
+                }
+            }
+            (records, unreadable)
         }
-        Ok(())
+        let (mut records, mut unreadable) = match kind {
+            EntityKind::Patient => each::<PatientDto>(kind, raw, Record::Patient),
+            EntityKind::Product => each::<ProductDto>(kind, raw, Record::Product),
+            EntityKind::BillableItem => each::<BillableItemDto>(kind, raw, Record::BillableItem),
+            EntityKind::Invoice => {
+                let (records, mut unreadable) = each::<InvoiceDto>(kind, raw, Record::Invoice);
+                let ids: Vec<ClinikoId> = records.iter().map(Record::id).collect();
+                let mut found = if ids.is_empty() {
+                    InvoiceItems::default()
+                } else {
+                    self.items_of(&ids).await?
+                };
+                let mut kept = Vec::with_capacity(records.len());
+                for record in records {
+                    let Record::Invoice(mut invoice) = record else {
+                        continue;
+                    };
+                    if let Some(error) = found.broken.remove(&invoice.id) {
+                        unreadable.push(Unreadable {
+                            kind,
+                            id: Some(invoice.id),
+                            updated_at: Some(invoice.updated_at),
+                            error: format!("Cliniko invoice {}: {error}", invoice.id),
+                        });
+                        continue;
+                    }
+                    invoice.items = found.items.remove(&invoice.id).unwrap_or_default();
+                    kept.push(Record::Invoice(invoice));
+                }
+                (kept, unreadable)
+            }
+        };
+        let now = Utc::now();
+        let limit = now + crate::domain::FUTURE_TOLERANCE;
+        for r in &mut records {
+            if r.clamp_versions(limit, now) {
+                warn!(kind = %kind, id = %r.id(), "Cliniko stamped a record later than now; its version is taken as now");
+            }
+        }
+        for u in &mut unreadable {
+            u.updated_at = u.updated_at.map(|t| if t > limit { now } else { t });
+        }
+        Ok((records, unreadable))
     }
 
-    /// One page of `kind` as records; an invoice page comes with its items (one id-list
-    /// query per page).
+    /// One page of `kind`: the records it could read, the ones it could not, and where the
+    /// next page is.
     async fn record_page(
         &self,
         kind: EntityKind,
         url: &Url,
-    ) -> Result<(Vec<Record>, Option<Url>), ClinikoError> {
+    ) -> Result<(Vec<Record>, Vec<Unreadable>, Option<Url>), ClinikoError> {
         let page = self.page(url, resource(kind)).await?;
-        fn all<W: Wire>(
-            records: &[Value],
-            wrap: fn(W::Domain) -> Record,
-        ) -> Result<Vec<Record>, ClinikoError> {
-            records.iter().map(|r| decode::<W>(r).map(wrap)).collect()
-        }
-        let records = match kind {
-            EntityKind::Patient => all::<PatientDto>(&page.records, Record::Patient)?,
-            EntityKind::Product => all::<ProductDto>(&page.records, Record::Product)?,
-            EntityKind::BillableItem => {
-                all::<BillableItemDto>(&page.records, Record::BillableItem)?
-            }
-            EntityKind::Invoice => {
-                let mut invoices = page
-                    .records
-                    .iter()
-                    .map(decode::<InvoiceDto>)
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.attach_items(&mut invoices).await?;
-                invoices.into_iter().map(Record::Invoice).collect()
-            }
-        };
-        debug!(kind = %kind, records = records.len(), "Cliniko page");
-        Ok((records, page.next))
+        let (records, unreadable) = self.decode_page(kind, &page.records).await?;
+        debug!(kind = %kind, records = records.len(), unreadable = unreadable.len(), "Cliniko page");
+        Ok((records, unreadable, page.next))
     }
+}
 
-    async fn one<W: Wire>(
-        &self,
-        kind: EntityKind,
-        id: ClinikoId,
-        query: ListQuery,
-    ) -> Result<Option<W::Domain>, ClinikoError> {
-        let url = self.url(&format!("{}/{}", resource(kind), id.0), &query);
-        match self.get(&url).await? {
-            Fetched::NotFound => Ok(None),
-            Fetched::Body(v) => decode::<W>(&v).map(Some),
-        }
+/// Invoice items by invoice, and the first problem of each invoice with an unreadable item.
+#[derive(Default)]
+struct InvoiceItems {
+    items: HashMap<ClinikoId, Vec<crate::domain::InvoiceItem>>,
+    broken: HashMap<ClinikoId, String>,
+}
+
+/// What a record that failed to decode still tells about itself: its id and `updated_at`
+/// when those at least are readable.
+fn unreadable_of(kind: EntityKind, raw: &Value, error: String) -> Unreadable {
+    let id = match raw.get("id") {
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(Value::Number(n)) => n.as_u64(),
+        _ => None,
+    };
+    let updated_at = raw
+        .get("updated_at")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    Unreadable {
+        kind,
+        id: id.map(ClinikoId),
+        updated_at,
+        error,
     }
+}
+
+/// The id at the end of a raw record's `<name>.links.self`.
+fn raw_link_id(raw: &Value, name: &str) -> Option<ClinikoId> {
+    let link = raw.get(name)?.get("links")?.get("self")?.as_str()?;
+    let url = Url::parse(link).ok()?;
+    let last = url.path_segments()?.rev().find(|s| !s.is_empty())?;
+    last.parse().ok().map(ClinikoId)
 }
 
 /// Archived rows, and deleted ones for invoices (`deleted_at` is filterable on invoices,
@@ -481,22 +555,31 @@ impl ClinikoSource for ClinikoClient {
         &self,
         kind: EntityKind,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Record>, ClinikoError> {
+    ) -> Result<Changes, ClinikoError> {
         let mut query = every_record(kind);
         if let Some(t) = since {
             query = query.at_or_after("updated_at", t);
         }
         let query = query.sort("updated_at,id").per_page(PER_PAGE);
         let mut records = Vec::new();
+        let mut unreadable = Vec::new();
         let mut next = Some(self.url(resource(kind), &query));
         while let Some(url) = next {
-            let (page, after) = self.record_page(kind, &url).await?;
+            let (page, bad, after) = self.record_page(kind, &url).await?;
             records.extend(page);
+            unreadable.extend(bad);
             next = after;
         }
         let records = dedupe(records);
-        debug!(records = records.len(), "Cliniko changes read");
-        Ok(records)
+        debug!(
+            records = records.len(),
+            unreadable = unreadable.len(),
+            "Cliniko changes read"
+        );
+        Ok(Changes {
+            records,
+            unreadable,
+        })
     }
 
     #[instrument(skip(self), fields(kind = %kind, id = %id))]
@@ -506,33 +589,21 @@ impl ClinikoSource for ClinikoClient {
         id: ClinikoId,
     ) -> Result<Option<Record>, ClinikoError> {
         // Archived rows are hidden from a plain GET unless asked for.
-        let query = ListQuery::new().any("archived_at");
-        Ok(match kind {
-            EntityKind::Patient => self
-                .one::<PatientDto>(kind, id, query)
-                .await?
-                .map(Record::Patient),
-            EntityKind::Product => self
-                .one::<ProductDto>(kind, id, query)
-                .await?
-                .map(Record::Product),
-            EntityKind::BillableItem => self
-                .one::<BillableItemDto>(kind, id, query)
-                .await?
-                .map(Record::BillableItem),
-            EntityKind::Invoice => {
-                let query = query.any("deleted_at");
-                match self.one::<InvoiceDto>(kind, id, query).await? {
-                    None => None,
-                    Some(invoice) => {
-                        let mut one = [invoice];
-                        self.attach_items(&mut one).await?;
-                        let [invoice] = one;
-                        Some(Record::Invoice(invoice))
-                    }
-                }
-            }
-        })
+        let mut query = ListQuery::new().any("archived_at");
+        if kind == EntityKind::Invoice {
+            query = query.any("deleted_at");
+        }
+        let url = self.url(&format!("{}/{}", resource(kind), id.0), &query);
+        let value = match self.get(&url).await? {
+            Fetched::NotFound => return Ok(None),
+            Fetched::Body(v) => v,
+        };
+        let (mut records, unreadable) =
+            self.decode_page(kind, std::slice::from_ref(&value)).await?;
+        if let Some(bad) = unreadable.into_iter().next() {
+            return Err(ClinikoError::Unreadable(bad.error));
+        }
+        Ok(records.pop())
     }
 
     #[instrument(skip(self))]
@@ -548,10 +619,11 @@ impl ClinikoSource for ClinikoClient {
             Some(PageCursor(next)) => self.checked_next(&next, plural)?,
             None => self.url(plural, &every_record(kind).sort("id").per_page(PER_PAGE)),
         };
-        let (items, next) = self.record_page(kind, &url).await?;
+        let (items, unreadable, next) = self.record_page(kind, &url).await?;
         Ok(ports::Page {
             items,
             next: next.map(|u| PageCursor(u.to_string())),
+            unreadable,
         })
     }
 

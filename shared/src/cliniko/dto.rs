@@ -397,6 +397,37 @@ fn required<T>(v: Option<T>, field: &str) -> Result<T, Problem> {
     v.ok_or_else(|| problem(field, "missing"))
 }
 
+/// Largest amount of money a clinic's record can hold ($1,000,000,000,000).
+const MONEY_MAX: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+/// Largest quantity on a line or in stock.
+const QUANTITY_MAX: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+/// Largest tax or discount percentage.
+const PERCENT_MAX: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
+
+/// A number from Cliniko within what any real record holds, or a problem naming the field:
+/// refusing absurd values at the edge means no arithmetic on them can overflow later.
+fn bounded(v: Decimal, max: Decimal, field: &str) -> Result<Decimal, Problem> {
+    if v.abs() > max {
+        return Err(problem(
+            field,
+            format!("{v} is beyond any real value (at most {max} either way)"),
+        ));
+    }
+    Ok(v)
+}
+
+fn money(v: Option<Decimal>, field: &str) -> Result<Option<Decimal>, Problem> {
+    v.map(|v| bounded(v, MONEY_MAX, field)).transpose()
+}
+
+fn quantity(v: Option<Decimal>, field: &str) -> Result<Option<Decimal>, Problem> {
+    v.map(|v| bounded(v, QUANTITY_MAX, field)).transpose()
+}
+
+fn percent(v: Option<Decimal>, field: &str) -> Result<Option<Decimal>, Problem> {
+    v.map(|v| bounded(v, PERCENT_MAX, field)).transpose()
+}
+
 /// The id at the end of a `links.self` URL (`…/patients/123` → 123).
 fn link_id(link: Option<Link>, field: &str) -> Result<Option<ClinikoId>, Problem> {
     let Some(url) = link.and_then(|l| l.links).and_then(|l| l.self_) else {
@@ -509,7 +540,7 @@ impl Wire for TaxDto {
         Ok(Tax {
             id: ClinikoId(id),
             name: required(self.name, "name")?,
-            rate: required(self.rate.or(self.amount), "rate")?,
+            rate: required(percent(self.rate.or(self.amount), "rate")?, "rate")?,
         })
     }
 }
@@ -527,10 +558,10 @@ impl Wire for ProductDto {
             id: ClinikoId(id),
             name: required(self.name, "name")?,
             item_code: self.item_code,
-            price_ex_tax: self.price_ex_tax,
-            price_including_tax: self.price_including_tax,
+            price_ex_tax: money(self.price_ex_tax, "price_ex_tax")?,
+            price_including_tax: money(self.price_including_tax, "price_including_tax")?,
             tax_id: link_id(self.tax, "tax")?,
-            stock_level: self.stock_level,
+            stock_level: quantity(self.stock_level, "stock_level")?,
             archived_at: self.archived_at,
             created_at: required(self.created_at, "created_at")?,
             updated_at: required(self.updated_at, "updated_at")?,
@@ -552,7 +583,7 @@ impl Wire for BillableItemDto {
             name: required(self.name, "name")?,
             item_code: self.item_code,
             item_type: required(self.item_type, "item_type")?,
-            price: required(self.price, "price")?,
+            price: required(money(self.price, "price")?, "price")?,
             tax_id: link_id(self.tax, "tax")?,
             archived_at: self.archived_at,
             created_at: required(self.created_at, "created_at")?,
@@ -587,9 +618,9 @@ impl Wire for InvoiceDto {
             issue_date: self.issue_date,
             status,
             calculation,
-            total_amount: required(self.total_amount, "total_amount")?,
-            net_amount: required(self.net_amount, "net_amount")?,
-            tax_amount: required(self.tax_amount, "tax_amount")?,
+            total_amount: required(money(self.total_amount, "total_amount")?, "total_amount")?,
+            net_amount: required(money(self.net_amount, "net_amount")?, "net_amount")?,
+            tax_amount: required(money(self.tax_amount, "tax_amount")?, "tax_amount")?,
             notes: self.notes,
             patient_id: link_id(self.patient, "patient")?,
             business_id: link_id(self.business, "business")?,
@@ -620,18 +651,26 @@ impl Wire for InvoiceItemDto {
     }
 
     fn into_domain(self, id: u64) -> Result<ItemRow, Problem> {
+        let discounted_amount = money(self.discounted_amount, "discounted_amount")?;
+        let discount_percentage = percent(self.discount_percentage, "discount_percentage")?;
         let discount = match (
             self.is_monetary_discount.unwrap_or(false),
-            self.discounted_amount,
-            self.discount_percentage,
+            discounted_amount,
+            discount_percentage,
         ) {
             (true, Some(amount), _) if !amount.is_zero() => Discount::Amount(amount),
             (false, _, Some(pct)) if !pct.is_zero() => Discount::Percent(pct),
             _ => Discount::None,
         };
-        let net_price = required(self.net_price, "net_price")?;
-        let total = required(self.total_including_tax, "total_including_tax")?;
-        let tax_rate = match (self.tax_rate, self.tax_name.as_deref()) {
+        let net_price = required(money(self.net_price, "net_price")?, "net_price")?;
+        let total = required(
+            money(self.total_including_tax, "total_including_tax")?,
+            "total_including_tax",
+        )?;
+        let tax_rate = match (
+            percent(self.tax_rate, "tax_rate")?,
+            self.tax_name.as_deref(),
+        ) {
             (Some(rate), _) => rate,
             // A line without a tax is GST-free; a named tax without a rate is not usable.
             (None, None) => Decimal::ZERO,
@@ -644,13 +683,13 @@ impl Wire for InvoiceItemDto {
                 invoice_id: required(link_id(self.invoice, "invoice")?, "invoice")?,
                 name: self.name.unwrap_or_default(),
                 code: self.code,
-                unit_price: required(self.unit_price, "unit_price")?,
-                quantity: required(self.quantity, "quantity")?,
+                unit_price: required(money(self.unit_price, "unit_price")?, "unit_price")?,
+                quantity: required(quantity(self.quantity, "quantity")?, "quantity")?,
                 discount,
                 net_price,
                 tax_name: self.tax_name,
                 tax_rate,
-                tax_amount: line_tax(self.tax_amount, net_price, total),
+                tax_amount: line_tax(money(self.tax_amount, "tax_amount")?, net_price, total)?,
                 total_including_tax: total,
                 product_id: link_id(self.product, "product")?,
                 billable_item_id: link_id(self.billable_item, "billable_item")?,
@@ -663,14 +702,21 @@ impl Wire for InvoiceItemDto {
 /// The line's tax in money. Cliniko's `tax_amount` when it agrees with the line's amounts
 /// (within a cent); otherwise (legacy answers put the rate there) the total less the net
 /// price, in cents.
-fn line_tax(stated: Option<Decimal>, net_price: Decimal, total: Decimal) -> Decimal {
-    let derived = total - net_price;
-    match stated {
-        Some(t) if (t - derived).abs() < Decimal::new(1, 2) => t,
-        _ => {
-            derived.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-        }
-    }
+fn line_tax(
+    stated: Option<Decimal>,
+    net_price: Decimal,
+    total: Decimal,
+) -> Result<Decimal, Problem> {
+    let derived = total
+        .checked_sub(net_price)
+        .ok_or_else(|| problem("total_including_tax", "less net_price is out of range"))?;
+    Ok(
+        match stated.and_then(|t| t.checked_sub(derived).map(|d| (t, d))) {
+            Some((t, d)) if d.abs() < Decimal::new(1, 2) => t,
+            _ => derived
+                .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
+        },
+    )
 }
 
 impl Wire for BusinessDto {

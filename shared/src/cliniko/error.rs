@@ -34,6 +34,10 @@ pub enum ClinikoError {
         field: String,
         problem: String,
     },
+    /// A record that cannot be read, the message naming the record and field (an
+    /// invoice also when one of its items cannot be read).
+    #[error("{0}")]
+    Unreadable(String),
     /// A body that is not the documented JSON at all.
     #[error("unexpected Cliniko response from {endpoint}: {detail}")]
     Decode { endpoint: String, detail: String },
@@ -47,6 +51,7 @@ impl ClinikoError {
             ClinikoError::Status { status, .. } => *status == 429 || *status >= 500,
             ClinikoError::Config(_)
             | ClinikoError::InvalidRecord { .. }
+            | ClinikoError::Unreadable(_)
             | ClinikoError::Decode { .. } => false,
         }
     }

@@ -276,6 +276,11 @@ pub struct Business {
     pub time_zone: Option<String>,
 }
 
+/// How far ahead of our clock a Cliniko timestamp may be before it is taken as wrong: a
+/// record stamped in 2099 must not carry the watermark (or its own version) there, or no
+/// later change would ever sync.
+pub const FUTURE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// One changed Cliniko record, as queued for the sync workers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "record", rename_all = "snake_case")]
@@ -309,6 +314,31 @@ impl Record {
     /// synced before (nothing is deleted in Reckon either way).
     pub fn is_withdrawn_invoice(&self) -> bool {
         matches!(self, Record::Invoice(i) if i.archived_at.is_some() || i.deleted_at.is_some())
+    }
+
+    /// Takes every version timestamp later than `limit` as `now` (see
+    /// [`FUTURE_TOLERANCE`]), so the record's next real edit is newer; returns whether any
+    /// was.
+    pub fn clamp_versions(&mut self, limit: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let mut clamped = false;
+        let mut clamp = |t: &mut DateTime<Utc>| {
+            if *t > limit {
+                *t = now;
+                clamped = true;
+            }
+        };
+        match self {
+            Record::Patient(r) => clamp(&mut r.updated_at),
+            Record::Product(r) => clamp(&mut r.updated_at),
+            Record::BillableItem(r) => clamp(&mut r.updated_at),
+            Record::Invoice(r) => {
+                clamp(&mut r.updated_at);
+                for item in &mut r.items {
+                    clamp(&mut item.updated_at);
+                }
+            }
+        }
+        clamped
     }
 
     /// The version the sync orders by (never applies an older one over a newer).

@@ -81,6 +81,9 @@ pub struct ReckonItem {
     pub id: ReckonId,
     pub name: String,
     pub status: ActiveStatus,
+    /// `None` when Reckon sent a type this build does not know.
+    pub item_type: Option<ItemType>,
+    pub item_code: Option<String>,
 }
 
 /// Reckon's `amountTaxStatus`: whether line amounts include tax.
@@ -145,6 +148,8 @@ pub struct InvoiceDraft {
 pub struct ReckonInvoice {
     pub id: ReckonId,
     pub reference: Option<String>,
+    /// The customer's id, when Reckon sent one.
+    pub customer: Option<ReckonId>,
     pub invoice_number: Option<String>,
     pub status: ReckonInvoiceStatus,
     pub total_amount: Decimal,

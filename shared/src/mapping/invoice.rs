@@ -32,8 +32,31 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 /// Reckon's line amount: `price × quantity − discount`, rounded half away from zero to the
 /// cent (a copy of the arithmetic the simulator assumes; see `simulators::reckon::tax`).
-pub fn reckon_line_amount(price: Decimal, quantity: Decimal, discount: Option<Decimal>) -> Decimal {
-    cents(price * quantity - discount.unwrap_or_default())
+/// `None` when the arithmetic overflows (values no real line has).
+pub fn reckon_line_amount(
+    price: Decimal,
+    quantity: Decimal,
+    discount: Option<Decimal>,
+) -> Option<Decimal> {
+    price
+        .checked_mul(quantity)?
+        .checked_sub(discount.unwrap_or_default())
+        .map(cents)
+}
+
+/// A unit price as shown in the invoice's tax status: × (1 + rate) on inclusive invoices.
+fn shown_price(unit_price: Decimal, rate: Decimal, inclusive: bool) -> Option<Decimal> {
+    if !inclusive {
+        return Some(unit_price);
+    }
+    unit_price.checked_mul(Decimal::ONE.checked_add(rate.checked_div(Decimal::ONE_HUNDRED)?)?)
+}
+
+/// A checked sum: `None` on overflow.
+fn checked_sum(values: impl IntoIterator<Item = Decimal>) -> Option<Decimal> {
+    values
+        .into_iter()
+        .try_fold(Decimal::ZERO, |a, b| a.checked_add(b))
 }
 
 fn cents(v: Decimal) -> Decimal {
@@ -74,26 +97,24 @@ pub fn fit_line(
     undiscounted: bool,
     target: Decimal,
 ) -> FittedLine {
-    let shown = if inclusive {
-        unit_price * (Decimal::ONE + rate / Decimal::ONE_HUNDRED)
-    } else {
-        unit_price
-    };
     let mut candidates: Vec<Decimal> = Vec::with_capacity(4);
-    for p in [
-        cents(shown),
-        shown.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero),
-        shown.round_dp_with_strategy(2, RoundingStrategy::AwayFromZero),
-    ] {
-        let p = p.normalize();
-        if !candidates.contains(&p) {
-            candidates.push(p);
+    // A price whose arithmetic overflows has no candidates: the fallback below carries it.
+    if let Some(shown) = shown_price(unit_price, rate, inclusive) {
+        for p in [
+            cents(shown),
+            shown.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero),
+            shown.round_dp_with_strategy(2, RoundingStrategy::AwayFromZero),
+        ] {
+            let p = p.normalize();
+            if !candidates.contains(&p) {
+                candidates.push(p);
+            }
         }
     }
     let try_price = |price: Decimal| -> Option<FittedLine> {
         // The exact difference rounded to the cent, or the cent either side of it (Reckon
         // rounds the discounted amount again, which a midpoint can tip).
-        let exact = price * quantity - target;
+        let exact = price.checked_mul(quantity)?.checked_sub(target)?;
         [
             cents(exact),
             exact.round_dp_with_strategy(2, RoundingStrategy::ToNegativeInfinity),
@@ -102,7 +123,7 @@ pub fn fit_line(
         .into_iter()
         .filter(|d| !d.is_sign_negative() || d.is_zero())
         .map(|d| (!d.is_zero()).then_some(d))
-        .find(|&d| reckon_line_amount(price, quantity, d) == target)
+        .find(|&d| reckon_line_amount(price, quantity, d) == Some(target))
         .map(|discount| FittedLine {
             price,
             quantity,
@@ -174,8 +195,13 @@ pub fn invoice_to_draft(
             ));
         }
     }
-    let line_total: Decimal = invoice.items.iter().map(|i| i.total_including_tax).sum();
-    let line_tax: Decimal = invoice.items.iter().map(|i| i.tax_amount).sum();
+    let too_large = |field: &str| {
+        MappingError::invalid(kind, id, field, "the lines add up beyond any real amount")
+    };
+    let line_total = checked_sum(invoice.items.iter().map(|i| i.total_including_tax))
+        .ok_or_else(|| too_large("items.total_including_tax"))?;
+    let line_tax = checked_sum(invoice.items.iter().map(|i| i.tax_amount))
+        .ok_or_else(|| too_large("items.tax_amount"))?;
     for (field, stated, from_lines) in [
         ("total_amount", invoice.total_amount, line_total),
         ("tax_amount", invoice.tax_amount, line_tax),
@@ -286,7 +312,16 @@ fn map_line(
     let amount = if inclusive {
         item.total_including_tax
     } else {
-        item.total_including_tax - item.tax_amount
+        item.total_including_tax
+            .checked_sub(item.tax_amount)
+            .ok_or_else(|| {
+                MappingError::invalid(
+                    kind,
+                    id,
+                    field("total_including_tax"),
+                    format!("less tax_amount is out of range (item {})", item.id),
+                )
+            })?
     };
     let fitted = fit_line(
         item.unit_price,
@@ -301,18 +336,14 @@ fn map_line(
         n => n,
     };
     let description = if fitted.fallback {
-        let shown = if inclusive {
-            item.unit_price * (Decimal::ONE + item.tax_rate / Decimal::ONE_HUNDRED)
-        } else {
-            item.unit_price
-        };
-        format!(
-            "{name} ({} × {})",
-            item.quantity.normalize(),
-            shown
-                .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
-                .normalize()
-        )
+        let shown = shown_price(item.unit_price, item.tax_rate, inclusive)
+            .map(|p| {
+                p.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+                    .normalize()
+                    .to_string()
+            })
+            .unwrap_or_else(|| "?".into());
+        format!("{name} ({} × {shown})", item.quantity.normalize())
     } else {
         name
     };

@@ -96,17 +96,23 @@ pub fn product_to_item(
     let sale_price = match (product.price_ex_tax, product.price_including_tax) {
         (Some(ex), _) => ex,
         (None, Some(inc)) => {
-            let factor = Decimal::ONE + rate / Decimal::ONE_HUNDRED;
-            if factor.is_zero() {
+            // Tax rates come from Cliniko: a rate that makes no positive factor, or a
+            // division that overflows, is an error naming the record, never a panic.
+            let factor = rate
+                .checked_div(Decimal::ONE_HUNDRED)
+                .and_then(|r| Decimal::ONE.checked_add(r))
+                .filter(|f| f.is_sign_positive() && !f.is_zero());
+            let Some(ex) = factor.and_then(|f| inc.checked_div(f)) else {
                 return Err(MappingError::invalid(
                     kind,
                     product.id,
                     "tax_id",
-                    "tax rate of -100% cannot be taken out of price_including_tax",
+                    format!(
+                        "a tax rate of {rate}% cannot be taken out of price_including_tax {inc}"
+                    ),
                 ));
-            }
-            (inc / factor)
-                .round_dp_with_strategy(DERIVED_PRICE_DP, RoundingStrategy::MidpointAwayFromZero)
+            };
+            ex.round_dp_with_strategy(DERIVED_PRICE_DP, RoundingStrategy::MidpointAwayFromZero)
                 .normalize()
         }
         (None, None) => Decimal::ZERO,

@@ -39,6 +39,7 @@ impl Applied {
 struct CustomerIndex {
     by_email: HashMap<String, Vec<ReckonCustomer>>,
     by_name: HashMap<String, ReckonId>,
+    by_id: HashMap<ReckonId, ReckonCustomer>,
 }
 
 impl CustomerIndex {
@@ -48,8 +49,16 @@ impl CustomerIndex {
             self.by_email
                 .entry(email.trim().to_lowercase())
                 .or_default()
-                .push(c);
+                .push(c.clone());
         }
+        self.by_id.insert(c.id, c);
+    }
+
+    /// The customer holding a (lower-cased) name, as Reckon had it when the index was read.
+    fn by_id_of_name(&self, lower_name: &str) -> Option<&ReckonCustomer> {
+        self.by_name
+            .get(lower_name)
+            .and_then(|id| self.by_id.get(id))
     }
 }
 
@@ -230,12 +239,14 @@ where
         let mut guard = self.customers.lock().await;
         let index = self.customer_index(&mut guard).await?;
 
-        // First sync: link to a customer that already exists in Reckon with this email.
-        // Its name then follows Cliniko's, as for every linked customer.
-        if let Some(existing) = self.linkable_customer(p, index).await? {
+        // Adopt before create, whatever state the sync starts from: an unlinked Reckon
+        // customer with the patient's email, else with the patient's name. Its name then
+        // follows Cliniko's, as for every linked customer.
+        if let Some((existing, how)) = self.adoptable_customer(p, index).await? {
             let base = mapping::customer_name(p);
-            let name = if existing.name == base {
-                base
+            let ours = mapping::disambiguate(&base, p.id);
+            let name = if existing.name == base || existing.name == ours {
+                existing.name.clone()
             } else {
                 let name = self
                     .free_customer_name(p.id, Some(existing.id), &base, index)
@@ -252,7 +263,7 @@ where
             return Ok(Applied::new(
                 Outcome::Linked,
                 Some(existing.id),
-                format!("linked by email to existing customer {:?}", existing.name),
+                format!("linked by {how} to existing customer {:?}", existing.name),
             ));
         }
 
@@ -286,39 +297,70 @@ where
         Ok(Applied::new(Outcome::Created, Some(id), detail))
     }
 
-    /// An unlinked Reckon customer with the patient's email: the one whose name matches,
-    /// else the only one.
-    async fn linkable_customer(
+    /// The Reckon customer this patient should be linked to instead of creating one, and
+    /// how it was matched: an unlinked customer with the patient's email (the one with the
+    /// patient's name when a family shares an email, else the only one), else an unlinked
+    /// customer with the patient's name and no other email. The name this sync gives a
+    /// namesake (`Name (id)`) is tried before the plain name, so two patients of one name
+    /// are each adopted by their own customer in any order.
+    async fn adoptable_customer(
         &self,
         p: &Patient,
         index: &CustomerIndex,
-    ) -> Result<Option<ReckonCustomer>, PipelineError> {
-        let emails = [p.email.as_deref(), p.invoice_email.as_deref()];
-        let base = mapping::customer_name(p).to_lowercase();
-        for email in emails.into_iter().flatten() {
-            let Some(candidates) = index.by_email.get(&email.trim().to_lowercase()) else {
+    ) -> Result<Option<(ReckonCustomer, &'static str)>, PipelineError> {
+        let emails: Vec<String> = [p.email.as_deref(), p.invoice_email.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+        let base = mapping::customer_name(p);
+        let names = [
+            mapping::disambiguate(&base, p.id).to_lowercase(),
+            base.to_lowercase(),
+        ];
+        for email in &emails {
+            let Some(candidates) = index.by_email.get(email) else {
                 continue;
             };
             let mut unlinked = Vec::new();
             for c in candidates {
-                if self
-                    .state
-                    .cross_ref_by_reckon(EntityKind::Patient, c.id)
-                    .await?
-                    .is_none()
-                {
+                if !self.customer_linked(c.id).await? {
                     unlinked.push(c);
                 }
             }
-            if let Some(same_name) = unlinked.iter().find(|c| c.name.to_lowercase() == base) {
-                return Ok(Some((*same_name).clone()));
+            for name in &names {
+                if let Some(same) = unlinked.iter().find(|c| c.name.to_lowercase() == *name) {
+                    return Ok(Some(((*same).clone(), "email")));
+                }
             }
-            // A shared family email with several customers is ambiguous: create instead.
+            // A shared family email with several customers is ambiguous: go on by name.
             if let [only] = unlinked.as_slice() {
-                return Ok(Some((*only).clone()));
+                return Ok(Some(((*only).clone(), "email")));
+            }
+        }
+        for name in &names {
+            let Some(found) = index.by_id_of_name(name) else {
+                continue;
+            };
+            let other_email = found
+                .email
+                .as_deref()
+                .map(|e| e.trim().to_lowercase())
+                .is_some_and(|e| !e.is_empty() && !emails.contains(&e));
+            if !other_email && !self.customer_linked(found.id).await? {
+                return Ok(Some((found.clone(), "name")));
             }
         }
         Ok(None)
+    }
+
+    async fn customer_linked(&self, id: ReckonId) -> Result<bool, PipelineError> {
+        Ok(self
+            .state
+            .cross_ref_by_reckon(EntityKind::Patient, id)
+            .await?
+            .is_some())
     }
 
     /// The name a linked customer should have now. Names follow Cliniko: the name in
@@ -509,26 +551,32 @@ where
             ));
         }
 
-        // Item names are unique in Reckon across products and services.
+        // Adopt before create: an unlinked Reckon item of the same type with this sync's
+        // own suffixed name, the same item code, or the same name. Item names are unique
+        // in Reckon across products and services, so a same-named item of the other type
+        // (or one another record owns) makes this one take the suffixed name instead.
         let base = draft.name.clone();
         let owned = self.item_name_owned_by_another(kind, id, &base).await?;
-        let existing = self.sink.find_item_by_name(&base).await?;
-        if let Some(found) = &existing
-            && !owned
-            && self.item_owner(found.id).await?.is_none()
-        {
-            // An item of that name already exists in Reckon and nobody synced it: use it
-            // rather than inventing a second one with a suffixed name.
+        if let Some((found, how)) = self.adoptable_item(id, &draft, owned).await? {
+            let suffixed = mapping::disambiguate_item(&base, draft.item_type, id);
+            draft.name = if found.name == base || found.name == suffixed {
+                found.name.clone()
+            } else if self.item_name_taken(kind, id, found.id, &base).await? {
+                suffixed
+            } else {
+                base
+            };
             let hash = mapping::content_hash(&draft);
             self.sink.update_item(found.id, &draft).await?;
-            self.record_link(kind, id, found.id, version, hash, Some(base.clone()))
+            self.record_link(kind, id, found.id, version, hash, Some(draft.name.clone()))
                 .await?;
             return Ok(Applied::new(
                 Outcome::Linked,
                 Some(found.id),
-                format!("linked by name to existing item {base:?}"),
+                format!("linked by {how} to existing item {:?}", found.name),
             ));
         }
+        let existing = self.sink.find_item_by_name(&base).await?;
         if owned || existing.is_some() {
             draft.name = mapping::disambiguate_item(&base, draft.item_type, id);
         }
@@ -545,6 +593,50 @@ where
         self.record_link(kind, id, rid, version, hash, Some(draft.name.clone()))
             .await?;
         Ok(Applied::new(Outcome::Created, Some(rid), "item created"))
+    }
+
+    /// The Reckon item this product or billable item should be linked to instead of
+    /// creating one, and how it was matched. Only an item of the same type that no record
+    /// is linked to qualifies.
+    async fn adoptable_item(
+        &self,
+        id: ClinikoId,
+        draft: &ItemDraft,
+        base_owned: bool,
+    ) -> Result<Option<(ReckonItem, &'static str)>, PipelineError> {
+        let fits = |item: &ReckonItem| item.item_type == Some(draft.item_type);
+        let suffixed = mapping::disambiguate_item(&draft.name, draft.item_type, id);
+        if let Some(found) = self.sink.find_item_by_name(&suffixed).await?
+            && fits(&found)
+            && self.item_owner(found.id).await?.is_none()
+        {
+            return Ok(Some((found, "name")));
+        }
+        if let Some(code) = draft
+            .item_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            let mut unlinked = Vec::new();
+            for found in self.sink.find_items_by_code(code).await? {
+                if fits(&found) && self.item_owner(found.id).await?.is_none() {
+                    unlinked.push(found);
+                }
+            }
+            // Two unlinked items with one code are ambiguous: go on by name.
+            if unlinked.len() == 1 {
+                return Ok(unlinked.pop().map(|f| (f, "item code")));
+            }
+        }
+        if !base_owned
+            && let Some(found) = self.sink.find_item_by_name(&draft.name).await?
+            && fits(&found)
+            && self.item_owner(found.id).await?.is_none()
+        {
+            return Ok(Some((found, "name and item type")));
+        }
+        Ok(None)
     }
 
     async fn item_owner(&self, rid: ReckonId) -> Result<Option<CrossRef>, PipelineError> {
@@ -686,31 +778,58 @@ where
             ));
         }
 
-        if self.state.intent(kind, inv.id).await?.is_some() {
-            let found = self
-                .sink
-                .find_invoices_by_reference(&draft.reference)
-                .await?;
-            for candidate in found {
-                if self
+        // Adopt before create, always (a new, lost or emptied state file must never
+        // duplicate the book): an unlinked Reckon invoice with this reference for this
+        // customer is this invoice. One for another customer is left alone: a reference
+        // the bookkeeper used for something else is not ours to overwrite.
+        let interrupted = self.state.intent(kind, inv.id).await?.is_some();
+        for candidate in self
+            .sink
+            .find_invoices_by_reference(&draft.reference)
+            .await?
+        {
+            if candidate.customer.is_some_and(|c| c != customer)
+                || self
                     .state
                     .cross_ref_by_reckon(kind, candidate.id)
                     .await?
-                    .is_none()
-                {
-                    if candidate.status != ReckonInvoiceStatus::Paid {
-                        self.sink.update_invoice(candidate.id, &draft).await?;
-                    }
-                    let detail = self.settle(inv, &draft, customer, candidate.id).await?;
-                    self.record_link(kind, inv.id, candidate.id, version, hash, None)
-                        .await?;
-                    return Ok(Applied::new(
-                        Outcome::Created,
-                        Some(candidate.id),
-                        format!("invoice found after an interrupted create{detail}"),
-                    ));
-                }
+                    .is_some()
+            {
+                continue;
             }
+            if candidate.status == ReckonInvoiceStatus::Paid {
+                if candidate.total_amount != draft.expected_total {
+                    return Err(PipelineError::Conflict(format!(
+                        "invoice {}: Reckon invoice {} with reference {} is paid with total {}, Cliniko's total is {}; a paid invoice cannot be edited",
+                        inv.id,
+                        candidate.id,
+                        draft.reference,
+                        candidate.total_amount,
+                        draft.expected_total
+                    )));
+                }
+            } else {
+                self.sink.update_invoice(candidate.id, &draft).await?;
+            }
+            let detail = self.settle(inv, &draft, customer, candidate.id).await?;
+            self.record_link(kind, inv.id, candidate.id, version, hash, None)
+                .await?;
+            return Ok(if interrupted {
+                Applied::new(
+                    Outcome::Created,
+                    Some(candidate.id),
+                    format!("invoice found after an interrupted create{detail}"),
+                )
+            } else {
+                Applied::new(
+                    Outcome::Linked,
+                    Some(candidate.id),
+                    format!(
+                        "linked by reference {} to existing invoice{detail}",
+                        draft.reference
+                    ),
+                )
+            });
         }
         self.state
             .put_intent(&Intent {

@@ -109,20 +109,104 @@ pub enum Progress<'a> {
     },
 }
 
-/// Polls every entity type once, in dependency order.
+/// What one poll of every entity type found; a kind whose poll failed (Cliniko down, say)
+/// is listed with the error and the others still run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PollRound {
+    pub reports: Vec<PollReport>,
+    pub errors: Vec<PollFailure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PollFailure {
+    pub kind: EntityKind,
+    pub error: String,
+    pub retryable: bool,
+}
+
+/// Polls every entity type once, in dependency order. A failed poll of one kind is
+/// reported and does not stop the others (nor, in [`run_once`], the drain).
 pub async fn poll_all<S: ClinikoSource>(
     source: &S,
     state: &SqliteState,
     config: &PollConfig,
     progress: &(dyn Fn(Progress<'_>) + Sync),
-) -> Result<Vec<PollReport>, PipelineError> {
-    let mut reports = Vec::new();
+) -> Result<PollRound, PipelineError> {
+    let mut round = PollRound::default();
     for kind in EntityKind::ALL {
-        let report = poll_once(source, state, state, kind, config, Utc::now()).await?;
-        progress(Progress::Polled(&report));
-        reports.push(report);
+        match poll_once(source, state, state, kind, config, Utc::now()).await {
+            Ok(report) => {
+                progress(Progress::Polled(&report));
+                round.reports.push(report);
+            }
+            // Our own state failing is not Cliniko's trouble: stop the run.
+            Err(PipelineError::State(e)) => return Err(PipelineError::State(e)),
+            Err(e) => {
+                tracing::warn!(kind = %kind, error = %e, "polling failed; the queue still drains");
+                round.errors.push(PollFailure {
+                    kind,
+                    retryable: e.is_retryable(),
+                    error: e.to_string(),
+                });
+            }
+        }
     }
-    Ok(reports)
+    Ok(round)
+}
+
+/// Which parked records a run queues again before it polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Requeue {
+    /// Those that failed for a passing reason (an outage): they will work now.
+    #[default]
+    Retryable,
+    /// Every parked record (`sync --retry-failed`): after fixing data or configuration.
+    All,
+}
+
+/// One local run: queue parked records again, poll every entity type, drain the queue.
+/// A failed re-queue or poll never prevents the drain: what is queued is applied, and the
+/// errors are in the outcome.
+pub async fn run_once<S, R>(
+    syncer: &Syncer<S, R, SqliteState>,
+    poll: &PollConfig,
+    retry: &RetryPolicy,
+    requeue: Requeue,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<RunOutcome, PipelineError>
+where
+    S: ClinikoSource,
+    R: ReckonSink,
+{
+    let mut outcome = RunOutcome::default();
+    match requeue_failures(&syncer.source, &syncer.state, requeue).await {
+        Ok(n) => outcome.requeued = n,
+        Err(PipelineError::State(e)) => return Err(PipelineError::State(e)),
+        Err(e) => outcome.requeue_error = Some(e.to_string()),
+    }
+    outcome.polls = poll_all(&syncer.source, &syncer.state, poll, progress).await?;
+    outcome.drained = drain(syncer, retry, progress).await?;
+    Ok(outcome)
+}
+
+/// What [`run_once`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunOutcome {
+    pub requeued: usize,
+    pub requeue_error: Option<String>,
+    pub polls: PollRound,
+    pub drained: DrainSummary,
+}
+
+impl RunOutcome {
+    /// Records parked or failed in this run, and polls or re-queues that failed.
+    pub fn problems(&self) -> u64 {
+        let parked: usize = self.polls.reports.iter().map(|r| r.parked.len()).sum();
+        self.drained.failed()
+            + parked as u64
+            + self.polls.errors.len() as u64
+            + u64::from(self.requeue_error.is_some())
+    }
 }
 
 /// Applies queued records until the queue is empty, waiting for records whose retry is due
@@ -228,29 +312,47 @@ pub async fn park<St: StateStore>(
     Ok(())
 }
 
-/// Queues again every parked record, fetched fresh from Cliniko: the watermark has moved
-/// past them, so without this a record that failed during an outage would never sync.
-/// Returns how many were queued.
+/// Queues again the parked records `which` asks for, fetched fresh from Cliniko: the
+/// watermark has moved past them, so without this a record that failed during an outage
+/// would never sync. A record Cliniko no longer has is cleared; one that still cannot be
+/// read stays parked with the new reason. Returns how many were queued.
 pub async fn requeue_failures<S: ClinikoSource>(
     source: &S,
     state: &SqliteState,
+    which: Requeue,
 ) -> Result<usize, PipelineError> {
     use crate::ports::{WorkItem, WorkQueue};
     let mut items = Vec::new();
     for failure in state.failures().await? {
-        match source.record(failure.kind, failure.cliniko_id).await? {
-            Some(record) => items.push(WorkItem::new(record, Utc::now())),
+        if which == Requeue::Retryable && !failure.retryable {
+            continue;
+        }
+        match source.record(failure.kind, failure.cliniko_id).await {
+            Ok(Some(record)) => items.push(WorkItem::new(record, Utc::now())),
             // Gone from Cliniko entirely: nothing left to sync.
-            None => {
+            Ok(None) => {
                 state
                     .clear_failure(failure.kind, failure.cliniko_id)
                     .await?
             }
+            Err(e) if !e.is_retryable() => {
+                state
+                    .record_failure(&Failure {
+                        error: e.to_string(),
+                        retryable: false,
+                        attempts: failure.attempts.saturating_add(1),
+                        last_at: Utc::now(),
+                        ..failure
+                    })
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     let n = items.len();
     if n > 0 {
-        state.enqueue(items).await?;
+        let refused = state.enqueue(items).await?;
+        return Ok(n - refused.len());
     }
     Ok(n)
 }

@@ -8,7 +8,7 @@ pub mod local;
 mod poll;
 
 pub use apply::{Applied, Syncer};
-pub use poll::{PollConfig, PollReport, poll_once};
+pub use poll::{Parked, PollConfig, PollReport, poll_once};
 
 use crate::cliniko::ClinikoError;
 use crate::domain::ClinikoId;

@@ -2,8 +2,10 @@
 //! advance the watermark. An idle cycle costs one Cliniko request per entity type.
 
 use super::PipelineError;
-use crate::domain::{EntityKind, Record};
-use crate::ports::{ClinikoSource, StateStore, WorkItem, WorkQueue};
+use crate::domain::{ClinikoId, EntityKind, FUTURE_TOLERANCE, Record};
+use crate::ports::{
+    AuditEntry, Changes, ClinikoSource, Failure, Outcome, StateStore, WorkItem, WorkQueue,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -32,7 +34,19 @@ pub struct PollReport {
     pub enqueued: usize,
     /// Versions already applied, or repeated within the read.
     pub already_applied: usize,
+    /// Records Cliniko sent that could not be read or queued: each is parked with its
+    /// reason (in the failures table) while the rest flow on.
+    pub parked: Vec<Parked>,
     pub watermark: Option<DateTime<Utc>>,
+}
+
+/// A record the poll parked instead of queueing, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parked {
+    pub kind: EntityKind,
+    /// `None` when even the record's id was unreadable.
+    pub cliniko_id: Option<ClinikoId>,
+    pub reason: String,
 }
 
 /// The timestamp the Cliniko filter compares: the record's own `updated_at`.
@@ -46,7 +60,10 @@ fn polled_at(record: &Record) -> DateTime<Utc> {
 }
 
 /// One poll of one entity type. The watermark moves only after every page was read and
-/// every new version was queued, so a crash anywhere repeats work instead of losing it.
+/// every new version was queued (or parked), so a crash anywhere repeats work instead of
+/// losing it. A record that cannot be read or queued is parked with its reason and the
+/// watermark moves past it: it is kept, retried when Cliniko changes it or on request.
+/// The watermark never moves past `now` plus [`FUTURE_TOLERANCE`].
 pub async fn poll_once<S, St, Q>(
     source: &S,
     state: &St,
@@ -61,10 +78,33 @@ where
     Q: WorkQueue,
 {
     let watermark = state.watermark(kind).await?;
-    let since = watermark.map(|w| w - config.overlap);
-    let records = source.changed_since(kind, since).await?;
-    let fetched = records.len();
-    let newest_seen = records.iter().map(polled_at).max();
+    let since = watermark.map(|w| w.checked_sub_signed(config.overlap).unwrap_or(w));
+    let Changes {
+        records,
+        unreadable,
+    } = source.changed_since(kind, since).await?;
+    let fetched = records.len() + unreadable.len();
+    let newest_seen = records
+        .iter()
+        .map(polled_at)
+        .chain(unreadable.iter().filter_map(|u| u.updated_at))
+        .max()
+        .map(|t| t.min(now + FUTURE_TOLERANCE));
+
+    let mut parked = Vec::new();
+    for u in &unreadable {
+        match u.failure(now) {
+            Some(failure) => park_failure(state, &failure).await?,
+            None => {
+                tracing::error!(kind = %kind, error = %u.error, "unreadable Cliniko record without a readable id")
+            }
+        }
+        parked.push(Parked {
+            kind,
+            cliniko_id: u.id,
+            reason: u.error.clone(),
+        });
+    }
 
     // Dedupe by id, keeping the newest version read.
     let mut latest: HashMap<_, Record> = HashMap::with_capacity(records.len());
@@ -95,9 +135,29 @@ where
         }
         items.push(WorkItem::new(record, now));
     }
-    let enqueued = items.len();
+    let mut enqueued = items.len();
     if !items.is_empty() {
-        queue.enqueue(items).await?;
+        for refused in queue.enqueue(items).await? {
+            enqueued -= 1;
+            park_failure(
+                state,
+                &Failure {
+                    kind: refused.kind,
+                    cliniko_id: refused.cliniko_id,
+                    version: refused.version,
+                    error: refused.reason.clone(),
+                    retryable: false,
+                    attempts: 1,
+                    last_at: now,
+                },
+            )
+            .await?;
+            parked.push(Parked {
+                kind: refused.kind,
+                cliniko_id: Some(refused.cliniko_id),
+                reason: refused.reason,
+            });
+        }
     }
     if let Some(newest) = newest_seen {
         state.advance_watermark(kind, newest).await?;
@@ -106,10 +166,28 @@ where
         kind,
         fetched,
         enqueued,
-        already_applied: fetched - enqueued,
+        already_applied: fetched.saturating_sub(enqueued + parked.len()),
+        parked,
         watermark: match (watermark, newest_seen) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         },
     })
+}
+
+/// Records a failure and its audit line (the record waits in `status` and the report).
+async fn park_failure<St: StateStore>(state: &St, failure: &Failure) -> Result<(), PipelineError> {
+    state.record_failure(failure).await?;
+    state
+        .audit(&AuditEntry {
+            at: failure.last_at,
+            kind: failure.kind,
+            cliniko_id: failure.cliniko_id,
+            version: failure.version,
+            outcome: Outcome::Failed,
+            reckon_id: None,
+            detail: failure.error.clone(),
+        })
+        .await?;
+    Ok(())
 }

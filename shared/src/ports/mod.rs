@@ -18,11 +18,13 @@ pub trait ClinikoSource: Send + Sync {
     /// Every record of `kind` whose `updated_at` is at or after `since` (all when `None`),
     /// archived (and deleted, for invoices) included, every page followed, in
     /// `updated_at, id` order. Invoices come with their live items.
+    /// A record that cannot be read comes back in `Changes::unreadable`, never failing
+    /// the others.
     fn changed_since(
         &self,
         kind: EntityKind,
         since: Option<DateTime<Utc>>,
-    ) -> impl Future<Output = Result<Vec<Record>, ClinikoError>> + Send;
+    ) -> impl Future<Output = Result<Changes, ClinikoError>> + Send;
 
     /// One record by id, archived included; `None` when Cliniko has no such record.
     fn record(
@@ -67,6 +69,11 @@ pub trait ReckonSink: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<ReckonItem>, ReckonError>> + Send;
+    /// Items whose `itemCode` is exactly `code`.
+    fn find_items_by_code(
+        &self,
+        code: &str,
+    ) -> impl Future<Output = Result<Vec<ReckonItem>, ReckonError>> + Send;
     fn create_item(
         &self,
         item: &ItemDraft,
@@ -104,6 +111,41 @@ pub trait ReckonSink: Send + Sync {
     ) -> impl Future<Output = Result<ReckonId, ReckonError>> + Send;
 }
 
+/// What one changed-since read found: the records it could read, and the ones it could
+/// not (each named, to be parked while the rest flow on).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    pub records: Vec<Record>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A Cliniko record that could not be decoded: who it is (as far as its raw form tells)
+/// and what is wrong with it, naming the field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unreadable {
+    pub kind: EntityKind,
+    /// `None` only when even the id is unreadable.
+    pub id: Option<ClinikoId>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub error: String,
+}
+
+impl Unreadable {
+    /// How it waits in the failures table: not retryable (the same data fails again), so
+    /// retried when Cliniko changes it or on `sync --retry-failed`.
+    pub fn failure(&self, now: DateTime<Utc>) -> Option<Failure> {
+        Some(Failure {
+            kind: self.kind,
+            cliniko_id: self.id?,
+            version: self.updated_at.unwrap_or(now),
+            error: self.error.clone(),
+            retryable: false,
+            attempts: 1,
+            last_at: now,
+        })
+    }
+}
+
 /// Where the next page of a full read starts (opaque to callers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageCursor(pub String);
@@ -113,6 +155,18 @@ pub struct PageCursor(pub String);
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<PageCursor>,
+    /// Records on this page that could not be read (Cliniko pages only).
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl<T> Page<T> {
+    pub fn new(items: Vec<T>, next: Option<PageCursor>) -> Page<T> {
+        Page {
+            items,
+            next,
+            unreadable: Vec::new(),
+        }
+    }
 }
 
 /// Reading a whole Reckon book back, page by page (reconciliation; never writes).
@@ -161,6 +215,12 @@ pub enum StateError {
     Backend { detail: String, retryable: bool },
     #[error("state store holds unreadable data at {key}: {detail}")]
     Corrupt { key: String, detail: String },
+    /// The state file is not one this build may use (empty, another program's, newer).
+    #[error("state file {path} {reason}")]
+    Unusable { path: String, reason: String },
+    /// Another process is writing this state; one writer at a time.
+    #[error("state file {path} is in use by {holder}; wait for it to finish or stop it")]
+    InUse { path: String, holder: String },
 }
 
 impl StateError {
@@ -361,9 +421,23 @@ impl WorkItem {
     }
 }
 
+/// A work item the queue can never carry (e.g. larger than an SQS message), with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotQueued {
+    pub kind: EntityKind,
+    pub cliniko_id: ClinikoId,
+    pub version: DateTime<Utc>,
+    pub reason: String,
+}
+
 /// The poller's side of the work queue (SQS per entity type, or the local SQLite queue).
 pub trait WorkQueue: Send + Sync {
-    fn enqueue(&self, items: Vec<WorkItem>) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// Queues every item it can; returns the ones it never can (to be parked by the
+    /// caller), so one oversized record never stops the rest.
+    fn enqueue(
+        &self,
+        items: Vec<WorkItem>,
+    ) -> impl Future<Output = Result<Vec<NotQueued>, StateError>> + Send;
 }
 
 /// An OAuth token pair for Reckon.
@@ -409,6 +483,13 @@ pub trait TokenStore: Send + Sync {
 
     /// Lets the other processes refresh again.
     fn end_refresh(&self) -> impl Future<Output = Result<(), StateError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    /// Whether a `save` would succeed now, checked before a refresh token is redeemed (a
+    /// redeemed token is spent: the new pair must have somewhere to go). The default
+    /// trusts the store.
+    fn check_writable(&self) -> impl Future<Output = Result<(), StateError>> + Send {
         std::future::ready(Ok(()))
     }
 }

@@ -20,6 +20,9 @@ use url::Url;
 /// The scopes Reckon's help article requests; `offline_access` yields refresh tokens.
 pub const SCOPES: [&str; 4] = ["openid", "read", "write", "offline_access"];
 
+/// How often a refreshed pair is offered to the store before the call gives up.
+const SAVE_ATTEMPTS: u32 = 4;
+
 /// Access-token lifetime assumed when the token endpoint omits `expires_in` (NOTES §2.3).
 const DEFAULT_ACCESS_TTL_SECS: i64 = 10800;
 
@@ -56,7 +59,8 @@ impl ReckonOAuth {
         // No redirects at the token endpoint (the oauth2 crate's SSRF advice).
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
+            .timeout(config.token_timeout)
+            .connect_timeout(config.token_timeout)
             .build()
             .map_err(|e| ReckonError::Config(format!("HTTP client: {e}")))?;
         Ok(ReckonOAuth {
@@ -130,14 +134,18 @@ fn token_set(
             });
         }
     };
+    // `expires_in` comes from outside: a value too large for a timestamp is capped at a
+    // day (the token is refreshed early anyway), never an overflow.
     let ttl = response
         .expires_in()
         .and_then(|d| TimeDelta::from_std(d).ok())
-        .unwrap_or(TimeDelta::seconds(DEFAULT_ACCESS_TTL_SECS));
+        .unwrap_or(TimeDelta::seconds(DEFAULT_ACCESS_TTL_SECS))
+        .min(TimeDelta::days(1));
+    let now = Utc::now();
     Ok(TokenSet {
         access_token: SecretString::from(response.access_token().secret().clone()),
         refresh_token,
-        expires_at: Utc::now() + ttl,
+        expires_at: now.checked_add_signed(ttl).unwrap_or(now),
     })
 }
 
@@ -254,6 +262,7 @@ impl<S: TokenStore> TokenManager<S> {
     pub async fn connect(&self, code: &str) -> Result<(), ReckonError> {
         let _guard = self.refresh_lock.lock().await;
         self.excluded(async {
+            self.store.check_writable().await.map_err(store_error)?;
             let tokens = self.oauth.exchange_code(code).await?;
             self.adopt(tokens).await.map(|_| ())
         })
@@ -267,6 +276,7 @@ impl<S: TokenStore> TokenManager<S> {
     ) -> Result<(), ReckonError> {
         let _guard = self.refresh_lock.lock().await;
         self.excluded(async {
+            self.store.check_writable().await.map_err(store_error)?;
             let tokens = self.oauth.refresh(&refresh_token).await?;
             self.adopt(tokens).await.map(|_| ())
         })
@@ -314,7 +324,9 @@ impl<S: TokenStore> TokenManager<S> {
     }
 
     fn is_fresh(&self, t: &TokenSet) -> bool {
-        t.expires_at - self.margin > Utc::now()
+        t.expires_at
+            .checked_sub_signed(self.margin)
+            .is_some_and(|at| at > Utc::now())
     }
 
     async fn refresh(&self, rejected: Option<&SecretString>) -> Result<SecretString, ReckonError> {
@@ -338,6 +350,8 @@ impl<S: TokenStore> TokenManager<S> {
         if let Some(token) = self.reuse_if_fresh(stored, rejected) {
             return Ok(token);
         }
+        // A redeemed refresh token is spent: only redeem it when the new pair can be saved.
+        self.store.check_writable().await.map_err(store_error)?;
         tracing::debug!("refreshing the Reckon access token");
         let tokens = self.oauth.refresh(&refresh_token).await?;
         self.adopt(tokens).await
@@ -367,9 +381,27 @@ impl<S: TokenStore> TokenManager<S> {
         Some(token)
     }
 
-    /// Saves first, then caches: the rotated refresh token must never be lost.
+    /// Saves first, then caches: the rotated refresh token must never be lost. A failed
+    /// save is tried again (a busy file clears up); if it still fails the call stops with
+    /// the reason rather than carrying on with a pair nothing has stored.
     async fn adopt(&self, tokens: TokenSet) -> Result<SecretString, ReckonError> {
-        self.store.save(&tokens).await.map_err(store_error)?;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.store.save(&tokens).await {
+                Ok(()) => break,
+                Err(e) if attempt < SAVE_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "saving the refreshed Reckon tokens failed; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                }
+                Err(e) => {
+                    return Err(ReckonError::TokenStore(format!(
+                        "the refreshed Reckon token pair could not be saved ({SAVE_ATTEMPTS} attempts): {e}; \
+                         the sync stops here: make the token store writable, then run `connect` again"
+                    )));
+                }
+            }
+        }
         let token = tokens.access_token.clone();
         *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens);
         Ok(token)

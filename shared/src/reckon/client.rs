@@ -470,7 +470,7 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         name: &str,
     ) -> Result<Option<ReckonCustomer>, ReckonError> {
         let views: Vec<dto::CustomerView> = self
-            .list_all("customers", Some(dto::eq_filter("name", name)))
+            .list_all("customers", dto::eq_filter("name", name))
             .await?;
         Ok(views
             .into_iter()
@@ -507,13 +507,24 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
 
     #[tracing::instrument(skip_all)]
     async fn find_item_by_name(&self, name: &str) -> Result<Option<ReckonItem>, ReckonError> {
-        let views: Vec<dto::ItemView> = self
-            .list_all("items", Some(dto::eq_filter("name", name)))
-            .await?;
+        let views: Vec<dto::ItemView> =
+            self.list_all("items", dto::eq_filter("name", name)).await?;
         Ok(views
             .into_iter()
             .find(|v| v.name == name)
             .map(|v| v.into_domain()))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_items_by_code(&self, code: &str) -> Result<Vec<ReckonItem>, ReckonError> {
+        let views: Vec<dto::ItemView> = self
+            .list_all("items", dto::eq_filter("itemCode", code))
+            .await?;
+        Ok(views
+            .into_iter()
+            .filter(|v| v.item_code.as_deref() == Some(code))
+            .map(|v| v.into_domain())
+            .collect())
     }
 
     #[tracing::instrument(skip_all)]
@@ -536,7 +547,7 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         reference: &str,
     ) -> Result<Vec<ReckonInvoice>, ReckonError> {
         let views: Vec<dto::InvoiceView> = self
-            .list_all("invoices", Some(dto::eq_filter("reference", reference)))
+            .list_all("invoices", dto::eq_filter("reference", reference))
             .await?;
         views
             .into_iter()
@@ -603,10 +614,10 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
         let (views, next) = self
             .book_page::<dto::CustomerFullView>("customers", cursor)
             .await?;
-        Ok(Page {
-            items: views.into_iter().map(|v| v.into_domain()).collect(),
+        Ok(Page::new(
+            views.into_iter().map(|v| v.into_domain()).collect(),
             next,
-        })
+        ))
     }
 
     #[tracing::instrument(skip_all)]
@@ -615,10 +626,10 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
         cursor: Option<PageCursor>,
     ) -> Result<Page<ReckonItemRecord>, ReckonError> {
         let (views, next) = self.book_page::<dto::ItemFullView>("items", cursor).await?;
-        Ok(Page {
-            items: views.into_iter().map(|v| v.into_domain()).collect(),
+        Ok(Page::new(
+            views.into_iter().map(|v| v.into_domain()).collect(),
             next,
-        })
+        ))
     }
 
     #[tracing::instrument(skip_all)]
@@ -633,7 +644,7 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
             .into_iter()
             .map(|v| v.into_domain("GET /invoices"))
             .collect::<Result<_, _>>()?;
-        Ok(Page { items, next })
+        Ok(Page::new(items, next))
     }
 
     #[tracing::instrument(skip_all, fields(id = %id))]

@@ -42,6 +42,9 @@ pub struct ReckonClientConfig {
     pub max_backoff: Duration,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Timeout of a token-endpoint request; shorter than any cross-process refresh lease
+    /// (a lease that ran out mid-request would let a second caller redeem the same token).
+    pub token_timeout: Duration,
     /// `perpage` for list calls (Reckon's maximum is undocumented; the simulator caps at 100).
     pub page_size: u32,
     /// Refresh the access token this long before it expires (NOTES §11.1: ~5 minutes).
@@ -74,6 +77,7 @@ impl ReckonClientConfig {
             backoff_base: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
             timeout: Duration::from_secs(60),
+            token_timeout: Duration::from_secs(20),
             page_size: 100,
             refresh_margin: Duration::from_secs(300),
         })

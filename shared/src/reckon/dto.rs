@@ -80,15 +80,24 @@ pub(crate) mod money {
 
 // ---- filters -----------------------------------------------------------------------------
 
-/// A string literal for Reckon's `filter` grammar: single-quoted, with an embedded `'`
-/// doubled (`O'Brien` → `'O''Brien'`), the OData convention the simulator follows too.
-pub(crate) fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
-/// `field eq 'value'`.
-pub(crate) fn eq_filter(field: &str, value: &str) -> String {
-    format!("{field} eq {}", quote(value))
+/// A look-up filter `field eq "value"` for Reckon's `filter` grammar. Reckon documents both
+/// `'…'` and `"…"` quoting but no escape inside either, so a value is quoted with whichever
+/// quote it does not contain (`O'Connor` → `"O'Connor"`). A value holding both kinds cannot
+/// be written exactly: the filter is then broadened to `contains` on its longest quote-free
+/// run (or dropped when there is none), and the caller keeps only exact matches, as every
+/// caller does anyway.
+pub(crate) fn eq_filter(field: &str, value: &str) -> Option<String> {
+    if !value.contains('\'') {
+        return Some(format!("{field} eq '{value}'"));
+    }
+    if !value.contains('"') {
+        return Some(format!("{field} eq \"{value}\""));
+    }
+    value
+        .split(['\'', '"'])
+        .max_by_key(|run| run.chars().count())
+        .filter(|run| !run.is_empty())
+        .map(|run| format!("{field} contains '{run}'"))
 }
 
 // ---- shared shapes -----------------------------------------------------------------------
@@ -541,6 +550,11 @@ pub(crate) struct ItemView {
     pub name: String,
     #[serde(default)]
     pub status: Option<String>,
+    /// `Product` | `Service` (the schema's `ItemType`); anything else reads as unknown.
+    #[serde(default, rename = "itemType")]
+    pub item_type: Option<String>,
+    #[serde(default, rename = "itemCode")]
+    pub item_code: Option<String>,
 }
 
 impl ItemView {
@@ -549,6 +563,12 @@ impl ItemView {
             id: self.id,
             name: self.name,
             status: parse_status(self.status.as_deref()),
+            item_type: match self.item_type.as_deref() {
+                Some("Product") => Some(ItemType::Product),
+                Some("Service") => Some(ItemType::Service),
+                _ => None,
+            },
+            item_code: self.item_code.filter(|c| !c.trim().is_empty()),
         }
     }
 }
@@ -703,6 +723,8 @@ pub(crate) struct InvoiceView {
     #[serde(default)]
     pub reference: Option<String>,
     #[serde(default)]
+    pub customer: Option<IdRef>,
+    #[serde(default)]
     pub invoice_number: Option<String>,
     pub status: String,
     #[serde(with = "money")]
@@ -731,6 +753,7 @@ impl InvoiceView {
         Ok(ReckonInvoice {
             id: self.id,
             reference: self.reference,
+            customer: self.customer.and_then(|c| c.id),
             invoice_number: self.invoice_number,
             status,
             total_amount: self.total_amount,
@@ -840,10 +863,25 @@ mod tests {
     }
 
     #[test]
-    fn filter_strings_double_embedded_quotes() {
-        assert_eq!(quote("O'Brien"), "'O''Brien'");
-        assert_eq!(quote("''"), "''''''");
-        assert_eq!(eq_filter("name", "Jo \"J\" O'B"), "name eq 'Jo \"J\" O''B'");
+    fn filter_values_use_the_quote_they_do_not_contain() {
+        assert_eq!(
+            eq_filter("name", "Jane Citizen").as_deref(),
+            Some("name eq 'Jane Citizen'")
+        );
+        assert_eq!(
+            eq_filter("name", "O'Connor").as_deref(),
+            Some("name eq \"O'Connor\"")
+        );
+        assert_eq!(
+            eq_filter("name", "say \"hi\"").as_deref(),
+            Some("name eq 'say \"hi\"'")
+        );
+        // Both kinds: no documented escape, so a broader filter on the longest plain run.
+        assert_eq!(
+            eq_filter("name", "Jo \"JJ\" D'Arcy-Smith").as_deref(),
+            Some("name contains 'Arcy-Smith'")
+        );
+        assert_eq!(eq_filter("name", "'\""), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::report::{Category, Mismatch, ReconcileReport, Repair, Scanned};
 use super::scratch::{Scratch, ScratchError, Shelf};
 use crate::domain::*;
 use crate::mapping::{self, MappingConfig};
-use crate::ports::Failure;
+use crate::ports::{Failure, Unreadable};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -542,7 +542,8 @@ impl<'a> Run<'a> {
                 .get(i)
                 .map(|l| {
                     (
-                        mapping::reckon_line_amount(l.price, l.quantity, l.discount_amount),
+                        mapping::reckon_line_amount(l.price, l.quantity, l.discount_amount)
+                            .unwrap_or_default(),
                         l.tax_amount,
                     )
                 })
@@ -610,6 +611,18 @@ impl<'a> Run<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A Cliniko record that could not be read: reported with the waiting failures (once,
+    /// if the sync parked it already).
+    pub fn unreadable(&mut self, bad: &Unreadable, now: DateTime<Utc>) {
+        let Some(failure) = bad.failure(now) else {
+            tracing::warn!(kind = %bad.kind, error = %bad.error, "unreadable Cliniko record without an id");
+            return;
+        };
+        if self.failing.insert((failure.kind, failure.cliniko_id)) {
+            self.failures.push(failure);
+        }
     }
 
     /// Lists what no link knows (duplicates and link suggestions), what is missing, and

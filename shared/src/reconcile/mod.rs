@@ -121,11 +121,22 @@ where
     let businesses = source.businesses().await?;
     let mut run = compare::Run::new(scratch, failures, taxes, businesses, mapping)?;
     for kind in EntityKind::ALL {
-        each_record(
-            |c| source.all_page(kind, c),
-            |record| Ok(run.compare(&record)?),
-        )
-        .await?;
+        // A Cliniko record that cannot be read is listed with the sync's waiting failures
+        // (it is one: the sync parks it too) and never stops the comparison of the rest.
+        let mut cursor = None;
+        loop {
+            let page = source.all_page(kind, cursor).await?;
+            for record in page.items {
+                run.compare(&record)?;
+            }
+            for bad in &page.unreadable {
+                run.unreadable(bad, now);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
     }
     Ok(run.finish(tenant, now)?)
 }

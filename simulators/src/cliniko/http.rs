@@ -372,7 +372,7 @@ where
     let base = base_url(headers);
     let state = sim.state();
     let (page, total) = query.run(Table::<R>::table(&*state).values());
-    let items: Vec<Value> = page.iter().map(|r| render(*r, &base)).collect();
+    let items: Vec<Value> = page.iter().map(|r| state.render(*r, &base)).collect();
     drop(state);
     let path = uri.path().strip_prefix("/v1").unwrap_or(uri.path());
     let kept: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != "page").collect();
@@ -473,7 +473,7 @@ where
     if hidden {
         return not_found_response();
     }
-    Json(render(record, &base_url(&headers))).into_response()
+    Json(state.render(record, &base_url(&headers))).into_response()
 }
 
 // ---- writes ------------------------------------------------------------------------

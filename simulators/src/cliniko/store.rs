@@ -64,6 +64,10 @@ pub struct ClinikoState {
     next_invoice_number: i64,
     /// Whether archiving bumps `updated_at` (unverified against the live API; on by default).
     pub archive_bumps_updated_at: bool,
+    /// Fields sent in place of a record's own, keyed by resource (`patients`) and id: how
+    /// tests make the API send what the documents do not promise (a field missing, an
+    /// undocumented status, an absurd price). `null` removes the field.
+    pub wire_overrides: BTreeMap<(&'static str, u64), Map<String, Value>>,
 }
 
 /// What a test or the admin route says about a new invoice (Cliniko's API cannot create them).
@@ -135,6 +139,7 @@ impl ClinikoState {
             next_id: 1_100_000_000_000_000_000,
             next_invoice_number: 1000,
             archive_bumps_updated_at: true,
+            wire_overrides: BTreeMap::new(),
         }
     }
 
@@ -150,6 +155,32 @@ impl ClinikoState {
     pub fn fresh_id(&mut self) -> u64 {
         self.next_id += 1 + (self.next_id % 89);
         self.next_id
+    }
+
+    /// Makes the API send `fields` in place of the record's own (see `wire_overrides`).
+    pub fn override_wire<R: Resource>(&mut self, id: u64, fields: Map<String, Value>) {
+        self.wire_overrides
+            .entry((R::PLURAL, id))
+            .or_default()
+            .extend(fields);
+    }
+
+    /// A record as the API sends it: rendered, then with any wire override applied.
+    pub fn render<R: Resource>(&self, record: &R, base: &str) -> Value {
+        let mut value = super::model::render(record, base);
+        if let (Value::Object(map), Some(fields)) = (
+            &mut value,
+            self.wire_overrides.get(&(R::PLURAL, record.id())),
+        ) {
+            for (k, v) in fields {
+                if v.is_null() {
+                    map.remove(k);
+                } else {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        value
     }
 
     pub fn get<R: Resource>(&self, id: u64) -> Option<&R>

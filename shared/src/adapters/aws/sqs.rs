@@ -4,7 +4,7 @@
 
 use super::backend;
 use crate::domain::EntityKind;
-use crate::ports::{StateError, WORK_SCHEMA, WorkItem, WorkQueue};
+use crate::ports::{NotQueued, StateError, WORK_SCHEMA, WorkItem, WorkQueue};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
@@ -116,11 +116,13 @@ fn batches<'a>(messages: &[&'a Outgoing]) -> Vec<Vec<&'a Outgoing>> {
 
 impl WorkQueue for SqsQueue {
     /// Sends every item to its route's queue. Every message is encoded and size-checked
-    /// before anything is sent, so an oversized record fails the call naming it, and nothing
-    /// of that call is queued. Entries SQS refuses in a batch are retried once; what is still
-    /// refused is reported (retryable unless SQS blames the sender).
-    async fn enqueue(&self, items: Vec<WorkItem>) -> Result<(), StateError> {
+    /// before anything is sent: an oversized record is returned (named, with its size) for
+    /// the caller to park, and the rest are sent. Entries SQS refuses in a batch are
+    /// retried once; what is still refused is reported (retryable unless SQS blames the
+    /// sender).
+    async fn enqueue(&self, items: Vec<WorkItem>) -> Result<Vec<NotQueued>, StateError> {
         let mut routes: Vec<(&str, Vec<Outgoing>)> = Vec::new();
+        let mut too_large = Vec::new();
         for item in &items {
             let kind = item.record.kind();
             let name = format!(
@@ -133,13 +135,16 @@ impl WorkQueue for SqsQueue {
                 retryable: false,
             })?;
             if body.len() > MAX_MESSAGE_BYTES {
-                return Err(StateError::Backend {
-                    detail: format!(
+                too_large.push(NotQueued {
+                    kind,
+                    cliniko_id: item.record.id(),
+                    version: item.record.version(),
+                    reason: format!(
                         "{name} is {} bytes as a queue message, over SQS's limit of {MAX_MESSAGE_BYTES} bytes",
                         body.len()
                     ),
-                    retryable: false,
                 });
+                continue;
             }
             let url = self.urls.for_kind(kind);
             let message = Outgoing { name, body };
@@ -173,7 +178,7 @@ impl WorkQueue for SqsQueue {
             }
         }
         if failed.is_empty() {
-            Ok(())
+            Ok(too_large)
         } else {
             Err(StateError::Backend {
                 detail: format!(

@@ -1,0 +1,358 @@
+//! Switching the sync on beside a book that already exists: a new, lost or emptied state
+//! file adopts what Reckon holds instead of duplicating it; a state file that is not ours is
+//! refused; one writer per state; one bad Cliniko record never stops the rest; a record
+//! stamped in the future never carries the watermark there.
+
+use chrono::{Duration, Utc};
+use cliniko_reckon::adapters::sqlite::SqliteState;
+use cliniko_reckon::domain::{ClinikoId, EntityKind};
+use cliniko_reckon::pipeline::local::Requeue;
+use cliniko_reckon::ports::{StateError, StateStore};
+use cliniko_reckon_e2e::{Harness, Options};
+use serde_json::{Map, Value, json};
+use simulators::cliniko::model::{Invoice, Patient};
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Reckon records by type: customers, items, invoices, receipts.
+fn book(h: &Harness) -> [usize; 4] {
+    h.reckon.with_book(|b, _| {
+        [
+            b.customers.len(),
+            b.items.len(),
+            b.invoices.len(),
+            b.receipts.len(),
+        ]
+    })
+}
+
+async fn links(
+    state: &SqliteState,
+) -> Vec<(
+    EntityKind,
+    Vec<(ClinikoId, cliniko_reckon::domain::ReckonId)>,
+)> {
+    let mut out = Vec::new();
+    for kind in EntityKind::ALL {
+        let mut l = state.links(kind).await.expect("links");
+        l.sort();
+        out.push((kind, l));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_state_file_against_a_filled_book_creates_nothing_twice() {
+    let mut h = Harness::start(Options {
+        patients: 40,
+        existing_fraction: 0.15,
+        ..Default::default()
+    })
+    .await;
+    h.run().await;
+    let filled = book(&h);
+    let linked = links(h.state()).await;
+    assert!(filled[2] > 40 && filled[3] > 0, "{filled:?}");
+
+    // The state file is lost: the next run starts from a new one.
+    h.use_state_file("second.sqlite").await;
+    let (_, drained) = h.run().await;
+    assert_eq!(book(&h), filled, "no Reckon record was created twice");
+    assert_eq!(drained.failed(), 0, "{drained:?}");
+    let created: u64 = drained.per_kind.values().map(|c| c.created).sum();
+    assert_eq!(created, 0, "{drained:?}");
+    assert_eq!(
+        links(h.state()).await,
+        linked,
+        "every record re-linked to the same Reckon record"
+    );
+    h.assert_in_step().await;
+
+    // And once more: an idle run on the adopted state writes nothing.
+    let writes = h.reckon_writes();
+    h.run().await;
+    assert_eq!(h.reckon_writes(), writes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_files_that_are_not_ours_are_refused_not_started_afresh() {
+    let dir = tempfile::tempdir().expect("dir");
+    let empty = dir.path().join("empty.sqlite");
+    std::fs::write(&empty, b"").expect("zero bytes");
+    let e = SqliteState::open(&empty).expect_err("a zero-byte file is refused");
+    assert!(matches!(e, StateError::Unusable { .. }), "{e}");
+    assert!(e.to_string().contains("is empty (0 bytes)"), "{e}");
+    assert_eq!(
+        std::fs::metadata(&empty).expect("kept").len(),
+        0,
+        "left as it was"
+    );
+
+    let text = dir.path().join("notes.sqlite");
+    std::fs::write(
+        &text,
+        "not a database at all, just some notes\n".repeat(200),
+    )
+    .expect("text");
+    let e = SqliteState::open(&text).expect_err("a text file is refused");
+    assert!(e.to_string().contains("is not a SQLite database"), "{e}");
+
+    let other = dir.path().join("other.sqlite");
+    {
+        let c = rusqlite_like(&other);
+        c.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY);")
+            .expect("another program's table");
+    }
+    let e = SqliteState::open(&other).expect_err("another program's database is refused");
+    assert!(
+        e.to_string().contains("not a cliniko-reckon state file"),
+        "{e}"
+    );
+
+    let newer = dir.path().join("newer.sqlite");
+    SqliteState::open(&newer).expect("a new state file");
+    {
+        let c = rusqlite_like(&newer);
+        c.pragma_update(None, "user_version", 99).expect("bump");
+    }
+    let e = SqliteState::open(&newer).expect_err("a newer schema is refused");
+    assert!(
+        e.to_string()
+            .contains("newer cliniko-reckon (state schema 99"),
+        "{e}"
+    );
+}
+
+fn rusqlite_like(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).expect("sqlite")
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_file_and_its_wal_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Harness::start(Options {
+        patients: 5,
+        ..Default::default()
+    })
+    .await;
+    h.run().await;
+    let path = h.state_path();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let mode = std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{p:?}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{p:?} is {:o}", mode & 0o777);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("state.sqlite");
+    let first = SqliteState::open_writer(&path, "sync --watch").expect("first writer");
+    let e = SqliteState::open_writer(&path, "sync --once").expect_err("second writer");
+    let text = e.to_string();
+    assert!(text.contains("in use by `sync --watch`"), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
+    assert!(text.contains("started at"), "{text}");
+    // A reader (status) still opens it.
+    SqliteState::open(&path).expect("a reader is not refused");
+    drop(first);
+    SqliteState::open_writer(&path, "sync --once").expect("free once the first is gone");
+}
+
+/// One patient without `first_name`, one invoice with an undocumented status and one with
+/// an absurd price, on the same pages as everything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_record_never_stops_the_rest() {
+    let h = Harness::start(Options {
+        patients: 30,
+        ..Default::default()
+    })
+    .await;
+    let (no_name, odd_status, absurd) = h.cliniko.with(|s| {
+        let patient = s
+            .tables
+            .patients
+            .values()
+            .next()
+            .map(|p| p.id)
+            .expect("a patient");
+        let mut invoices = s
+            .tables
+            .invoices
+            .values()
+            .filter(|i| {
+                i.patient_id != Some(patient) && i.deleted_at.is_none() && i.archived_at.is_none()
+            })
+            .map(|i| i.id);
+        let odd = invoices.next().expect("an invoice");
+        let absurd = invoices.next().expect("another invoice");
+        s.override_wire::<Patient>(patient, object(json!({"first_name": null})));
+        s.override_wire::<Invoice>(odd, object(json!({"status": 70})));
+        s.override_wire::<Invoice>(
+            absurd,
+            object(json!({"total_amount": "99999999999999999999999999.00"})),
+        );
+        (patient, odd, absurd)
+    });
+    let live = |i: &Invoice| i.deleted_at.is_none() && i.archived_at.is_none();
+    // The unreadable patient's own invoices cannot find their customer: parked too.
+    let dependents: Vec<u64> = h.cliniko.with(|s| {
+        s.tables
+            .invoices
+            .values()
+            .filter(|i| live(i) && i.patient_id == Some(no_name))
+            .map(|i| i.id)
+            .collect()
+    });
+    let outcome = h.try_run().await.expect("the run goes on");
+    assert!(
+        outcome.polls.errors.is_empty(),
+        "{:?}",
+        outcome.polls.errors
+    );
+    let parked: Vec<_> = outcome
+        .polls
+        .reports
+        .iter()
+        .flat_map(|r| &r.parked)
+        .collect();
+    assert_eq!(parked.len(), 3, "{parked:?}");
+    assert_eq!(
+        outcome.drained.failed(),
+        dependents.len() as u64,
+        "{:?}",
+        outcome.drained
+    );
+
+    let failures = h.state().failures().await.expect("failures");
+    let named = |kind: EntityKind, id: u64, field: &str| {
+        let f = failures
+            .iter()
+            .find(|f| f.kind == kind && f.cliniko_id == ClinikoId(id))
+            .unwrap_or_else(|| panic!("{kind} {id} is not parked: {failures:?}"));
+        assert!(f.error.contains(field), "{kind} {id}: {}", f.error);
+        assert!(!f.retryable);
+    };
+    named(EntityKind::Patient, no_name, "first_name");
+    named(EntityKind::Invoice, odd_status, "status");
+    named(EntityKind::Invoice, absurd, "total_amount");
+    for id in &dependents {
+        named(EntityKind::Invoice, *id, "first_name");
+    }
+    assert_eq!(failures.len(), 3 + dependents.len(), "{failures:?}");
+
+    // Everything else is in Reckon.
+    let invoices_in_reckon = h.reckon.with_book(|b, _| b.invoices.len());
+    let syncable = h
+        .cliniko
+        .with(|s| s.tables.invoices.values().filter(|i| live(i)).count());
+    assert_eq!(invoices_in_reckon, syncable - 2 - dependents.len());
+    for kind in EntityKind::ALL {
+        assert!(
+            h.state().watermark(kind).await.expect("wm").is_some(),
+            "{kind}"
+        );
+    }
+
+    // Fixed in Cliniko: the next change syncs it and clears its failure.
+    h.next_second().await;
+    h.cliniko.with(|s| {
+        s.wire_overrides.clear();
+        s.update_patient(no_name, &object(json!({"first_name": "Fixed"})))
+            .expect("edit");
+    });
+    h.run().await;
+    let left = h.state().failures().await.expect("failures");
+    assert!(
+        !left.iter().any(|f| f.cliniko_id == ClinikoId(no_name)),
+        "{left:?}"
+    );
+    assert!(h.reckon_id(EntityKind::Patient, no_name).await.is_some());
+    // The invoices did not change in Cliniko: they wait for `sync --retry-failed`.
+    assert_eq!(left.len(), 2 + dependents.len(), "{left:?}");
+    h.run_with(Requeue::All).await.expect("retry failed");
+    assert!(h.state().failures().await.expect("failures").is_empty());
+    h.assert_in_step().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_stamped_in_2099_never_moves_the_watermark_past_now() {
+    let h = Harness::start(Options {
+        patients: 10,
+        ..Default::default()
+    })
+    .await;
+    h.run().await;
+    let (future, other) = h.cliniko.with(|s| {
+        let mut ids = s.tables.patients.values().map(|p| p.id);
+        (ids.next().expect("one"), ids.next().expect("two"))
+    });
+    h.next_second().await;
+    h.cliniko.with(|s| {
+        s.update_patient(future, &object(json!({"last_name": "Futura"})))
+            .expect("edit");
+        s.override_wire::<Patient>(
+            future,
+            object(json!({"updated_at": "2099-01-01T00:00:00Z"})),
+        );
+    });
+    h.run().await;
+    let watermark = h
+        .state()
+        .watermark(EntityKind::Patient)
+        .await
+        .expect("wm")
+        .expect("set");
+    assert!(
+        watermark < Utc::now() + Duration::minutes(10),
+        "{watermark}"
+    );
+
+    // Normal edits afterwards land: another patient's, and the stamped one's own.
+    h.next_second().await;
+    h.cliniko.with(|s| {
+        s.wire_overrides.clear();
+        s.update_patient(other, &object(json!({"last_name": "Later"})))
+            .expect("edit");
+        s.update_patient(future, &object(json!({"last_name": "Presente"})))
+            .expect("edit");
+    });
+    h.run().await;
+    let customer_name = |rid: cliniko_reckon::domain::ReckonId| {
+        h.reckon
+            .with_book(|b, _| b.customers.get(&rid.0).map(|c| c.name.clone()))
+            .unwrap_or_default()
+    };
+    let other_rid = h
+        .reckon_id(EntityKind::Patient, other)
+        .await
+        .expect("linked");
+    assert!(
+        customer_name(other_rid).ends_with("Later"),
+        "{}",
+        customer_name(other_rid)
+    );
+    let future_rid = h
+        .reckon_id(EntityKind::Patient, future)
+        .await
+        .expect("linked");
+    assert!(
+        customer_name(future_rid).ends_with("Presente"),
+        "{}",
+        customer_name(future_rid)
+    );
+}
