@@ -356,3 +356,169 @@ async fn a_record_stamped_in_2099_never_moves_the_watermark_past_now() {
         customer_name(future_rid)
     );
 }
+
+/// A payment at 00:30 in Perth (16:30 UTC the day before) is receipted on the Perth day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_dated_in_the_business_time_zone() {
+    use chrono::{NaiveDate, TimeZone};
+    use simulators::cliniko::model::Business;
+    use simulators::cliniko::store::{InvoiceSpec, ItemSpec};
+    let h = Harness::start(Options {
+        patients: 5,
+        ..Default::default()
+    })
+    .await;
+    let closed = Utc.with_ymd_and_hms(2026, 3, 2, 16, 30, 0).unwrap();
+    let invoice = h.cliniko.with(|s| {
+        s.edit::<Business>(h.seed.business_id, |b| {
+            b.time_zone_identifier = Some("Australia/Perth".into());
+        });
+        let patient = s
+            .tables
+            .patients
+            .values()
+            .next()
+            .map(|p| p.id)
+            .expect("a patient");
+        let inv = s
+            .create_invoice(&InvoiceSpec {
+                patient_id: Some(patient),
+                business_id: Some(h.seed.business_id),
+                issue_date: NaiveDate::from_ymd_opt(2026, 3, 1),
+                status: Some(20),
+                items: vec![ItemSpec {
+                    billable_item_id: h.seed.billable_item_ids.first().copied(),
+                    quantity: Some(rust_decimal::Decimal::ONE),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .expect("invoice");
+        s.edit::<Invoice>(inv.id, |i| i.closed_at = Some(closed));
+        inv.id
+    });
+    h.run().await;
+    let rid = h
+        .reckon_id(EntityKind::Invoice, invoice)
+        .await
+        .expect("synced");
+    let dates: Vec<NaiveDate> = h.reckon.with_book(|b, _| {
+        b.receipts
+            .values()
+            .filter(|r| r.allocations.iter().any(|(inv, _)| *inv == rid.0))
+            .map(|r| r.receipt_date)
+            .collect()
+    });
+    assert_eq!(dates, vec![NaiveDate::from_ymd_opt(2026, 3, 3).unwrap()]);
+}
+
+/// What the bookkeeper keyed by hand is adopted by the right key, and never wrongly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_reckon_records_are_adopted_by_their_stable_keys() {
+    let mut h = Harness::start(Options {
+        patients: 4,
+        ..Default::default()
+    })
+    .await;
+    h.syncer.mapping.prefer_invoice_email = true;
+    let gst = h.seed.gst_tax_id.to_string();
+    let (keyed, fresh, nameless, band, wrap) = h.cliniko.with(|s| {
+        let keyed = s
+            .create_patient(&object(
+                json!({"first_name": "Aoife", "last_name": "O'Connor",
+                "email": "aoife@example.com", "invoice_email": "claims@insurer.example"}),
+            ))
+            .expect("patient");
+        let fresh = s
+            .create_patient(&object(json!({"first_name": "Ben", "last_name": "D'Arcy",
+                "email": "ben@example.com", "invoice_email": "accounts@employer.example"})))
+            .expect("patient");
+        let nameless = s
+            .create_patient(&object(json!({"first_name": "Cai", "last_name": "Lê"})))
+            .expect("patient");
+        let band = s
+            .create_product(&object(
+                json!({"name": "Tim's \"Red\" Band", "price": "18.50", "tax_id": gst}),
+            ))
+            .expect("product");
+        let wrap = s
+            .create_product(&object(
+                json!({"name": "Ankle wrap", "price": "9.00", "tax_id": gst}),
+            ))
+            .expect("product");
+        (keyed.id, fresh.id, nameless.id, band.id, wrap.id)
+    });
+    // Keyed by hand in Reckon before the sync: the customer with the patient's own email,
+    // one with the name only, the product (both quote kinds in its name), and a *service*
+    // that happens to share the other product's name.
+    let (aoife, cai, band_item, wrap_service) = h.reckon.with_book(|b, ctx| {
+        let aoife = b
+            .create_customer(&json!({"name": "Aoife O'Connor", "status": "Active",
+                "electronicAddresses": [{"type": "Email", "address": "aoife@example.com"}]}), ctx)
+            .expect("customer");
+        let cai = b
+            .create_customer(&json!({"name": "Cai Lê", "status": "Active"}), ctx)
+            .expect("customer");
+        let item = |name: &str, kind: &str| {
+            json!({"name": name, "itemType": kind, "status": "Active", "amountTaxStatus": "Exclusive",
+                "sale": {"price": 1, "ledgerAccount": "Sales", "taxRate": "GST"}})
+        };
+        let band = b.create_item(&item("Tim's \"Red\" Band", "Product"), ctx).expect("item");
+        let wrap = b.create_item(&item("Ankle wrap", "Service"), ctx).expect("item");
+        (aoife.id, cai.id, band.id, wrap.id)
+    });
+    let before = book(&h);
+    let (_, drained) = h.run().await;
+    assert_eq!(drained.failed(), 0, "{drained:?}");
+    let rid = |kind, id| {
+        let h = &h;
+        async move { h.reckon_id(kind, id).await.expect("linked").0 }
+    };
+    assert_eq!(rid(EntityKind::Patient, keyed).await, aoife, "by email");
+    assert_eq!(rid(EntityKind::Patient, nameless).await, cai, "by name");
+    assert_eq!(
+        rid(EntityKind::Product, band).await,
+        band_item,
+        "by name, both quotes"
+    );
+    assert_ne!(
+        rid(EntityKind::Product, wrap).await,
+        wrap_service,
+        "a service of the same name is not this product"
+    );
+    let email_of = |id: uuid::Uuid| {
+        h.reckon.with_book(|b, _| {
+            b.customers[&id]
+                .electronic_addresses
+                .iter()
+                .filter_map(|e| e.address.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(
+        email_of(aoife),
+        vec!["aoife@example.com".to_string()],
+        "kept, never the insurer's"
+    );
+    let ben = rid(EntityKind::Patient, fresh).await;
+    assert_eq!(
+        email_of(ben),
+        vec!["accounts@employer.example".to_string()],
+        "created: preferred"
+    );
+    let after = book(&h);
+    // Created: Ben and the product whose name a service holds; nothing else.
+    assert_eq!(
+        after[0],
+        before[0] + 1 + (h.seed.patients),
+        "{before:?} → {after:?}"
+    );
+    let wrap_name = h.reckon.with_book(|b, _| {
+        b.items
+            .values()
+            .filter(|i| i.name.starts_with("Ankle wrap"))
+            .map(|i| i.name.clone())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(wrap_name.len(), 2, "{wrap_name:?}");
+}

@@ -470,6 +470,7 @@ async fn write_links(path: &Path, clinic: Clinic) -> Result<(), Box<dyn std::err
                 version: at(),
                 content_hash: String::new(),
                 reckon_name: None,
+                adopted: false,
             })
             .await?;
     }

@@ -140,6 +140,7 @@ fn xref(id: ClinikoId, version: i64, hash: &str) -> CrossRef {
         version: at(version),
         content_hash: hash.into(),
         reckon_name: Some("Siobhán O'Brien".into()),
+        adopted: true,
     }
 }
 

@@ -336,11 +336,13 @@ pub async fn assert_in_step(
             "patient {} status",
             p.id
         );
+        // The patient's own email (`prefer_invoice_email` is off by default), else the
+        // invoice address when that is all there is.
         let want = p
-            .invoice_email
+            .email
             .clone()
             .filter(|e| !e.trim().is_empty())
-            .or_else(|| p.email.clone().filter(|e| !e.trim().is_empty()));
+            .or_else(|| p.invoice_email.clone().filter(|e| !e.trim().is_empty()));
         if let Some(want) = want {
             assert!(
                 emails.iter().any(|e| e.eq_ignore_ascii_case(want.trim())),

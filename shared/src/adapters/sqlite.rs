@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS cross_refs (
     version      TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     reckon_name  TEXT,
+    adopted      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (kind, cliniko_id)
 );
 CREATE INDEX IF NOT EXISTS cross_refs_reckon ON cross_refs (kind, reckon_id);
@@ -206,6 +207,7 @@ impl SqliteState {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        add_missing_columns(&conn)?;
         Ok(SqliteState {
             conn: Arc::new(Mutex::new(conn)),
             writer: None,
@@ -384,25 +386,37 @@ fn decode_work(body: &str) -> Result<WorkItem, String> {
     Ok(item)
 }
 
-fn xref_from_row(
-    kind: &str,
-    id: &str,
-    rid: &str,
-    version: &str,
-    hash: String,
-    name: Option<String>,
-) -> Result<CrossRef, StateError> {
-    Ok(CrossRef {
-        kind: kind_of(kind)?,
-        cliniko_id: cliniko_id(id)?,
-        reckon_id: reckon_id(rid)?,
-        version: parse_ts("cross_refs.version", version)?,
-        content_hash: hash,
-        reckon_name: name,
-    })
+/// Columns added after a table first shipped: a file made by an earlier build gets them.
+fn add_missing_columns(conn: &Connection) -> Result<(), StateError> {
+    let has_adopted: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('cross_refs') WHERE name = 'adopted'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(backend)?
+        > 0;
+    if !has_adopted {
+        conn.execute_batch("ALTER TABLE cross_refs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0")
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
-type XrefRow = (String, String, String, String, String, Option<String>);
+type XrefRow = (String, String, String, String, String, Option<String>, bool);
+
+fn xref_from_row(row: XrefRow) -> Result<CrossRef, StateError> {
+    let (kind, id, rid, version, hash, name, adopted) = row;
+    Ok(CrossRef {
+        kind: kind_of(&kind)?,
+        cliniko_id: cliniko_id(&id)?,
+        reckon_id: reckon_id(&rid)?,
+        version: parse_ts("cross_refs.version", &version)?,
+        content_hash: hash,
+        reckon_name: name,
+        adopted,
+    })
+}
 
 fn xref_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<XrefRow> {
     Ok((
@@ -412,10 +426,12 @@ fn xref_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<XrefRow> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
-const XREF_COLUMNS: &str = "kind, cliniko_id, reckon_id, version, content_hash, reckon_name";
+const XREF_COLUMNS: &str =
+    "kind, cliniko_id, reckon_id, version, content_hash, reckon_name, adopted";
 
 impl SqliteState {
     fn one_xref(&self, sql: &str, a: &str, b: &str) -> Result<Option<CrossRef>, StateError> {
@@ -424,8 +440,7 @@ impl SqliteState {
             .query_row(sql, params![a, b], xref_row)
             .optional()
             .map_err(backend)?;
-        row.map(|(k, i, r, v, h, n)| xref_from_row(&k, &i, &r, &v, h, n))
-            .transpose()
+        row.map(xref_from_row).transpose()
     }
 }
 
@@ -529,11 +544,12 @@ impl StateStore for SqliteState {
         let changed = self
             .db()?
             .execute(
-                "INSERT INTO cross_refs (kind, cliniko_id, reckon_id, version, content_hash, reckon_name)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO cross_refs (kind, cliniko_id, reckon_id, version, content_hash, reckon_name, adopted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (kind, cliniko_id) DO UPDATE SET
                    reckon_id = excluded.reckon_id, version = excluded.version,
-                   content_hash = excluded.content_hash, reckon_name = excluded.reckon_name
+                   content_hash = excluded.content_hash, reckon_name = excluded.reckon_name,
+                   adopted = excluded.adopted
                  WHERE excluded.version >= cross_refs.version",
                 params![
                     x.kind.as_str(),
@@ -541,7 +557,8 @@ impl StateStore for SqliteState {
                     x.reckon_id.to_string(),
                     ts(x.version),
                     x.content_hash,
-                    x.reckon_name
+                    x.reckon_name,
+                    x.adopted
                 ],
             )
             .map_err(backend)?;
@@ -879,6 +896,7 @@ mod tests {
             version: at(v),
             content_hash: h.into(),
             reckon_name: Some("Siobhán O'Brien".into()),
+            adopted: true,
         };
         assert!(s.put_cross_ref(&x(10, "a")).await.unwrap());
         assert!(

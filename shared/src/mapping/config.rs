@@ -40,8 +40,10 @@ pub struct MappingConfig {
     pub service_income_account: String,
     /// Cliniko invoice status → Reckon invoice status.
     pub invoice_statuses: StatusMapping,
-    /// Use the patient's `invoice_email` (when set) rather than `email` as the customer's
-    /// email. Default `true`: it is where the patient wants invoices to go.
+    /// Use the patient's `invoice_email` (when set) rather than `email` as the email of the
+    /// customers the sync creates. Default `false`: the invoice address is often an
+    /// insurer's or employer's accounts inbox, not the patient's; a customer that already
+    /// existed in Reckon keeps the patient's own email either way.
     pub prefer_invoice_email: bool,
     /// Reckon address type the patient's address is written as. Default `Billing` (the one
     /// Reckon prints on invoices).
@@ -59,7 +61,7 @@ impl Default for MappingConfig {
             product_income_account: "Sales".into(),
             service_income_account: "Income".into(),
             invoice_statuses: StatusMapping::default(),
-            prefer_invoice_email: true,
+            prefer_invoice_email: false,
             address_type: "Billing".into(),
             copy_invoice_notes: true,
         }

@@ -56,6 +56,18 @@ pub fn disambiguate(base: &str, patient_id: ClinikoId) -> String {
 
 /// The Reckon customer for a patient, under the given (possibly disambiguated) name.
 pub fn patient_to_customer(patient: &Patient, name: &str, cfg: &MappingConfig) -> CustomerDraft {
+    customer_draft(patient, name, cfg, false)
+}
+
+/// [`patient_to_customer`] for a customer that existed in Reckon before the sync linked
+/// it (`adopted`): its email is the patient's own, never replaced by an invoice address
+/// (`prefer_invoice_email` applies only to customers the sync created).
+pub fn customer_draft(
+    patient: &Patient,
+    name: &str,
+    cfg: &MappingConfig,
+    adopted: bool,
+) -> CustomerDraft {
     let name = match truncate(&clean(name), NAME_MAX) {
         n if n.is_empty() => customer_name(patient),
         n => n,
@@ -63,7 +75,7 @@ pub fn patient_to_customer(patient: &Patient, name: &str, cfg: &MappingConfig) -
     let email = {
         let invoice = usable_email(patient.invoice_email.as_deref());
         let main = usable_email(patient.email.as_deref());
-        if cfg.prefer_invoice_email {
+        if cfg.prefer_invoice_email && !adopted {
             invoice.or(main)
         } else {
             main.or(invoice)
@@ -374,7 +386,10 @@ mod tests {
         let mut p = patient("Olivia", "Brown");
         p.email = Some(" olivia@example.com ".into());
         p.invoice_email = Some("accounts@brownfamily.example".into());
-        let cfg = MappingConfig::default();
+        let cfg = MappingConfig {
+            prefer_invoice_email: true,
+            ..MappingConfig::default()
+        };
         let c = patient_to_customer(&p, "Olivia Brown", &cfg);
         assert_eq!(c.name, "Olivia Brown");
         assert_eq!(c.first_name.as_deref(), Some("Olivia"));
@@ -383,11 +398,11 @@ mod tests {
         assert_eq!(c.status, ActiveStatus::Active);
         assert!(c.addresses.is_empty());
         assert!(c.phones.is_empty());
-        let cfg2 = MappingConfig {
-            prefer_invoice_email: false,
-            ..MappingConfig::default()
-        };
-        let c = patient_to_customer(&p, "Olivia Brown", &cfg2);
+        // A customer that existed in Reckon keeps the patient's own email.
+        let adopted = customer_draft(&p, "Olivia Brown", &cfg, true);
+        assert_eq!(adopted.email.as_deref(), Some("olivia@example.com"));
+        // Off by default: the patient's own email.
+        let c = patient_to_customer(&p, "Olivia Brown", &MappingConfig::default());
         assert_eq!(c.email.as_deref(), Some("olivia@example.com"));
         // Unusable addresses fall back or vanish.
         p.invoice_email = Some("not an email".into());

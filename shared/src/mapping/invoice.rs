@@ -76,6 +76,15 @@ pub fn business_time_zone(business: Option<&Business>, cfg: &MappingConfig) -> T
         .unwrap_or(cfg.default_time_zone)
 }
 
+/// The local date a Cliniko payment closed an invoice (`closed_at`, a UTC instant) in the
+/// business's time zone: the receipt's date as the bookkeeper sees it.
+pub fn payment_date(
+    closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    tz: Tz,
+) -> Option<chrono::NaiveDate> {
+    closed_at.map(|c| c.with_timezone(&tz).date_naive())
+}
+
 /// How one Cliniko line is written to Reckon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FittedLine {
@@ -830,6 +839,34 @@ mod tests {
         inv.total_amount = Decimal::ZERO;
         inv.tax_amount = Decimal::ZERO;
         assert_eq!(err(&inv, 0).field(), "items");
+    }
+
+    #[test]
+    fn payments_are_dated_in_the_business_time_zone() {
+        use chrono::{NaiveDate, TimeZone, Utc};
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        // 00:30 UTC on 3 March is 08:30 in Perth and 11:30 in Sydney, both on the 3rd.
+        let early = Utc.with_ymd_and_hms(2026, 3, 3, 0, 30, 0).unwrap();
+        assert_eq!(
+            payment_date(Some(early), chrono_tz::Australia::Perth),
+            Some(day(2026, 3, 3))
+        );
+        assert_eq!(
+            payment_date(Some(early), chrono_tz::Australia::Sydney),
+            Some(day(2026, 3, 3))
+        );
+        // 15:30 UTC on 2 March: 23:30 in Perth (still the 2nd), 02:30 on the 3rd in Sydney
+        // (daylight saving, UTC+11).
+        let late = Utc.with_ymd_and_hms(2026, 3, 2, 15, 30, 0).unwrap();
+        assert_eq!(
+            payment_date(Some(late), chrono_tz::Australia::Perth),
+            Some(day(2026, 3, 2))
+        );
+        assert_eq!(
+            payment_date(Some(late), chrono_tz::Australia::Sydney),
+            Some(day(2026, 3, 3))
+        );
+        assert_eq!(payment_date(None, chrono_tz::Australia::Perth), None);
     }
 
     #[test]

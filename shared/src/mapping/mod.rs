@@ -18,8 +18,8 @@ mod proptests;
 pub mod text;
 
 pub use config::{MappingConfig, StatusMapping};
-pub use customer::{customer_name, disambiguate, patient_to_customer};
-pub use invoice::{business_time_zone, invoice_to_draft, reckon_line_amount};
+pub use customer::{customer_draft, customer_name, disambiguate, patient_to_customer};
+pub use invoice::{business_time_zone, invoice_to_draft, payment_date, reckon_line_amount};
 pub use item::{billable_item_to_item, disambiguate_item, item_name, product_to_item};
 
 use crate::domain::{ClinikoId, EntityKind};

@@ -150,6 +150,9 @@ where
         Ok((xref, stale))
     }
 
+    /// Stores the link (every field of a [`CrossRef`], spelled out at each call so a
+    /// reader sees what each path records) and clears the record's intent.
+    #[allow(clippy::too_many_arguments)]
     async fn record_link(
         &self,
         kind: EntityKind,
@@ -158,6 +161,7 @@ where
         version: chrono::DateTime<Utc>,
         content_hash: String,
         reckon_name: Option<String>,
+        adopted: bool,
     ) -> Result<(), PipelineError> {
         self.state
             .put_cross_ref(&CrossRef {
@@ -167,6 +171,7 @@ where
                 version,
                 content_hash,
                 reckon_name,
+                adopted,
             })
             .await?;
         self.state.clear_intent(kind, id).await?;
@@ -187,11 +192,19 @@ where
         }
         if let Some(x) = xref {
             let name = self.current_customer_name(p, &x).await?;
-            let draft = mapping::patient_to_customer(p, &name, &self.mapping);
+            let draft = mapping::customer_draft(p, &name, &self.mapping, x.adopted);
             let hash = mapping::content_hash(&draft);
             if hash == x.content_hash {
-                self.record_link(kind, p.id, x.reckon_id, p.updated_at, hash, Some(name))
-                    .await?;
+                self.record_link(
+                    kind,
+                    p.id,
+                    x.reckon_id,
+                    p.updated_at,
+                    hash,
+                    Some(name),
+                    x.adopted,
+                )
+                .await?;
                 return Ok(Applied::new(
                     Outcome::Unchanged,
                     Some(x.reckon_id),
@@ -199,8 +212,16 @@ where
                 ));
             }
             self.sink.update_customer(x.reckon_id, &draft).await?;
-            self.record_link(kind, p.id, x.reckon_id, p.updated_at, hash, Some(name))
-                .await?;
+            self.record_link(
+                kind,
+                p.id,
+                x.reckon_id,
+                p.updated_at,
+                hash,
+                Some(name),
+                x.adopted,
+            )
+            .await?;
             return Ok(Applied::new(
                 Outcome::Updated,
                 Some(x.reckon_id),
@@ -227,6 +248,7 @@ where
                 p.updated_at,
                 hash,
                 Some(intent.marker),
+                false,
             )
             .await?;
             return Ok(Applied::new(
@@ -255,11 +277,19 @@ where
                 index.by_name.insert(name.to_lowercase(), existing.id);
                 name
             };
-            let draft = mapping::patient_to_customer(p, &name, &self.mapping);
+            let draft = mapping::customer_draft(p, &name, &self.mapping, true);
             let hash = mapping::content_hash(&draft);
             self.sink.update_customer(existing.id, &draft).await?;
-            self.record_link(kind, p.id, existing.id, p.updated_at, hash, Some(name))
-                .await?;
+            self.record_link(
+                kind,
+                p.id,
+                existing.id,
+                p.updated_at,
+                hash,
+                Some(name),
+                true,
+            )
+            .await?;
             return Ok(Applied::new(
                 Outcome::Linked,
                 Some(existing.id),
@@ -287,8 +317,16 @@ where
             email: draft.email.clone(),
         });
         drop(guard);
-        self.record_link(kind, p.id, id, p.updated_at, hash, Some(name.clone()))
-            .await?;
+        self.record_link(
+            kind,
+            p.id,
+            id,
+            p.updated_at,
+            hash,
+            Some(name.clone()),
+            false,
+        )
+        .await?;
         let detail = if name == base {
             "customer created".to_string()
         } else {
@@ -517,8 +555,16 @@ where
             };
             let hash = mapping::content_hash(&draft);
             if hash == x.content_hash {
-                self.record_link(kind, id, x.reckon_id, version, hash, Some(draft.name))
-                    .await?;
+                self.record_link(
+                    kind,
+                    id,
+                    x.reckon_id,
+                    version,
+                    hash,
+                    Some(draft.name),
+                    x.adopted,
+                )
+                .await?;
                 return Ok(Applied::new(
                     Outcome::Unchanged,
                     Some(x.reckon_id),
@@ -526,8 +572,16 @@ where
                 ));
             }
             self.sink.update_item(x.reckon_id, &draft).await?;
-            self.record_link(kind, id, x.reckon_id, version, hash, Some(draft.name))
-                .await?;
+            self.record_link(
+                kind,
+                id,
+                x.reckon_id,
+                version,
+                hash,
+                Some(draft.name),
+                x.adopted,
+            )
+            .await?;
             return Ok(Applied::new(
                 Outcome::Updated,
                 Some(x.reckon_id),
@@ -542,8 +596,16 @@ where
             draft.name = intent.marker.clone();
             let hash = mapping::content_hash(&draft);
             self.sink.update_item(found.id, &draft).await?;
-            self.record_link(kind, id, found.id, version, hash, Some(intent.marker))
-                .await?;
+            self.record_link(
+                kind,
+                id,
+                found.id,
+                version,
+                hash,
+                Some(intent.marker),
+                false,
+            )
+            .await?;
             return Ok(Applied::new(
                 Outcome::Created,
                 Some(found.id),
@@ -568,8 +630,16 @@ where
             };
             let hash = mapping::content_hash(&draft);
             self.sink.update_item(found.id, &draft).await?;
-            self.record_link(kind, id, found.id, version, hash, Some(draft.name.clone()))
-                .await?;
+            self.record_link(
+                kind,
+                id,
+                found.id,
+                version,
+                hash,
+                Some(draft.name.clone()),
+                true,
+            )
+            .await?;
             return Ok(Applied::new(
                 Outcome::Linked,
                 Some(found.id),
@@ -590,8 +660,16 @@ where
             .await?;
         let hash = mapping::content_hash(&draft);
         let rid = self.sink.create_item(&draft).await?;
-        self.record_link(kind, id, rid, version, hash, Some(draft.name.clone()))
-            .await?;
+        self.record_link(
+            kind,
+            id,
+            rid,
+            version,
+            hash,
+            Some(draft.name.clone()),
+            false,
+        )
+        .await?;
         Ok(Applied::new(Outcome::Created, Some(rid), "item created"))
     }
 
@@ -694,6 +772,7 @@ where
                     version,
                     x.content_hash.clone(),
                     None,
+                    x.adopted,
                 )
                 .await?;
             }
@@ -736,7 +815,7 @@ where
 
         if let Some(x) = xref {
             if hash == x.content_hash {
-                self.record_link(kind, inv.id, x.reckon_id, version, hash, None)
+                self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
                     .await?;
                 return Ok(Applied::new(
                     Outcome::Unchanged,
@@ -754,7 +833,7 @@ where
                 if draft.paid && current.total_amount == draft.expected_total {
                     // Paid on both sides with the same total: only fields Reckon locks on
                     // paid invoices changed; keep the link current.
-                    self.record_link(kind, inv.id, x.reckon_id, version, hash, None)
+                    self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
                         .await?;
                     return Ok(Applied::new(
                         Outcome::Unchanged,
@@ -768,8 +847,8 @@ where
                 )));
             }
             self.sink.update_invoice(x.reckon_id, &draft).await?;
-            let detail = self.settle(inv, &draft, customer, x.reckon_id).await?;
-            self.record_link(kind, inv.id, x.reckon_id, version, hash, None)
+            let detail = self.settle(inv, &draft, customer, x.reckon_id, tz).await?;
+            self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
                 .await?;
             return Ok(Applied::new(
                 Outcome::Updated,
@@ -811,9 +890,17 @@ where
             } else {
                 self.sink.update_invoice(candidate.id, &draft).await?;
             }
-            let detail = self.settle(inv, &draft, customer, candidate.id).await?;
-            self.record_link(kind, inv.id, candidate.id, version, hash, None)
-                .await?;
+            let detail = self.settle(inv, &draft, customer, candidate.id, tz).await?;
+            self.record_link(
+                kind,
+                inv.id,
+                candidate.id,
+                version,
+                hash,
+                None,
+                !interrupted,
+            )
+            .await?;
             return Ok(if interrupted {
                 Applied::new(
                     Outcome::Created,
@@ -840,8 +927,8 @@ where
             })
             .await?;
         let rid = self.sink.create_invoice(&draft).await?;
-        let detail = self.settle(inv, &draft, customer, rid).await?;
-        self.record_link(kind, inv.id, rid, version, hash, None)
+        let detail = self.settle(inv, &draft, customer, rid, tz).await?;
+        self.record_link(kind, inv.id, rid, version, hash, None, false)
             .await?;
         Ok(Applied::new(
             Outcome::Created,
@@ -857,6 +944,7 @@ where
         draft: &InvoiceDraft,
         customer: ReckonId,
         rid: ReckonId,
+        tz: chrono_tz::Tz,
     ) -> Result<String, PipelineError> {
         let written = self.sink.invoice(rid).await?.ok_or_else(|| {
             PipelineError::Conflict(format!("invoice {}: Reckon lost invoice {rid}", inv.id))
@@ -873,11 +961,11 @@ where
             });
         }
         if draft.paid && written.balance > Decimal::ZERO {
-            let date = draft.invoice_date.max(
-                inv.closed_at
-                    .map(|c| c.date_naive())
-                    .unwrap_or(draft.invoice_date),
-            );
+            // The bookkeeper's date: the day the payment closed the invoice in the
+            // business's own time zone (08:30 in Perth is that day, not the UTC one before).
+            let date = draft
+                .invoice_date
+                .max(mapping::payment_date(inv.closed_at, tz).unwrap_or(draft.invoice_date));
             self.sink
                 .record_payment(&PaymentDraft {
                     customer,

@@ -247,6 +247,11 @@ pub struct CrossRef {
     pub content_hash: String,
     /// The name the record has in Reckon (customer and item names must be unique there).
     pub reckon_name: Option<String>,
+    /// The Reckon record existed before the sync linked it (found by email, name, code or
+    /// reference, or linked by hand): what the bookkeeper keyed there is treated with care
+    /// (e.g. its email is never replaced by an invoice email).
+    #[serde(default)]
+    pub adopted: bool,
 }
 
 /// Written before a Reckon create, removed after the cross-reference is stored: if one is

@@ -242,6 +242,8 @@ where
             version: record.version(),
             content_hash: String::new(),
             reckon_name: None,
+            // A person said the Reckon record is this one: it existed before the link.
+            adopted: true,
         })
         .await?;
     state

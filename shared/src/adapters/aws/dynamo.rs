@@ -315,6 +315,11 @@ impl DynamoState {
             version: parse_ts(&key, get_s(item, &key, "version")?)?,
             content_hash: get_s(item, &key, "content_hash")?.to_string(),
             reckon_name: get_opt_s(item, &key, "reckon_name")?,
+            adopted: item
+                .get("adopted")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
         })
     }
 
@@ -495,6 +500,9 @@ impl StateStore for DynamoState {
             .expression_attribute_values(":v", s(&version));
         if let Some(name) = &x.reckon_name {
             xref = xref.item("reckon_name", s(name));
+        }
+        if x.adopted {
+            xref = xref.item("adopted", AttributeValue::Bool(true));
         }
         let xref = xref.build().map_err(|e| StateError::Backend {
             detail: format!("building the cross-reference put: {e}"),
