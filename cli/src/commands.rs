@@ -151,19 +151,31 @@ pub async fn connect(
         // state file, so exactly one live copy exists once the file is put and deleted.
         // Checked before connecting: a redeemed refresh token is spent, so the new pair
         // must have somewhere to go.
-        if path.exists() {
-            anyhow::bail!(
-                "{} already exists; the token file must not exist yet",
-                path.display()
-            );
-        }
+        // The file is created (empty, owner-only) before the refresh token is redeemed,
+        // so a missing directory or an existing file fails before anything is spent.
+        let mut file = create_private(&path)?;
         let store = SqliteState::open_in_memory()?;
-        clients::connect(&reckon, store.clone(), timeout).await?;
-        let tokens = store
-            .load()
-            .await?
-            .context("Reckon answered without a token pair")?;
-        write_private(&path, tokens.to_secret_json().expose_secret())?;
+        let tokens = match clients::connect(&reckon, store.clone(), timeout).await {
+            Ok(()) => store
+                .load()
+                .await?
+                .context("Reckon answered without a token pair"),
+            Err(e) => Err(e),
+        };
+        let tokens = match tokens {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing was written: the empty file would only confuse a retry.
+                if let Err(rm) = std::fs::remove_file(&path) {
+                    eprintln!("warning: could not remove {}: {rm}", path.display());
+                }
+                return Err(e);
+            }
+        };
+        use std::io::Write;
+        file.write_all(tokens.to_secret_json().expose_secret().as_bytes())
+            .and_then(|_| file.sync_all())
+            .with_context(|| format!("writing {}", path.display()))?;
         println!(
             "Reckon connected; tokens written to {} (put it into the tokens secret, then delete it)",
             path.display()
@@ -180,19 +192,18 @@ pub async fn connect(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes a new file only its owner can read; refuses to replace an existing one.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
+/// Creates a new file only its owner can read; refuses to replace an existing one.
+fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    options.open(path).with_context(|| {
+        format!(
+            "creating {} (it must not exist yet, in a directory that does)",
+            path.display()
+        )
+    })
 }
 
 #[derive(Serialize)]

@@ -47,12 +47,68 @@ pub struct ReckonSection {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SyncSection {
-    /// How far back each poll re-reads before the watermark, in seconds.
+    /// How far back each poll re-reads before the watermark, in seconds (0–3600).
+    #[serde(deserialize_with = "overlap_seconds")]
     pub overlap_seconds: i64,
-    /// Cliniko's documented limit is 200 per minute per user.
+    /// Cliniko's documented limit is 200 per minute per user (1–10000).
+    #[serde(deserialize_with = "per_minute")]
     pub cliniko_requests_per_minute: u32,
-    /// Reckon does not document its limit; 60 per minute is a cautious default.
+    /// Reckon does not document its limit; 60 per minute is a cautious default (0 = no
+    /// pacing, up to 10000).
+    #[serde(deserialize_with = "per_minute_or_zero")]
     pub reckon_requests_per_minute: u32,
+}
+
+/// A whole number from the configuration within `min..=max`, with a message that says
+/// what was expected and what was found (serde adds the key's path).
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    what: &'static str,
+    min: i64,
+    max: i64,
+) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    let value = toml::Value::deserialize(d)?;
+    let n = match &value {
+        toml::Value::Integer(n) => *n,
+        toml::Value::String(s) => {
+            return Err(D::Error::custom(format!("expected {what}, got {s:?}")));
+        }
+        other => return Err(D::Error::custom(format!("expected {what}, got {other}"))),
+    };
+    if !(min..=max).contains(&n) {
+        return Err(D::Error::custom(format!(
+            "expected {what} from {min} to {max}, got {n}"
+        )));
+    }
+    Ok(n)
+}
+
+fn overlap_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    whole_number(d, "a whole number of seconds", 0, 3600)
+}
+
+fn per_minute<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    whole_number(d, "a whole number of requests per minute", 1, 10_000).map(|n| n as u32)
+}
+
+fn per_minute_or_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    whole_number(d, "a whole number of requests per minute", 0, 10_000).map(|n| n as u32)
+}
+
+/// Reads the TOML configuration; an error names the key (`sync.overlap_seconds: …`).
+pub fn parse_file_config(text: &str) -> Result<FileConfig, String> {
+    let de = toml::Deserializer::parse(text).map_err(|e| e.message().to_string())?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.message().to_string();
+        if path.is_empty() || path == "." {
+            message
+        } else {
+            format!("{path}: {message}")
+        }
+    })
 }
 
 impl Default for SyncSection {
@@ -133,13 +189,9 @@ impl Loaded {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read config file {}", p.display()))?;
-                toml::from_str(&text)
-                    .map_err(|e| anyhow!("config file {}: {}", p.display(), e.message()))?
+                parse_file_config(&text).map_err(|e| anyhow!("config file {}: {e}", p.display()))?
             }
         };
-        if file.sync.overlap_seconds < 0 {
-            bail!("sync.overlap_seconds must not be negative");
-        }
         Ok(Loaded { file })
     }
 
@@ -337,6 +389,39 @@ mod tests {
         assert!(!user_agent_has_contact("Clinic Sync"));
         assert!(!user_agent_has_contact("(ops@example.com)"));
         assert!(!user_agent_has_contact("Clinic Sync (ops)"));
+    }
+
+    #[test]
+    fn config_errors_name_the_key_and_what_was_expected() {
+        let err = parse_file_config("[sync]\noverlap_seconds = \"ten\"\n").unwrap_err();
+        assert_eq!(
+            err,
+            "sync.overlap_seconds: expected a whole number of seconds, got \"ten\""
+        );
+        let err = parse_file_config("[sync]\noverlap_seconds = 999999999999\n").unwrap_err();
+        assert!(
+            err.starts_with(
+                "sync.overlap_seconds: expected a whole number of seconds from 0 to 3600"
+            ),
+            "{err}"
+        );
+        let err = parse_file_config("[sync]\noverlap_seconds = -5\n").unwrap_err();
+        assert!(err.contains("from 0 to 3600, got -5"), "{err}");
+        let err = parse_file_config("[sync]\ncliniko_requests_per_minute = 0\n").unwrap_err();
+        assert!(
+            err.starts_with("sync.cliniko_requests_per_minute: expected"),
+            "{err}"
+        );
+        let err = parse_file_config("[sync]\nreckon_requests_per_minute = 1.5\n").unwrap_err();
+        assert!(
+            err.starts_with("sync.reckon_requests_per_minute: expected a whole number"),
+            "{err}"
+        );
+        let err = parse_file_config("[mapping]\nprefer_invoice_email = \"yes\"\n").unwrap_err();
+        assert!(err.starts_with("mapping.prefer_invoice_email:"), "{err}");
+        let ok = parse_file_config("[sync]\nreckon_requests_per_minute = 0\n").unwrap();
+        assert_eq!(ok.sync.reckon_requests_per_minute, 0);
+        assert_eq!(ok.sync.overlap_seconds, 120);
     }
 
     #[test]

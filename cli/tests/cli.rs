@@ -291,7 +291,29 @@ mod against_simulators {
             String::from_utf8_lossy(&again.stderr)
         );
 
+        // Into a directory that does not exist: refused before the token is redeemed, so
+        // the same token still connects below.
         let token = s.reckon.issue_tokens().refresh_token;
+        let nowhere = dir.path().join("missing-dir").join("tokens.json");
+        let out = run(configured(
+            &s,
+            &elsewhere,
+            &[
+                "connect",
+                "--refresh-token",
+                &token,
+                "--tokens-json",
+                &nowhere.display().to_string(),
+            ],
+        ))
+        .await;
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("missing-dir"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
         let out = run(configured(
             &s,
             &state,
@@ -353,6 +375,43 @@ mod against_simulators {
                 .map(|m| s.reckon.traffic.count(m, "/r1/v2/"))
                 .sum()
         };
+        // One writer per state file: a `sync --watch` holds it, a second sync refuses at
+        // once naming it, and nothing is written twice.
+        let before_watch = writes(&s);
+        let mut watch = configured(&s, &state, &["sync", "--watch", "--interval", "1h"]);
+        watch
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut watcher = watch.spawn().unwrap();
+        let lock = {
+            let mut p = state.as_os_str().to_owned();
+            p.push(".lock");
+            std::path::PathBuf::from(p)
+        };
+        let holder = format!("\"pid\":{}", watcher.id());
+        for _ in 0..200 {
+            if std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(&holder)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        let refused = run(configured(&s, &state, &["sync", "--once"])).await;
+        watcher.kill().unwrap();
+        watcher.wait().unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success());
+        assert!(
+            stderr.contains("in use by `sync --watch`")
+                && stderr.contains(&format!("pid {}", watcher.id())),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert_eq!(
+            writes(&s),
+            before_watch,
+            "the watcher found nothing new to write"
+        );
+
         let before = writes(&s);
         let second = json(&run(configured(&s, &state, &["sync", "--once", "--json"])).await);
         assert_eq!(writes(&s), before, "a second sync writes nothing: {second}");

@@ -685,3 +685,71 @@ async fn a_wrong_subscription_key_is_not_a_token_problem() {
     assert_eq!(env.refreshes(), 0, "the gateway's 401 causes no refresh");
     assert!(!err.to_string().contains("wrong-key"));
 }
+
+/// A token store that can refuse writes: not writable at all, or failing its next saves.
+#[derive(Clone, Default)]
+struct FlakyStore {
+    inner: MemoryTokenStore,
+    unwritable: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    failing_saves: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl cliniko_reckon::ports::TokenStore for FlakyStore {
+    async fn load(&self) -> Result<Option<TokenSet>, cliniko_reckon::ports::StateError> {
+        self.inner.load().await
+    }
+    async fn save(&self, tokens: &TokenSet) -> Result<(), cliniko_reckon::ports::StateError> {
+        use std::sync::atomic::Ordering;
+        let left = self.failing_saves.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failing_saves.store(left - 1, Ordering::SeqCst);
+            return Err(cliniko_reckon::ports::StateError::Backend {
+                detail: "database is locked".into(),
+                retryable: true,
+            });
+        }
+        self.inner.save(tokens).await
+    }
+    async fn check_writable(&self) -> Result<(), cliniko_reckon::ports::StateError> {
+        if self.unwritable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(cliniko_reckon::ports::StateError::Backend {
+                detail: "attempt to write a readonly database".into(),
+                retryable: false,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_refresh_token_is_spent_when_the_new_pair_cannot_be_stored() {
+    use std::sync::atomic::Ordering;
+    let env = start().await;
+    let store = FlakyStore {
+        inner: env.store(TimeDelta::minutes(1)),
+        ..Default::default()
+    };
+    let before = rt(&store.inner);
+    let client = ReckonClient::new(env.config(), store.clone()).expect("client");
+
+    // Not writable: the refresh token is never redeemed.
+    store.unwritable.store(true, Ordering::SeqCst);
+    let err = client
+        .customers()
+        .await
+        .expect_err("cannot store a new pair");
+    assert!(err.to_string().contains("readonly"), "{err}");
+    assert_eq!(env.refreshes(), 0, "nothing redeemed");
+    assert_eq!(
+        rt(&store.inner),
+        before,
+        "the stored refresh token still works"
+    );
+
+    // Writable, but the save fails twice (a busy file): retried, and the pair is kept.
+    store.unwritable.store(false, Ordering::SeqCst);
+    store.failing_saves.store(2, Ordering::SeqCst);
+    client.customers().await.expect("saved on the third try");
+    assert_eq!(env.refreshes(), 1);
+    assert_ne!(rt(&store.inner), before, "the rotated token is stored");
+}

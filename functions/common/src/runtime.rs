@@ -33,11 +33,18 @@ pub async fn run_sync_worker(accepts: &'static [EntityKind]) -> Result<(), Error
     .await
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
+/// A whole number from the environment within `min..=max` (`default` when unset); a bad
+/// value stops the cold start with the variable named, never silently the default.
+fn env_number(name: &str, default: u64, min: u64, max: u64) -> Result<u64, Error> {
+    let Some(text) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => {
+            Err(format!("{name}: expected a whole number from {min} to {max}, got {text:?}").into())
+        }
+    }
 }
 
 /// The poller: `POLL_ROUNDS` rounds (default 1), `POLL_PAUSE_SECONDS` apart (default 10),
@@ -49,8 +56,8 @@ pub async fn run_poller() -> Result<(), Error> {
     let state = aws.state()?;
     let queue = aws.queue()?;
     let plan = PollLoop {
-        rounds: env_number("POLL_ROUNDS", 1) as u32,
-        pause: Duration::from_secs(env_number("POLL_PAUSE_SECONDS", 10)),
+        rounds: env_number("POLL_ROUNDS", 1, 1, 12)? as u32,
+        pause: Duration::from_secs(env_number("POLL_PAUSE_SECONDS", 10, 0, 60)?),
         ..PollLoop::default()
     };
     let (source, state, queue, plan) = (&source, &state, &queue, &plan);

@@ -247,3 +247,116 @@ async fn retryable_failures_go_back_on_the_queue_and_permanent_ones_are_recorded
             .is_some()
     );
 }
+
+/// A Cliniko source that panics the first time taxes are read: stands in for any bug or
+/// data a record could carry that makes `apply` panic.
+struct PanicsOnce {
+    inner: cliniko_reckon::cliniko::ClinikoClient,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl cliniko_reckon::ports::ClinikoSource for PanicsOnce {
+    async fn changed_since(
+        &self,
+        kind: EntityKind,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<cliniko_reckon::ports::Changes, cliniko_reckon::cliniko::ClinikoError> {
+        self.inner.changed_since(kind, since).await
+    }
+    async fn record(
+        &self,
+        kind: EntityKind,
+        id: ClinikoId,
+    ) -> Result<Option<cliniko_reckon::domain::Record>, cliniko_reckon::cliniko::ClinikoError> {
+        self.inner.record(kind, id).await
+    }
+    async fn all_page(
+        &self,
+        kind: EntityKind,
+        cursor: Option<cliniko_reckon::ports::PageCursor>,
+    ) -> Result<
+        cliniko_reckon::ports::Page<cliniko_reckon::domain::Record>,
+        cliniko_reckon::cliniko::ClinikoError,
+    > {
+        self.inner.all_page(kind, cursor).await
+    }
+    async fn taxes(
+        &self,
+    ) -> Result<Vec<cliniko_reckon::domain::Tax>, cliniko_reckon::cliniko::ClinikoError> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("a record the sync cannot handle");
+        }
+        self.inner.taxes().await
+    }
+    async fn businesses(
+        &self,
+    ) -> Result<Vec<cliniko_reckon::domain::Business>, cliniko_reckon::cliniko::ClinikoError> {
+        self.inner.businesses().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_record_fails_alone_and_the_rest_of_the_batch_applies() {
+    let h = Harness::start(Options {
+        patients: 2,
+        ..Default::default()
+    })
+    .await;
+    let syncer = cliniko_reckon::pipeline::Syncer::new(
+        PanicsOnce {
+            inner: cliniko_reckon_e2e::cliniko_client(&h.cliniko_server),
+            armed: std::sync::atomic::AtomicBool::new(true),
+        },
+        cliniko_reckon::reckon::ReckonClient::new(
+            cliniko_reckon_e2e::reckon_config(&h.reckon, &h.reckon_server),
+            h.state().clone(),
+        )
+        .expect("reckon client"),
+        h.state().clone(),
+        cliniko_reckon::mapping::MappingConfig::default(),
+    );
+    let event = sqs_event("product-sync-batch.json");
+    assert!(
+        event.records.len() >= 2,
+        "a batch with a message after the bad one"
+    );
+    let first = event.records[0].message_id.clone().expect("id");
+    let records: Vec<_> = event
+        .records
+        .iter()
+        .map(|m| {
+            decode(m.body.as_deref().unwrap_or_default(), PRODUCTS)
+                .expect("item")
+                .record
+        })
+        .collect();
+    let response = handle_batch(&syncer, event, PRODUCTS)
+        .await
+        .expect("the batch returns");
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        vec![first.as_str()],
+        "only the panicking message failed"
+    );
+    for r in &records[1..] {
+        assert!(
+            h.reckon_id(r.kind(), r.id().0).await.is_some(),
+            "{} {} applied",
+            r.kind(),
+            r.id()
+        );
+    }
+    let failures = h.state().failures().await.expect("failures");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].cliniko_id, records[0].id());
+    assert!(
+        failures[0].error.contains("panicked"),
+        "{}",
+        failures[0].error
+    );
+}
