@@ -121,6 +121,7 @@ async fn an_interrupted_create_is_found_by_its_marker() {
             cliniko_id: ClinikoId(id),
             marker: name.clone(),
             started_at: chrono::Utc::now(),
+            owner: String::new(),
         })
         .await
         .unwrap();

@@ -373,12 +373,46 @@ async fn intents_reserve_names_until_cleared_and_expire() {
         cliniko_id: ClinikoId(9),
         marker: "Jane Citizen".into(),
         started_at: at(1),
+        owner: "worker-a".into(),
     };
-    s.put_intent(&i).await.unwrap();
+    assert!(s.put_intent(&i).await.unwrap(), "claimed");
     assert_eq!(
         s.intent(EntityKind::Patient, ClinikoId(9)).await.unwrap(),
         Some(i.clone())
     );
+    // Two workers can never both create one record: another worker's claim a minute
+    // later is refused; the same worker may retry its own; after INTENT_CLAIM the
+    // crashed attempt's intent is taken over.
+    let other = |minutes: i64| Intent {
+        owner: "worker-b".into(),
+        started_at: i.started_at + chrono::TimeDelta::minutes(minutes),
+        ..i.clone()
+    };
+    assert!(
+        !s.put_intent(&other(1)).await.unwrap(),
+        "another worker is refused"
+    );
+    assert!(
+        s.put_intent(&Intent {
+            started_at: i.started_at + chrono::TimeDelta::seconds(30),
+            ..i.clone()
+        })
+        .await
+        .unwrap(),
+        "the same worker retries"
+    );
+    assert!(
+        s.put_intent(&other(6)).await.unwrap(),
+        "a stale claim is taken over"
+    );
+    assert!(
+        !s.put_intent(&i).await.unwrap(),
+        "and not taken back by the old attempt"
+    );
+    s.clear_intent(EntityKind::Patient, ClinikoId(9))
+        .await
+        .unwrap();
+    assert!(s.put_intent(&i).await.unwrap());
     assert_eq!(
         s.name_owner(EntityKind::Patient, "jane CITIZEN")
             .await

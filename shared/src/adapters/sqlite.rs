@@ -597,12 +597,15 @@ impl StateStore for SqliteState {
                 cliniko_id: id,
                 marker,
                 started_at: parse_ts("intents.started_at", &at)?,
+                owner: String::new(),
             })
         })
         .transpose()
     }
 
-    async fn put_intent(&self, i: &Intent) -> Result<(), StateError> {
+    /// Always claimed: the writer lock already makes this process the only one creating
+    /// records for this state file.
+    async fn put_intent(&self, i: &Intent) -> Result<bool, StateError> {
         self.db()?
             .execute(
                 "INSERT OR REPLACE INTO intents (kind, cliniko_id, marker, started_at)
@@ -615,7 +618,7 @@ impl StateStore for SqliteState {
                 ],
             )
             .map_err(backend)?;
-        Ok(())
+        Ok(true)
     }
 
     async fn clear_intent(&self, kind: EntityKind, id: ClinikoId) -> Result<(), StateError> {
@@ -941,6 +944,7 @@ mod tests {
             cliniko_id: ClinikoId(9),
             marker: "Jane Citizen".into(),
             started_at: at(1),
+            owner: String::new(),
         };
         s.put_intent(&i).await.unwrap();
         assert_eq!(

@@ -72,6 +72,9 @@ pub struct Syncer<S, R, St> {
     taxes: OnceCell<Vec<Tax>>,
     businesses: OnceCell<Vec<Business>>,
     customers: Mutex<Option<CustomerIndex>>,
+    /// This worker's name in the intents it claims (one per Syncer, so per process or
+    /// Lambda execution environment).
+    owner: String,
 }
 
 impl<S, R, St> Syncer<S, R, St>
@@ -89,6 +92,7 @@ where
             taxes: OnceCell::new(),
             businesses: OnceCell::new(),
             customers: Mutex::new(None),
+            owner: uuid::Uuid::new_v4().to_string(),
         }
     }
 
@@ -148,6 +152,17 @@ where
         let xref = self.state.cross_ref(kind, id).await?;
         let stale = xref.as_ref().is_some_and(|x| x.version > version);
         Ok((xref, stale))
+    }
+
+    /// Stores the intent before a create, or says another worker holds it right now.
+    async fn claim_create(&self, intent: Intent) -> Result<(), PipelineError> {
+        if self.state.put_intent(&intent).await? {
+            return Ok(());
+        }
+        Err(PipelineError::InProgress(format!(
+            "{} {}: another worker is creating it ({:?})",
+            intent.kind, intent.cliniko_id, intent.marker
+        )))
     }
 
     /// Stores the link (every field of a [`CrossRef`], spelled out at each call so a
@@ -301,14 +316,14 @@ where
         let name = self.free_customer_name(p.id, None, &base, index).await?;
         let draft = mapping::patient_to_customer(p, &name, &self.mapping);
         let hash = mapping::content_hash(&draft);
-        self.state
-            .put_intent(&Intent {
-                kind,
-                cliniko_id: p.id,
-                marker: name.clone(),
-                started_at: Utc::now(),
-            })
-            .await?;
+        self.claim_create(Intent {
+            kind,
+            cliniko_id: p.id,
+            marker: name.clone(),
+            started_at: Utc::now(),
+            owner: self.owner.clone(),
+        })
+        .await?;
         let id = self.sink.create_customer(&draft).await?;
         index.add(ReckonCustomer {
             id,
@@ -650,14 +665,14 @@ where
         if owned || existing.is_some() {
             draft.name = mapping::disambiguate_item(&base, draft.item_type, id);
         }
-        self.state
-            .put_intent(&Intent {
-                kind,
-                cliniko_id: id,
-                marker: draft.name.clone(),
-                started_at: Utc::now(),
-            })
-            .await?;
+        self.claim_create(Intent {
+            kind,
+            cliniko_id: id,
+            marker: draft.name.clone(),
+            started_at: Utc::now(),
+            owner: self.owner.clone(),
+        })
+        .await?;
         let hash = mapping::content_hash(&draft);
         let rid = self.sink.create_item(&draft).await?;
         self.record_link(
@@ -918,14 +933,14 @@ where
                 )
             });
         }
-        self.state
-            .put_intent(&Intent {
-                kind,
-                cliniko_id: inv.id,
-                marker: draft.reference.clone(),
-                started_at: Utc::now(),
-            })
-            .await?;
+        self.claim_create(Intent {
+            kind,
+            cliniko_id: inv.id,
+            marker: draft.reference.clone(),
+            started_at: Utc::now(),
+            owner: self.owner.clone(),
+        })
+        .await?;
         let rid = self.sink.create_invoice(&draft).await?;
         let detail = self.settle(inv, &draft, customer, rid, tz).await?;
         self.record_link(kind, inv.id, rid, version, hash, None, false)

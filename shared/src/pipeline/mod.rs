@@ -33,6 +33,9 @@ pub enum PipelineError {
     MissingDependency(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Another worker is creating this record right now: try again shortly.
+    #[error("in progress elsewhere: {0}")]
+    InProgress(String),
     #[error(
         "invoice {invoice}: Reckon computed total {reckon_total} and tax {reckon_tax}, Cliniko has {cliniko_total} and {cliniko_tax}"
     )]
@@ -53,6 +56,7 @@ impl PipelineError {
             PipelineError::Cliniko(e) => e.is_retryable(),
             PipelineError::Reckon(e) => e.is_retryable(),
             PipelineError::State(e) => e.is_retryable(),
+            PipelineError::InProgress(_) => true,
             PipelineError::Mapping(_)
             | PipelineError::MissingDependency(_)
             | PipelineError::Conflict(_)

@@ -254,6 +254,11 @@ pub struct CrossRef {
     pub adopted: bool,
 }
 
+/// How long an intent excludes other creates of the same record: longer than one create
+/// takes (a few requests), shorter than a redelivery's wait; an older intent is left by an
+/// attempt that crashed, and the next attempt looks the record up before creating again.
+pub const INTENT_CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// Written before a Reckon create, removed after the cross-reference is stored: if one is
 /// found, a previous attempt may have created the record, so look it up by `marker` first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -263,6 +268,9 @@ pub struct Intent {
     /// What finds the record in Reckon: the customer or item name, the invoice reference.
     pub marker: String,
     pub started_at: DateTime<Utc>,
+    /// Which worker (one per process or Lambda environment) made the attempt.
+    #[serde(default)]
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,7 +391,11 @@ pub trait StateStore: Send + Sync {
         kind: EntityKind,
         id: ClinikoId,
     ) -> impl Future<Output = Result<Option<Intent>, StateError>> + Send;
-    fn put_intent(&self, intent: &Intent) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// Claims the create of a record: stores the intent unless another one for the same
+    /// record started less than [`INTENT_CLAIM`] before this one (another worker is
+    /// creating it right now). Returns whether this caller holds the claim. A conditional
+    /// write on DynamoDB, so two workers can never both create one record.
+    fn put_intent(&self, intent: &Intent) -> impl Future<Output = Result<bool, StateError>> + Send;
     fn clear_intent(
         &self,
         kind: EntityKind,

@@ -602,26 +602,46 @@ impl StateStore for DynamoState {
             cliniko_id: id,
             marker: get_s(&item, &key, "marker")?.to_string(),
             started_at: parse_ts(&key, get_s(&item, &key, "started_at")?)?,
+            owner: get_opt_s(&item, &key, "owner")?.unwrap_or_default(),
         }))
     }
 
-    async fn put_intent(&self, i: &Intent) -> Result<(), StateError> {
+    async fn put_intent(&self, i: &Intent) -> Result<bool, StateError> {
         let id = i.cliniko_id.to_string();
         let expires = epoch_secs(i.started_at.max(Utc::now()) + INTENT_TTL);
-        self.client
+        let sent = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(self.intent_pk(i.kind)))
             .item("sk", s(&id))
             .item("marker", s(&i.marker))
             .item("started_at", s(ts(i.started_at)))
+            .item("owner", s(&i.owner))
             .item("expires_at", n(expires))
             .item("gsi1pk", s(self.name_gsi(i.kind, &i.marker)))
             .item("gsi1sk", s(format!("INTENT#{id}")))
+            // Two workers can never both create one record: the claim is taken only when
+            // no other worker's attempt started within INTENT_CLAIM (this worker may retry
+            // its own at once).
+            .condition_expression("attribute_not_exists(#pk) OR #at <= :stale OR #owner = :me")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#at", "started_at")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(&i.owner))
+            .expression_attribute_values(":stale", s(ts(i.started_at - crate::ports::INTENT_CLAIM)))
             .send()
-            .await
-            .map_err(|e| backend("DynamoDB PutItem (intent)", e))?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend("DynamoDB PutItem (intent)", e)),
+        }
     }
 
     async fn clear_intent(&self, kind: EntityKind, id: ClinikoId) -> Result<(), StateError> {
