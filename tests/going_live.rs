@@ -522,3 +522,154 @@ async fn existing_reckon_records_are_adopted_by_their_stable_keys() {
     });
     assert_eq!(wrap_name.len(), 2, "{wrap_name:?}");
 }
+
+async fn preview_now(h: &Harness) -> cliniko_reckon::preview::Plan {
+    cliniko_reckon::preview::preview(
+        cliniko_reckon_e2e::cliniko_client(&h.cliniko_server),
+        cliniko_reckon::reckon::ReckonClient::new(
+            cliniko_reckon_e2e::reckon_config(&h.reckon, &h.reckon_server),
+            h.state().clone(),
+        )
+        .expect("reckon client"),
+        h.state().clone(),
+        cliniko_reckon::mapping::MappingConfig::default(),
+        &cliniko_reckon::pipeline::PollConfig::default(),
+        "preview-test",
+        Utc::now(),
+    )
+    .await
+    .expect("preview")
+}
+
+type Step = (EntityKind, ClinikoId, cliniko_reckon::preview::Action);
+
+/// What the next real run does, record by record, from the audit log.
+async fn run_and_read_audit(h: &Harness) -> Vec<Step> {
+    let before = h.state().recent_audit(1_000_000).expect("audit").len();
+    h.run().await;
+    let mut all = h.state().recent_audit(1_000_000).expect("audit");
+    all.truncate(all.len() - before);
+    all.reverse();
+    all.into_iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.cliniko_id,
+                cliniko_reckon::preview::Action::of(e.outcome),
+            )
+        })
+        .collect()
+}
+
+fn planned(plan: &cliniko_reckon::preview::Plan) -> Vec<Step> {
+    plan.records
+        .iter()
+        .map(|p| (p.kind, p.cliniko_id, p.action))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_writes_nothing_and_the_sync_then_does_exactly_what_it_said() {
+    use cliniko_reckon::preview::Action;
+    let h = Harness::start(Options {
+        patients: 30,
+        existing_fraction: 0.2,
+        ..Default::default()
+    })
+    .await;
+    let book_before = book(&h);
+    let writes = h.reckon_writes();
+    let plan = preview_now(&h).await;
+    assert_eq!(
+        h.reckon_writes(),
+        writes,
+        "zero Reckon writes during the preview"
+    );
+    assert_eq!(book(&h), book_before);
+    for kind in EntityKind::ALL {
+        assert_eq!(h.state().watermark(kind).await.expect("wm"), None, "{kind}");
+        assert!(
+            h.state().links(kind).await.expect("links").is_empty(),
+            "{kind}"
+        );
+    }
+    assert_eq!(h.state().queue_depth().expect("queue").pending, 0);
+    assert!(h.state().failures().await.expect("failures").is_empty());
+    assert!(plan.count(Action::Create) > 30, "{:?}", plan.summary);
+    assert!(
+        plan.count(Action::Link) > 0,
+        "pre-existing customers: {:?}",
+        plan.summary
+    );
+    let linked = plan
+        .records
+        .iter()
+        .find(|p| p.action == Action::Link)
+        .expect("a link");
+    assert!(
+        linked.detail.contains("linked by email"),
+        "{}",
+        linked.detail
+    );
+    assert!(
+        plan.records.iter().any(|p| p.payment.is_some()),
+        "paid invoices show their receipt"
+    );
+
+    let done = run_and_read_audit(&h).await;
+    assert_eq!(
+        done,
+        planned(&plan),
+        "the sync did exactly what the preview said"
+    );
+
+    // Later: a rename, a new email and a new invoice; the preview shows both values.
+    h.next_second().await;
+    let patient = h.cliniko.with(|s| {
+        let p = s
+            .tables
+            .patients
+            .values()
+            .find(|p| p.archived_at.is_none() && p.merged_at.is_none())
+            .map(|p| p.id)
+            .expect("a patient");
+        s.update_patient(
+            p,
+            &object(json!({"last_name": "Renamed", "email": "renamed@example.com"})),
+        )
+        .expect("edit");
+        p
+    });
+    let plan = preview_now(&h).await;
+    let update = plan
+        .records
+        .iter()
+        .find(|p| p.kind == EntityKind::Patient && p.cliniko_id == ClinikoId(patient))
+        .expect("the edited patient is in the plan");
+    assert_eq!(update.action, Action::Update, "{update:?}");
+    let name = update
+        .changes
+        .iter()
+        .find(|c| c.field == "name")
+        .expect("the name changes");
+    assert!(
+        name.cliniko.ends_with("Renamed") && !name.reckon.ends_with("Renamed"),
+        "{name:?}"
+    );
+    assert!(
+        update
+            .changes
+            .iter()
+            .any(|c| c.field == "email" && c.cliniko == "renamed@example.com")
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("plan.html"),
+        plan.to_html(chrono_tz::Australia::Sydney).expect("html"),
+    )
+    .expect("write");
+    let csv = plan.to_csv().expect("csv");
+    assert!(csv.contains("update,patient"), "{csv}");
+    let done = run_and_read_audit(&h).await;
+    assert_eq!(done, planned(&plan));
+}

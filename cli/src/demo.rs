@@ -247,11 +247,56 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
     let retry = RetryPolicy::default();
     let bars = Bars::new(!opts.json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
 
+    // Going live: the preview a bookkeeper approves, then the backfill, which must do
+    // exactly what the preview said.
+    let plan = cliniko_reckon::preview::preview(
+        clients::cliniko(&cliniko)?,
+        clients::reckon(&reckon, store.clone()).await?,
+        store.clone(),
+        syncer.mapping.clone(),
+        &poll,
+        "demo",
+        chrono::Utc::now(),
+    )
+    .await
+    .context("previewing the backfill")?;
+    let plan_dir = state_path
+        .parent()
+        .map(|p| p.join("demo-preview"))
+        .unwrap_or_else(|| PathBuf::from("demo-preview"));
+    let plan_html = crate::preview::write_plan(&plan, &plan_dir, syncer.mapping.default_time_zone)?;
+    if !opts.json {
+        println!("\nGo-live preview (nothing written)");
+        print!("{}", crate::preview::summary_table(&plan));
+        println!("Plan: {}", plan_html.display());
+    }
+
     say("\nBackfill".into());
     let backfill = run_once(&syncer, &poll, &retry, Requeue::Retryable, &bars).await?;
     bars.reset();
     if !opts.json {
         print!("{}", backfill.table());
+    }
+    {
+        use cliniko_reckon::preview::Action;
+        let sum = |f: fn(&crate::report::EntityReport) -> u64| -> u64 {
+            backfill.entities.values().map(f).sum()
+        };
+        let did = [
+            (Action::Create, sum(|e| e.counts.created)),
+            (Action::Link, sum(|e| e.counts.linked)),
+            (Action::Unchanged, sum(|e| e.counts.unchanged)),
+            (Action::Blocked, backfill.failed),
+        ];
+        for (action, done) in did {
+            if plan.count(action) != done {
+                anyhow::bail!(
+                    "the backfill did not do what the preview said: {} {} planned, {done} done",
+                    plan.count(action),
+                    action.key()
+                );
+            }
+        }
     }
 
     let patients: Vec<u64> = cliniko_sim.with(|s| {
@@ -318,6 +363,10 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
                 "idle_run": idle,
                 "invoices_checked": check.checked,
                 "invoices_equal_to_the_cent": check.equal,
+                "preview": {
+                    "summary": plan.summary,
+                    "plan": plan_html.display().to_string(),
+                },
                 "reconciliation": {
                     "summary": reconciliation.summary,
                     "mismatches": reconciliation.total(),

@@ -3,6 +3,7 @@
 mod clients;
 mod commands;
 mod demo;
+mod preview;
 mod reconcile;
 mod report;
 mod settings;
@@ -120,6 +121,19 @@ struct SyncArgs {
     /// Print a JSON summary per run.
     #[arg(long)]
     json: bool,
+    /// Preview only (with --once): read both sides, write nothing to Reckon, change no
+    /// sync state, and write the plan (plan.json, plan.csv, plan.html) to --out. Exits with
+    /// 2 when records would be blocked.
+    #[arg(long, requires = "once")]
+    dry_run: bool,
+    /// Where --dry-run writes its plan.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "preview",
+        requires = "dry_run"
+    )]
+    out: PathBuf,
     /// Also retry records parked for good (unreadable, unmapped, refused by Reckon), after
     /// fixing the cause; passing failures (outages) are retried on every run anyway.
     #[arg(long)]
@@ -187,6 +201,7 @@ fn main() -> ExitCode {
                 })
                 .await
             }
+            Command::Sync(a) if a.dry_run => preview::run(config, state, a.json, Some(a.out)).await,
             Command::Sync(a) => {
                 commands::sync(
                     config,

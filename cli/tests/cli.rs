@@ -356,7 +356,51 @@ mod against_simulators {
             "{stdout}"
         );
 
+        // The go-live preview: nothing written, the plan on disk, and the real run after it
+        // does what it said.
+        let preview_dir = dir.path().join("preview");
+        let writes_before_preview: u64 = ["POST", "PUT", "PATCH"]
+            .iter()
+            .map(|m| s.reckon.traffic.count(m, "/r1/v2/"))
+            .sum();
+        let plan = json(
+            &run(configured(
+                &s,
+                &state,
+                &[
+                    "sync",
+                    "--once",
+                    "--dry-run",
+                    "--json",
+                    "--out",
+                    &preview_dir.display().to_string(),
+                ],
+            ))
+            .await,
+        );
+        let writes_after_preview: u64 = ["POST", "PUT", "PATCH"]
+            .iter()
+            .map(|m| s.reckon.traffic.count(m, "/r1/v2/"))
+            .sum();
+        assert_eq!(
+            writes_after_preview, writes_before_preview,
+            "a preview writes nothing"
+        );
+        for f in ["plan.json", "plan.csv", "plan.html"] {
+            assert!(preview_dir.join(f).exists(), "{f}");
+        }
+        let planned_creates = plan["summary"]["create"].as_u64().unwrap();
+        assert!(planned_creates >= 20, "{}", plan["summary"]);
+
         let first = json(&run(configured(&s, &state, &["sync", "--once", "--json"])).await);
+        let created: u64 = ["patient", "product", "billable_item", "invoice"]
+            .iter()
+            .map(|k| first["entities"][k]["created"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            created, planned_creates,
+            "the sync created what the preview said"
+        );
         assert_eq!(first["failed"], 0, "{first}");
         assert!(
             first["entities"]["patient"]["created"].as_u64().unwrap() >= 20,

@@ -8,5 +8,6 @@ pub mod domain;
 pub mod mapping;
 pub mod pipeline;
 pub mod ports;
+pub mod preview;
 pub mod reckon;
 pub mod reconcile;

@@ -1,6 +1,6 @@
 //! The mismatch report: one stable JSON schema for machines, a CSV per category for
 //! spreadsheets, and a self-contained HTML page for the bookkeeper (rendered by minijinja
-//! from `shared/templates/reconcile_report.html`).
+//! from `shared/templates/records_report.html`, shared with the go-live preview).
 
 use crate::domain::{ClinikoId, EntityKind, ReckonId};
 use chrono::{DateTime, Utc};
@@ -246,12 +246,6 @@ impl ReconcileReport {
 
     /// The bookkeeper's page, times shown in `zone`.
     pub fn to_html(&self, zone: Tz) -> Result<String, ReportError> {
-        let mut env = minijinja::Environment::new();
-        env.add_template("reconcile_report.html", TEMPLATE)
-            .map_err(|e| ReportError::Render(e.to_string()))?;
-        let template = env
-            .get_template("reconcile_report.html")
-            .map_err(|e| ReportError::Render(e.to_string()))?;
         let categories: Vec<CategoryView> = Category::ALL
             .iter()
             .map(|c| CategoryView {
@@ -262,30 +256,83 @@ impl ReconcileReport {
                 rows: self.in_category(*c).map(Row::from).collect(),
             })
             .collect();
-        let local = self.generated_at.with_timezone(&zone);
-        let context = minijinja::context! {
-            report => minijinja::context! {
-                schema => self.schema,
-                generated_at => self.generated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                generated_at_local => local.format("%-d %b %Y, %-I:%M %P %Z").to_string(),
-                tenant => self.tenant,
-                clean => self.is_clean(),
-                scanned => self.scanned,
-                total_mismatches => self.total(),
+        let total = self.total();
+        let s = &self.scanned;
+        let page = minijinja::context! {
+            title => "Cliniko ↔ Reckon reconciliation",
+            heading => "Cliniko ↔ Reckon reconciliation",
+            generator => "reconcile",
+            clean => self.is_clean(),
+            clean_headline => "Both sides agree",
+            clean_detail => "No mismatches were found between the records scanned in Cliniko and in Reckon.",
+            attention_headline => if total == 1 {
+                "1 mismatch needs attention".to_string()
+            } else {
+                format!("{total} mismatches need attention")
             },
-            categories => categories,
+            attention_detail => "Each section below lists the records concerned, Cliniko’s and Reckon’s values side by side, and what to do.",
+            scanned_heading => "Records scanned",
+            scanned_cliniko => "Cliniko",
+            scanned_reckon => "Reckon",
+            scanned => vec![
+                minijinja::context! { label => "Patients ↔ customers", cliniko => s.cliniko_patients, reckon => s.reckon_customers },
+                minijinja::context! { label => "Products ↔ items", cliniko => s.cliniko_products, reckon => s.reckon_items },
+                minijinja::context! { label => "Invoices", cliniko => s.cliniko_invoices, reckon => s.reckon_invoices },
+            ],
+            total_label => "Total",
+            total => total,
+            cliniko_column => "Cliniko value",
+            reckon_column => "Reckon value",
+            action_column => "Suggested action",
         };
-        template
-            .render(context)
-            .map_err(|e| ReportError::Render(e.to_string()))
+        render_records_page(
+            page,
+            self.schema,
+            self.generated_at,
+            &self.tenant,
+            zone,
+            &categories,
+        )
     }
 }
 
-const TEMPLATE: &str = include_str!("../../templates/reconcile_report.html");
+/// Renders `shared/templates/records_report.html` (the reconciliation report and the
+/// go-live preview share the page): `page` says what kind of page it is.
+pub(crate) fn render_records_page<C: serde::Serialize>(
+    page: minijinja::Value,
+    schema: u32,
+    generated_at: DateTime<Utc>,
+    tenant: &str,
+    zone: Tz,
+    categories: &[C],
+) -> Result<String, ReportError> {
+    let mut env = minijinja::Environment::new();
+    env.add_template("records_report.html", TEMPLATE)
+        .map_err(|e| ReportError::Render(e.to_string()))?;
+    let template = env
+        .get_template("records_report.html")
+        .map_err(|e| ReportError::Render(e.to_string()))?;
+    let local = generated_at.with_timezone(&zone);
+    let context = minijinja::context! {
+        page => page,
+        report => minijinja::context! {
+            schema => schema,
+            generated_at => generated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            generated_at_local => local.format("%-d %b %Y, %-I:%M %P %Z").to_string(),
+            tenant => tenant,
+        },
+        categories => categories,
+    };
+    template
+        .render(context)
+        .map_err(|e| ReportError::Render(e.to_string()))
+}
+
+const TEMPLATE: &str = include_str!("../../templates/records_report.html");
 
 /// A spreadsheet must not run a cell as a formula (CSV injection): values starting with
 /// `=`, `+`, `-`, `@` get a leading apostrophe, except plain numbers and amounts.
-fn csv_safe(value: &str) -> String {
+pub(crate) fn csv_safe(value: &str) -> String {
     let risky = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let numeric = value
         .trim_start_matches(['-', '+'])
@@ -302,15 +349,15 @@ fn csv_safe(value: &str) -> String {
 
 /// A mismatch as the HTML and CSV show it: every field a string.
 #[derive(Debug, Serialize)]
-struct Row {
-    entity: String,
-    label: String,
-    cliniko_id: String,
-    reckon_id: String,
-    field: String,
-    cliniko_value: String,
-    reckon_value: String,
-    action: String,
+pub(crate) struct Row {
+    pub(crate) entity: String,
+    pub(crate) label: String,
+    pub(crate) cliniko_id: String,
+    pub(crate) reckon_id: String,
+    pub(crate) field: String,
+    pub(crate) cliniko_value: String,
+    pub(crate) reckon_value: String,
+    pub(crate) action: String,
 }
 
 impl From<&Mismatch> for Row {
@@ -329,12 +376,12 @@ impl From<&Mismatch> for Row {
 }
 
 #[derive(Debug, Serialize)]
-struct CategoryView {
-    key: &'static str,
-    title: &'static str,
-    description: &'static str,
-    count: u64,
-    rows: Vec<Row>,
+pub(crate) struct CategoryView {
+    pub(crate) key: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) description: &'static str,
+    pub(crate) count: u64,
+    pub(crate) rows: Vec<Row>,
 }
 
 #[derive(Debug, thiserror::Error)]
