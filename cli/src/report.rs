@@ -1,8 +1,8 @@
 //! What a run prints: progress bars while it works, then a summary table or JSON.
 
 use cliniko_reckon::domain::EntityKind;
-use cliniko_reckon::pipeline::local::{Counts, PollFailure, Progress, RunOutcome};
-use cliniko_reckon::pipeline::{Parked, PollReport};
+use cliniko_reckon::pipeline::local::{Counts, Progress, RunOutcome};
+use cliniko_reckon::pipeline::{Parked, PollFailure, PollReport};
 use cliniko_reckon::ports::Outcome;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;

@@ -6,8 +6,10 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use cliniko_reckon::domain::EntityKind;
-use cliniko_reckon::pipeline::local::{PollFailure, park};
-use cliniko_reckon::pipeline::{PipelineError, PollConfig, PollReport, Syncer, poll_once};
+use cliniko_reckon::pipeline::local::park;
+use cliniko_reckon::pipeline::{
+    PipelineError, PollConfig, PollFailure, PollReport, Syncer, poll_every_kind,
+};
 use cliniko_reckon::ports::{
     ClinikoSource, ReckonSink, StateStore, WORK_SCHEMA, WorkItem, WorkQueue,
 };
@@ -189,25 +191,13 @@ where
         if round > 0 {
             tokio::time::sleep(plan.pause).await;
         }
-        for kind in EntityKind::ALL {
-            match poll_once(source, state, queue, kind, &plan.poll, Utc::now()).await {
-                Ok(report) => {
-                    summary.enqueued += report.enqueued;
-                    summary.reports.push(report);
-                }
-                // Our own state failing stops the invocation; a Cliniko problem with one
-                // entity type does not stop the others.
-                Err(PipelineError::State(e)) => return Err(PipelineError::State(e)),
-                Err(e) => {
-                    tracing::error!(kind = %kind, error = %e, "polling failed");
-                    summary.errors.push(PollFailure {
-                        kind,
-                        retryable: e.is_retryable(),
-                        error: e.to_string(),
-                    });
-                }
-            }
+        let round = poll_every_kind(source, state, queue, &plan.poll, |_| {}).await?;
+        for e in &round.errors {
+            tracing::error!(kind = %e.kind, error = %e.error, "polling failed");
         }
+        summary.enqueued += round.reports.iter().map(|r| r.enqueued).sum::<usize>();
+        summary.reports.extend(round.reports);
+        summary.errors.extend(round.errors);
         summary.rounds += 1;
     }
     Ok(summary)

@@ -2,7 +2,7 @@
 //! through `Syncer::apply`, retrying what can be retried with backoff and parking the rest
 //! in the failures table (the local twin of a DLQ).
 
-use super::{PipelineError, PollConfig, PollReport, Syncer, poll_once};
+use super::{PipelineError, PollConfig, PollReport, PollRound, Syncer, poll_every_kind};
 use crate::adapters::sqlite::SqliteState;
 use crate::domain::{EntityKind, Record};
 use crate::ports::{AuditEntry, ClinikoSource, Failure, Outcome, ReckonSink, StateStore};
@@ -109,49 +109,18 @@ pub enum Progress<'a> {
     },
 }
 
-/// What one poll of every entity type found; a kind whose poll failed (Cliniko down, say)
-/// is listed with the error and the others still run.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PollRound {
-    pub reports: Vec<PollReport>,
-    pub errors: Vec<PollFailure>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PollFailure {
-    pub kind: EntityKind,
-    pub error: String,
-    pub retryable: bool,
-}
-
-/// Polls every entity type once, in dependency order. A failed poll of one kind is
-/// reported and does not stop the others (nor, in [`run_once`], the drain).
+/// Polls every entity type once, in dependency order, into the local queue (see
+/// [`poll_every_kind`]).
 pub async fn poll_all<S: ClinikoSource>(
     source: &S,
     state: &SqliteState,
     config: &PollConfig,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<PollRound, PipelineError> {
-    let mut round = PollRound::default();
-    for kind in EntityKind::ALL {
-        match poll_once(source, state, state, kind, config, Utc::now()).await {
-            Ok(report) => {
-                progress(Progress::Polled(&report));
-                round.reports.push(report);
-            }
-            // Our own state failing is not Cliniko's trouble: stop the run.
-            Err(PipelineError::State(e)) => return Err(PipelineError::State(e)),
-            Err(e) => {
-                tracing::warn!(kind = %kind, error = %e, "polling failed; the queue still drains");
-                round.errors.push(PollFailure {
-                    kind,
-                    retryable: e.is_retryable(),
-                    error: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok(round)
+    poll_every_kind(source, state, state, config, |r| {
+        progress(Progress::Polled(r))
+    })
+    .await
 }
 
 /// Which parked records a run queues again before it polls.

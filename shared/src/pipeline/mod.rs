@@ -8,7 +8,9 @@ pub mod local;
 mod poll;
 
 pub use apply::{Applied, Syncer};
-pub use poll::{Parked, PollConfig, PollReport, poll_once};
+pub use poll::{
+    Parked, PollConfig, PollFailure, PollReport, PollRound, poll_every_kind, poll_once,
+};
 
 use crate::cliniko::ClinikoError;
 use crate::domain::ClinikoId;

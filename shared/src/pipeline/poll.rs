@@ -191,3 +191,54 @@ async fn park_failure<St: StateStore>(state: &St, failure: &Failure) -> Result<(
         .await?;
     Ok(())
 }
+
+/// What one poll of every entity type found; a kind whose poll failed (Cliniko down, say)
+/// is listed with the error and the others still ran.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PollRound {
+    pub reports: Vec<PollReport>,
+    pub errors: Vec<PollFailure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PollFailure {
+    pub kind: EntityKind,
+    pub error: String,
+    pub retryable: bool,
+}
+
+/// Polls every entity type once, in dependency order. A failed poll of one kind (Cliniko
+/// down or throttled) is reported and does not stop the others, nor the draining of what
+/// is queued; a failure of our own state stops the round.
+pub async fn poll_every_kind<S, St, Q>(
+    source: &S,
+    state: &St,
+    queue: &Q,
+    config: &PollConfig,
+    mut on_report: impl FnMut(&PollReport),
+) -> Result<PollRound, PipelineError>
+where
+    S: ClinikoSource,
+    St: StateStore,
+    Q: WorkQueue,
+{
+    let mut round = PollRound::default();
+    for kind in EntityKind::ALL {
+        match poll_once(source, state, queue, kind, config, Utc::now()).await {
+            Ok(report) => {
+                on_report(&report);
+                round.reports.push(report);
+            }
+            Err(PipelineError::State(e)) => return Err(PipelineError::State(e)),
+            Err(e) => {
+                tracing::warn!(kind = %kind, error = %e, "polling failed; the others go on");
+                round.errors.push(PollFailure {
+                    kind,
+                    retryable: e.is_retryable(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(round)
+}

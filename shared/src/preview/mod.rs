@@ -13,7 +13,7 @@ use crate::mapping::{self, MappingConfig};
 use crate::pipeline::local::park;
 use crate::pipeline::{PipelineError, PollConfig, Syncer, poll_once};
 use crate::ports::{ClinikoSource, Outcome, ReckonBook, ReckonSink, StateStore};
-use crate::reconcile::report::{CategoryView, ReportError, Row, csv_safe, render_records_page};
+use crate::reconcile::report::{CategoryView, ReportError, Row, csv_document, render_records_page};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
@@ -206,43 +206,17 @@ impl Plan {
         rows
     }
 
-    /// One CSV of every planned record and change (a spreadsheet-safe one, BOM first).
+    /// One CSV of every planned record and change (spreadsheet-safe, BOM first), the
+    /// action in the first column.
     pub fn to_csv(&self) -> Result<String, ReportError> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let header = [
-            "action",
-            "entity",
-            "record",
-            "cliniko_id",
-            "reckon_id",
-            "field",
-            "cliniko_value",
-            "reckon_value",
-            "detail",
-        ];
-        w.write_record(header)
-            .map_err(|e| ReportError::Render(e.to_string()))?;
-        for action in Action::ALL {
-            for r in self.rows(action) {
-                w.write_record([
-                    action.key().to_string(),
-                    r.entity,
-                    csv_safe(&r.label),
-                    r.cliniko_id,
-                    r.reckon_id,
-                    csv_safe(&r.field),
-                    csv_safe(&r.cliniko_value),
-                    csv_safe(&r.reckon_value),
-                    csv_safe(&r.action),
-                ])
-                .map_err(|e| ReportError::Render(e.to_string()))?;
-            }
-        }
-        let bytes = w
-            .into_inner()
-            .map_err(|e| ReportError::Render(e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|e| ReportError::Render(e.to_string()))?;
-        Ok(format!("\u{feff}{text}"))
+        csv_document(
+            &["plan"],
+            Action::ALL.into_iter().flat_map(|a| {
+                self.rows(a)
+                    .into_iter()
+                    .map(move |r| (vec![a.key().to_string()], r))
+            }),
+        )
     }
 
     /// The page a bookkeeper approves go-live from (same family as the reconciliation).

@@ -210,38 +210,11 @@ impl ReconcileReport {
     /// One category as CSV (header row included, even when empty), UTF-8 with a BOM so
     /// Excel opens accents and non-Latin names correctly.
     pub fn to_csv(&self, category: Category) -> Result<String, ReportError> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let header = [
-            "entity",
-            "label",
-            "cliniko_id",
-            "reckon_id",
-            "field",
-            "cliniko_value",
-            "reckon_value",
-            "action",
-        ];
-        w.write_record(header)
-            .map_err(|e| ReportError::Render(e.to_string()))?;
-        for m in self.in_category(category) {
-            let row = Row::from(m);
-            w.write_record([
-                row.entity.as_str(),
-                csv_safe(&row.label).as_str(),
-                row.cliniko_id.as_str(),
-                row.reckon_id.as_str(),
-                csv_safe(&row.field).as_str(),
-                csv_safe(&row.cliniko_value).as_str(),
-                csv_safe(&row.reckon_value).as_str(),
-                csv_safe(&row.action).as_str(),
-            ])
-            .map_err(|e| ReportError::Render(e.to_string()))?;
-        }
-        let bytes = w
-            .into_inner()
-            .map_err(|e| ReportError::Render(e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|e| ReportError::Render(e.to_string()))?;
-        Ok(format!("\u{feff}{text}"))
+        csv_document(
+            &[],
+            self.in_category(category)
+                .map(|m| (Vec::new(), Row::from(m))),
+        )
     }
 
     /// The bookkeeper's page, times shown in `zone`.
@@ -345,6 +318,46 @@ pub(crate) fn csv_safe(value: &str) -> String {
     } else {
         value.to_string()
     }
+}
+
+/// One CSV of rows (a spreadsheet-safe one, BOM first): `leading` names extra columns put
+/// before the row's own, each row bringing their values.
+pub(crate) fn csv_document(
+    leading: &[&str],
+    rows: impl Iterator<Item = (Vec<String>, Row)>,
+) -> Result<String, ReportError> {
+    let render = |e: csv::Error| ReportError::Render(e.to_string());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<&str> = leading.to_vec();
+    header.extend([
+        "entity",
+        "label",
+        "cliniko_id",
+        "reckon_id",
+        "field",
+        "cliniko_value",
+        "reckon_value",
+        "action",
+    ]);
+    w.write_record(&header).map_err(render)?;
+    for (mut cells, row) in rows {
+        cells.extend([
+            row.entity,
+            csv_safe(&row.label),
+            row.cliniko_id,
+            row.reckon_id,
+            csv_safe(&row.field),
+            csv_safe(&row.cliniko_value),
+            csv_safe(&row.reckon_value),
+            csv_safe(&row.action),
+        ]);
+        w.write_record(&cells).map_err(render)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReportError::Render(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|e| ReportError::Render(e.to_string()))?;
+    Ok(format!("\u{feff}{text}"))
 }
 
 /// A mismatch as the HTML and CSV show it: every field a string.
