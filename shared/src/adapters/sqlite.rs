@@ -825,9 +825,15 @@ impl TokenStore for SqliteState {
     /// Proves the file takes a write now (not locked, not read-only, disk not full) before
     /// a refresh token is redeemed: a refreshed pair that cannot be saved is lost.
     async fn check_writable(&self) -> Result<(), StateError> {
-        let db = self.db()?;
-        db.execute_batch("BEGIN IMMEDIATE; UPDATE tokens SET id = id WHERE id = 1; ROLLBACK;")
-            .map_err(backend)
+        let mut db = self.db()?;
+        // An immediate transaction takes the write lock (or fails busy); it is rolled back
+        // when dropped, whatever happens inside it.
+        let tx = db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        tx.execute("UPDATE tokens SET id = id WHERE id = 1", [])
+            .map_err(backend)?;
+        tx.rollback().map_err(backend)
     }
 }
 
@@ -1002,6 +1008,25 @@ mod tests {
         let again = s.claim(10, at(300)).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn the_writability_check_leaves_nothing_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let a = SqliteState::open(&path).unwrap();
+        a.check_writable().await.unwrap();
+        a.check_writable().await.unwrap();
+        let tokens = TokenSet {
+            access_token: SecretString::from("a"),
+            refresh_token: SecretString::from("r"),
+            expires_at: at(100),
+        };
+        a.save(&tokens).await.unwrap();
+        // Committed, not held in a transaction the check left open: another handle sees it.
+        let b = SqliteState::open(&path).unwrap();
+        let seen = b.load().await.unwrap().expect("saved");
+        assert_eq!(seen.refresh_token.expose_secret(), "r");
     }
 
     #[tokio::test]
