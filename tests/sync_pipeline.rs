@@ -30,6 +30,10 @@ async fn backfill_matches_cliniko_record_by_record() {
     assert_eq!(compared.patients, h.seed.patients);
     assert!(compared.invoices > 60, "{compared:?}");
     assert!(compared.paid_invoices > 0, "{compared:?}");
+    assert!(
+        compared.closed_invoices > 0 && compared.credit_notes > 0,
+        "the clinic has Closed invoices and credit notes: {compared:?}"
+    );
 
     // Existing customers were linked by email, not duplicated.
     let patients = &drained.per_kind[&EntityKind::Patient];

@@ -552,7 +552,8 @@ struct InvoiceCheck {
     equal: usize,
 }
 
-/// Compares every linked invoice's total and tax in the Reckon simulator with Cliniko's.
+/// Compares every linked invoice's (and credit note's) total and tax in the Reckon
+/// simulator with Cliniko's.
 async fn check_invoices(
     cliniko: &ClinikoSim,
     reckon: &ReckonSim,
@@ -581,7 +582,14 @@ async fn check_invoices(
         let Some(x) = store.cross_ref(EntityKind::Invoice, ClinikoId(id)).await? else {
             continue;
         };
+        // A Cliniko credit note (negative total) is a Reckon credit note, amounts positive.
         let equal = reckon.with_book(|b, _| {
+            if total < Decimal::ZERO {
+                return b.credit_notes.get(&x.reckon_id.0).is_some_and(|c| {
+                    let t = b.credit_note_totals(c);
+                    t.total == -total && t.total_tax == -tax
+                });
+            }
             b.invoices.get(&x.reckon_id.0).is_some_and(|inv| {
                 let t = b.invoice_totals(inv);
                 t.total == total && t.total_tax == tax

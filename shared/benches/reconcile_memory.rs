@@ -211,6 +211,8 @@ fn invoice(clinic: Clinic, j: u64) -> Invoice {
         created_at: at(),
         updated_at: at(),
         items,
+        original_invoice_id: None,
+        reversals: Vec::new(),
     }
 }
 
@@ -421,6 +423,14 @@ impl ReckonBook for GeneratedReckon {
         Ok(page_of(page_number(cursor), self.clinic.invoices, |j| {
             self.invoice(j)
         }))
+    }
+
+    async fn credit_note_page(
+        &self,
+        _cursor: Option<PageCursor>,
+    ) -> Result<Page<ReckonCreditNote>, ReckonError> {
+        // The generated clinic has no credit notes.
+        Ok(Page::new(Vec::new(), None))
     }
 
     async fn customer(&self, id: ReckonId) -> Result<Option<ReckonCustomerRecord>, ReckonError> {

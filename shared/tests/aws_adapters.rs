@@ -129,6 +129,8 @@ fn invoice(id: u64) -> Record {
         created_at: at(0),
         updated_at: at(3),
         items: vec![],
+        original_invoice_id: None,
+        reversals: vec![],
     })
 }
 

@@ -154,6 +154,8 @@ fn invoice(inv: &sim::Invoice, items: Vec<domain::InvoiceItem>) -> domain::Invoi
         created_at: inv.created_at,
         updated_at: inv.updated_at,
         items,
+        original_invoice_id: None,
+        reversals: Vec::new(),
     }
 }
 

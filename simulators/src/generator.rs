@@ -770,24 +770,48 @@ pub fn seed_clinic(state: &mut ClinikoState, seed: u64, size: ClinicSize) -> See
         };
         if status != 10 {
             let settled = (at + TimeDelta::days(rng.random_range(0..14))).min(now);
+            // How Cliniko gets there: Closed is mostly a reversal of an open invoice (the
+            // credit note settles it; some are closed outright), and an Open credit is a
+            // paid invoice reversed with the credit kept for the patient.
+            let reversal = match status {
+                30 if rng.random_bool(0.7) => Some(false),
+                40 => Some(true),
+                _ => None,
+            };
+            let direct = match (status, reversal) {
+                (40, _) => Some(20),
+                (_, Some(_)) => None,
+                _ => Some(status),
+            };
             // Payment is a later change: it moves updated_at and closed_at forward.
-            if state
-                .update_invoice(
-                    invoice.id,
-                    &InvoicePatch {
-                        status: Some(status),
-                        ..Default::default()
-                    },
-                )
-                .is_ok()
+            if let Some(direct) = direct
+                && state
+                    .update_invoice(
+                        invoice.id,
+                        &InvoicePatch {
+                            status: Some(direct),
+                            ..Default::default()
+                        },
+                    )
+                    .is_ok()
             {
                 state.edit::<Invoice>(invoice.id, |inv| {
                     inv.closed_at = Some(settled);
                     inv.updated_at = settled;
                 });
             }
-            state
-                .edit::<IndividualAppointment>(appointment_id, |a| a.invoice_status = Some(status));
+            if let Some(keep_credit) = reversal {
+                let reversed_at = (settled + TimeDelta::hours(2)).min(now);
+                if state
+                    .reverse_invoice_at(invoice.id, keep_credit, reversed_at)
+                    .is_err()
+                {
+                    continue;
+                }
+            }
+            let final_status = direct.filter(|_| reversal.is_none()).unwrap_or(status);
+            let shown = if status == 40 { 20 } else { final_status };
+            state.edit::<IndividualAppointment>(appointment_id, |a| a.invoice_status = Some(shown));
         }
         if rng.random_bool(0.01) {
             state.edit::<Invoice>(invoice.id, |inv| {
@@ -1244,11 +1268,29 @@ mod tests {
             .tables
             .invoices
             .values()
+            // Reversals are made while their invoice is generated, dated later.
+            .filter(|i| i.original_invoice_id.is_none())
             .map(|i| (i.created_at, i.id))
             .collect();
         let mut by_time = ids.clone();
         by_time.sort();
         assert_eq!(ids, by_time, "invoice ids follow creation order");
+        let credits: Vec<&Invoice> = s
+            .tables
+            .invoices
+            .values()
+            .filter(|i| i.original_invoice_id.is_some())
+            .collect();
+        assert!(!credits.is_empty(), "the clinic has credit notes");
+        for c in credits {
+            assert!(c.total_amount.unwrap_or_default() < Decimal::ZERO);
+            assert!(c.created_at <= now);
+            let original = &s.tables.invoices[&c.original_invoice_id.unwrap_or_default()];
+            assert_eq!(
+                c.total_amount.unwrap_or_default(),
+                -original.total_amount.unwrap_or_default()
+            );
+        }
     }
 
     #[test]

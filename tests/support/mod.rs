@@ -275,6 +275,8 @@ pub struct Compared {
     pub items: usize,
     pub invoices: usize,
     pub paid_invoices: usize,
+    pub closed_invoices: usize,
+    pub credit_notes: usize,
 }
 
 impl Harness {
@@ -383,6 +385,43 @@ pub async fn assert_in_step(
             continue;
         }
         let rid = rid.unwrap_or_else(|| panic!("invoice {} has no Reckon invoice", inv.id));
+        let cliniko_total = inv.total_amount.unwrap_or_default();
+        if cliniko_total < Decimal::ZERO {
+            // A Cliniko credit note: a Reckon credit note with the amounts made positive;
+            // an Open credit one unused, a Closed one applied to its invoice when it had
+            // a balance to take it.
+            let (reference, total, tax, balance) = reckon.with_book(|b, _| {
+                let c = b
+                    .credit_notes
+                    .get(&rid.0)
+                    .unwrap_or_else(|| panic!("Reckon credit note {rid} of {} is gone", inv.id));
+                let t = b.credit_note_totals(c);
+                (
+                    c.reference.clone(),
+                    t.total,
+                    t.total_tax,
+                    b.credit_note_balance(c),
+                )
+            });
+            assert_eq!(
+                reference,
+                Some(inv.number.to_string()),
+                "credit {} reference",
+                inv.id
+            );
+            assert_eq!(total, -cliniko_total, "credit {} total", inv.id);
+            assert_eq!(
+                tax,
+                -inv.tax_amount.unwrap_or_default(),
+                "credit {} GST",
+                inv.id
+            );
+            if inv.status == 40 {
+                assert_eq!(balance, total, "credit {} is unused in Cliniko", inv.id);
+            }
+            compared.credit_notes += 1;
+            continue;
+        }
         let (reference, total, tax, status, balance) = reckon.with_book(|b, _| {
             let r = b
                 .invoices
@@ -419,6 +458,16 @@ pub async fn assert_in_step(
             assert_eq!(status, "Paid", "invoice {} is paid in Cliniko", inv.id);
             assert_eq!(balance, Decimal::ZERO, "invoice {} balance", inv.id);
             compared.paid_invoices += 1;
+        } else if inv.status == 30 {
+            // Closed: cleared by its credit notes and the write-off of the rest.
+            assert_eq!(
+                balance,
+                Decimal::ZERO,
+                "invoice {} is closed in Cliniko",
+                inv.id
+            );
+            assert_eq!(status, "Paid", "invoice {} status", inv.id);
+            compared.closed_invoices += 1;
         } else {
             assert_eq!(status, "Approved", "invoice {} status", inv.id);
         }

@@ -9,7 +9,7 @@ use super::dto::{
 };
 use super::pacing::Pacer;
 use super::query::{ListQuery, PER_PAGE};
-use crate::domain::{Business, ClinikoId, EntityKind, Record, Tax};
+use crate::domain::{Business, ClinikoId, EntityKind, Record, Reversal, Tax};
 use crate::ports::{self, Changes, ClinikoSource, PageCursor, Unreadable};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -393,6 +393,50 @@ impl ClinikoClient {
         Ok(found)
     }
 
+    /// The live credit notes reversing each of the given invoices (one id-list query on
+    /// `original_invoice_id`, every page followed). A reversal that cannot be read fails
+    /// its invoice (named, set aside like one with an unreadable item): settling the
+    /// invoice without it could clear its balance twice.
+    async fn reversals_of(&self, invoices: &[ClinikoId]) -> Result<Reversals, ClinikoError> {
+        let mut found = Reversals::default();
+        for chunk in invoices.chunks(PER_PAGE as usize) {
+            let query = ListQuery::new()
+                .ids("original_invoice_id", chunk)
+                .per_page(PER_PAGE);
+            let mut next = Some(self.url("invoices", &query));
+            while let Some(url) = next {
+                let page = self.page(&url, "invoices").await?;
+                for raw in &page.records {
+                    match decode::<InvoiceDto>(raw) {
+                        Ok(credit) => {
+                            if let Some(original) = credit.original_invoice_id {
+                                found.items.entry(original).or_default().push(Reversal {
+                                    id: credit.id,
+                                    number: credit.number,
+                                    status: credit.status,
+                                    total_amount: credit.total_amount,
+                                });
+                            }
+                        }
+                        Err(e) => match raw_link_id(raw, "original_invoice") {
+                            Some(original) => {
+                                found
+                                    .broken
+                                    .entry(original)
+                                    .or_insert_with(|| format!("its credit note: {e}"));
+                            }
+                            None => {
+                                warn!(error = %e, "unreadable credit note without an original invoice link")
+                            }
+                        },
+                    }
+                }
+                next = page.next;
+            }
+        }
+        Ok(found)
+    }
+
     /// Decodes each record of a page on its own: one that cannot be read is set aside,
     /// named, and never stops the rest. Invoices come with their items. Versions stamped
     /// later than now (plus a little clock skew) are taken as now, so one bad clock can
@@ -429,12 +473,26 @@ impl ClinikoClient {
                 } else {
                     self.items_of(&ids).await?
                 };
+                let closed: Vec<ClinikoId> = records
+                    .iter()
+                    .filter(|r| matches!(r, Record::Invoice(i) if i.wants_reversals()))
+                    .map(Record::id)
+                    .collect();
+                let mut reversals = if closed.is_empty() {
+                    Reversals::default()
+                } else {
+                    self.reversals_of(&closed).await?
+                };
                 let mut kept = Vec::with_capacity(records.len());
                 for record in records {
                     let Record::Invoice(mut invoice) = record else {
                         continue;
                     };
-                    if let Some(error) = found.broken.remove(&invoice.id) {
+                    if let Some(error) = found
+                        .broken
+                        .remove(&invoice.id)
+                        .or_else(|| reversals.broken.remove(&invoice.id))
+                    {
                         unreadable.push(Unreadable {
                             kind,
                             id: Some(invoice.id),
@@ -444,6 +502,7 @@ impl ClinikoClient {
                         continue;
                     }
                     invoice.items = found.items.remove(&invoice.id).unwrap_or_default();
+                    invoice.reversals = reversals.items.remove(&invoice.id).unwrap_or_default();
                     kept.push(Record::Invoice(invoice));
                 }
                 (kept, unreadable)
@@ -480,6 +539,14 @@ impl ClinikoClient {
 #[derive(Default)]
 struct InvoiceItems {
     items: HashMap<ClinikoId, Vec<crate::domain::InvoiceItem>>,
+    broken: HashMap<ClinikoId, String>,
+}
+
+/// Credit notes by the invoice they reverse, and the first problem of each invoice with an
+/// unreadable one.
+#[derive(Default)]
+struct Reversals {
+    items: HashMap<ClinikoId, Vec<Reversal>>,
     broken: HashMap<ClinikoId, String>,
 }
 

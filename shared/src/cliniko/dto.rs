@@ -300,6 +300,7 @@ pub(super) struct InvoiceDto {
     patient: Option<Link>,
     business: Option<Link>,
     appointment: Option<Link>,
+    original_invoice: Option<Link>,
     #[serde(deserialize_with = "lenient::opt_time")]
     closed_at: Option<DateTime<Utc>>,
     #[serde(deserialize_with = "lenient::opt_time")]
@@ -631,6 +632,8 @@ impl Wire for InvoiceDto {
             created_at: required(self.created_at, "created_at")?,
             updated_at: required(self.updated_at, "updated_at")?,
             items: Vec::new(),
+            original_invoice_id: link_id(self.original_invoice, "original_invoice")?,
+            reversals: Vec::new(),
         })
     }
 }

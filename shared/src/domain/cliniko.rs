@@ -256,9 +256,49 @@ pub struct Invoice {
     pub updated_at: DateTime<Utc>,
     /// Its live (not archived or deleted) invoice items.
     pub items: Vec<InvoiceItem>,
+    /// For a credit note (a reversal): the invoice it reverses.
+    #[serde(default)]
+    pub original_invoice_id: Option<ClinikoId>,
+    /// For a Closed invoice: the live credit notes that reverse it (read with it, so
+    /// the sync knows how much of its balance they clear); empty for other statuses.
+    #[serde(default)]
+    pub reversals: Vec<Reversal>,
+}
+
+/// A credit note that reverses an invoice, as far as settling the invoice needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reversal {
+    pub id: ClinikoId,
+    pub number: i64,
+    pub status: InvoiceStatus,
+    /// Negative, including tax.
+    pub total_amount: Decimal,
+}
+
+/// What a Cliniko invoice is in accounting terms; decides its Reckon representation
+/// (see docs/cliniko-invoice-statuses.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceRole {
+    /// A sale: a Reckon invoice.
+    Sale,
+    /// A negative total (a reversal or a credit): a Reckon credit note.
+    Credit,
 }
 
 impl Invoice {
+    pub fn role(&self) -> InvoiceRole {
+        if self.total_amount.is_sign_negative() && !self.total_amount.is_zero() {
+            InvoiceRole::Credit
+        } else {
+            InvoiceRole::Sale
+        }
+    }
+
+    /// Whether Cliniko needs the reversals read with this invoice (see `reversals`).
+    pub fn wants_reversals(&self) -> bool {
+        self.status == InvoiceStatus::Closed && self.role() == InvoiceRole::Sale
+    }
+
     /// The version that orders edits: an item edit may move only the item's `updated_at`.
     pub fn version(&self) -> DateTime<Utc> {
         self.items

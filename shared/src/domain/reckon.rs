@@ -212,3 +212,67 @@ pub struct ReckonInvoiceRecord {
     pub balance: Decimal,
     pub lines: Vec<ReckonLineRecord>,
 }
+
+// ---- credit notes ---------------------------------------------------------------------------
+
+/// Reckon's `CreditNoteStatus`: `Closed` once it is used up (fully allocated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CreditNoteStatus {
+    Draft,
+    Approved,
+    Closed,
+}
+
+/// A credit note as the sync wants it in Reckon: a Cliniko credit note with its amounts
+/// made positive, or the write-off that clears a Closed invoice's remainder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreditNoteDraft {
+    pub customer: ReckonId,
+    /// The Cliniko credit note's number, or `Write-off <invoice number>`.
+    pub reference: String,
+    pub date: NaiveDate,
+    pub amount_tax_status: AmountTaxStatus,
+    /// Draft or Approved (only an approved credit note can be allocated).
+    pub status: CreditNoteStatus,
+    pub notes: Option<String>,
+    /// Reckon credit-note lines take no discount: a discounted line is sent as one unit
+    /// at its line amount.
+    pub lines: Vec<InvoiceLineDraft>,
+    /// What Reckon must compute, including tax (checked after writing).
+    pub expected_total: Decimal,
+    pub expected_tax: Decimal,
+}
+
+/// One allocation of a credit note to an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditAllocation {
+    /// Reckon's link id (what unlinks it).
+    pub link_id: Option<String>,
+    pub invoice: ReckonId,
+    pub amount: Decimal,
+}
+
+/// What the sync reads back about a Reckon credit note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReckonCreditNote {
+    pub id: ReckonId,
+    pub reference: Option<String>,
+    pub customer: Option<ReckonId>,
+    pub status: CreditNoteStatus,
+    pub total_amount: Decimal,
+    pub total_tax_amount: Decimal,
+    /// What is not yet allocated to invoices.
+    pub balance: Decimal,
+    pub allocations: Vec<CreditAllocation>,
+}
+
+impl ReckonCreditNote {
+    /// How much of this credit note is allocated to `invoice` (`None` on an overflow,
+    /// which only absurd data from Reckon could cause).
+    pub fn allocated_to(&self, invoice: ReckonId) -> Option<Decimal> {
+        self.allocations
+            .iter()
+            .filter(|a| a.invoice == invoice)
+            .try_fold(Decimal::ZERO, |sum, a| sum.checked_add(a.amount))
+    }
+}

@@ -50,6 +50,25 @@ pub struct MappingConfig {
     pub address_type: String,
     /// Copy Cliniko invoice notes to the Reckon invoice. Default `true`.
     pub copy_invoice_notes: bool,
+    /// How the part of a Closed (30) invoice that its Cliniko credit notes do not clear is
+    /// settled in Reckon. Default `write_off`.
+    pub closed_remainder: ClosedRemainder,
+    /// Ledger account (name or id) for write-off credit notes. Default: none, so the
+    /// write-off reverses the invoice's own lines (same items or accounts, same tax codes).
+    pub write_off_account: Option<String>,
+}
+
+/// What settles a Closed invoice's remainder (see docs/cliniko-invoice-statuses.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedRemainder {
+    /// A Reckon credit note for the remainder, allocated to the invoice (`Write-off <n>`).
+    WriteOff,
+    /// A receipt for the remainder, as for Paid: for clinics that close invoices paid
+    /// outside Cliniko.
+    Receipt,
+    /// Nothing: the remainder stays owing in Reckon (the behaviour before this setting).
+    LeaveOwing,
 }
 
 impl Default for MappingConfig {
@@ -64,6 +83,8 @@ impl Default for MappingConfig {
             prefer_invoice_email: false,
             address_type: "Billing".into(),
             copy_invoice_notes: true,
+            closed_remainder: ClosedRemainder::WriteOff,
+            write_off_account: None,
         }
     }
 }

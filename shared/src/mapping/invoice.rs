@@ -24,8 +24,9 @@
 use super::text::{DESCRIPTION_MAX, clean, truncate};
 use super::{MappingConfig, MappingError};
 use crate::domain::{
-    AmountTaxStatus, Business, Discount, EntityKind, Invoice, InvoiceDraft, InvoiceItem,
-    InvoiceLineDraft, LineTarget, ReckonId, ReckonInvoiceStatus, TaxCalculation,
+    AmountTaxStatus, Business, CreditNoteDraft, CreditNoteStatus, Discount, EntityKind, Invoice,
+    InvoiceDraft, InvoiceItem, InvoiceLineDraft, InvoiceStatus, LineTarget, ReckonId,
+    ReckonInvoiceStatus, TaxCalculation,
 };
 use chrono_tz::Tz;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -270,6 +271,183 @@ pub fn invoice_to_draft(
     })
 }
 
+/// A Cliniko credit note (an invoice with a negative total) as a Reckon credit note: the
+/// same lines with their signs turned, so amounts and GST equal Cliniko's to the cent, made
+/// positive. `line_targets` and `tz` as for [`invoice_to_draft`].
+pub fn credit_note_draft(
+    credit: &Invoice,
+    customer: ReckonId,
+    line_targets: &[LineTarget],
+    tz: Tz,
+    cfg: &MappingConfig,
+) -> Result<CreditNoteDraft, MappingError> {
+    let turned = Invoice {
+        total_amount: -credit.total_amount,
+        net_amount: -credit.net_amount,
+        tax_amount: -credit.tax_amount,
+        items: credit
+            .items
+            .iter()
+            .map(|i| InvoiceItem {
+                quantity: -i.quantity,
+                net_price: -i.net_price,
+                tax_amount: -i.tax_amount,
+                total_including_tax: -i.total_including_tax,
+                discount: match i.discount {
+                    Discount::Amount(a) => Discount::Amount(-a),
+                    other => other,
+                },
+                ..i.clone()
+            })
+            .collect(),
+        ..credit.clone()
+    };
+    let d = invoice_to_draft(&turned, customer, line_targets, tz, cfg)?;
+    Ok(CreditNoteDraft {
+        customer,
+        reference: d.reference,
+        date: d.invoice_date,
+        amount_tax_status: d.amount_tax_status,
+        status: match cfg.invoice_status(credit.status) {
+            ReckonInvoiceStatus::Draft => CreditNoteStatus::Draft,
+            _ => CreditNoteStatus::Approved,
+        },
+        notes: d.notes,
+        lines: d.lines,
+        expected_total: d.expected_total,
+        expected_tax: d.expected_tax,
+    })
+}
+
+/// What of a Closed invoice its Cliniko credit notes do not clear: its total less the
+/// credit notes that reverse it and are used (Closed themselves; an Open credit one is the
+/// patient's to spend elsewhere). Never below zero; `None` when it is not a Closed sale.
+pub fn closed_remainder(invoice: &Invoice) -> Option<Decimal> {
+    if !invoice.wants_reversals() {
+        return None;
+    }
+    let credited = checked_sum(
+        invoice
+            .reversals
+            .iter()
+            .filter(|r| r.status == InvoiceStatus::Closed)
+            .map(|r| r.total_amount.abs()),
+    )?;
+    Some(
+        invoice
+            .total_amount
+            .checked_sub(credited)
+            .unwrap_or_default()
+            .max(Decimal::ZERO),
+    )
+}
+
+/// The credit note that writes off `remainder` of an invoice (drafted as `invoice`): its
+/// lines reversed in proportion (the whole invoice when the remainder is its total, so
+/// GST is reversed to the cent), to `write_off_account` when one is configured, else to
+/// the lines' own items and accounts.
+pub fn write_off_draft(
+    invoice_id: crate::domain::ClinikoId,
+    invoice: &InvoiceDraft,
+    remainder: Decimal,
+    date: chrono::NaiveDate,
+    cfg: &MappingConfig,
+) -> Result<CreditNoteDraft, MappingError> {
+    let kind = EntityKind::Invoice;
+    let absurd = || {
+        MappingError::invalid(
+            kind,
+            invoice_id,
+            "total_amount",
+            "the write-off arithmetic overflows",
+        )
+    };
+    if invoice.expected_total <= Decimal::ZERO || remainder <= Decimal::ZERO {
+        return Err(MappingError::invalid(
+            kind,
+            invoice_id,
+            "total_amount",
+            "only a positive remainder of a positive invoice is written off",
+        ));
+    }
+    let whole = remainder >= invoice.expected_total;
+    let exclusive = invoice.amount_tax_status == AmountTaxStatus::Exclusive;
+    let mut lines = Vec::with_capacity(invoice.lines.len());
+    let mut total = Decimal::ZERO;
+    let mut tax_total = Decimal::ZERO;
+    for l in &invoice.lines {
+        let amount =
+            reckon_line_amount(l.price, l.quantity, l.discount_amount).ok_or_else(absurd)?;
+        let (amount, tax) = if whole {
+            (amount, l.tax_amount)
+        } else {
+            let share = |v: Decimal| -> Option<Decimal> {
+                Some(cents(
+                    v.checked_mul(remainder)?
+                        .checked_div(invoice.expected_total)?,
+                ))
+            };
+            (
+                share(amount).ok_or_else(absurd)?,
+                share(l.tax_amount).ok_or_else(absurd)?,
+            )
+        };
+        total = total
+            .checked_add(amount)
+            .and_then(|t| {
+                if exclusive {
+                    t.checked_add(tax)
+                } else {
+                    Some(t)
+                }
+            })
+            .ok_or_else(absurd)?;
+        tax_total = tax_total.checked_add(tax).ok_or_else(absurd)?;
+        lines.push(InvoiceLineDraft {
+            line_number: l.line_number,
+            description: truncate(&format!("Write-off: {}", l.description), DESCRIPTION_MAX),
+            target: match &cfg.write_off_account {
+                Some(account) => LineTarget::Account(account.clone()),
+                None => l.target.clone(),
+            },
+            price: amount,
+            quantity: Decimal::ONE,
+            discount_amount: None,
+            tax_code: l.tax_code.clone(),
+            tax_amount: tax,
+        });
+    }
+    // Cents lost to rounding the shares land on the largest line.
+    let short = remainder
+        .min(invoice.expected_total)
+        .checked_sub(total)
+        .ok_or_else(absurd)?;
+    if !short.is_zero()
+        && let Some(largest) = lines.iter_mut().max_by_key(|l| l.price.abs())
+    {
+        largest.price = largest.price.checked_add(short).ok_or_else(absurd)?;
+    }
+    Ok(CreditNoteDraft {
+        customer: invoice.customer,
+        reference: write_off_reference(&invoice.reference),
+        date: date.max(invoice.invoice_date),
+        amount_tax_status: invoice.amount_tax_status,
+        status: CreditNoteStatus::Approved,
+        notes: Some(format!(
+            "Clears the balance of invoice {} that Cliniko closed without payment.",
+            invoice.reference
+        )),
+        lines,
+        expected_total: remainder.min(invoice.expected_total),
+        expected_tax: tax_total,
+    })
+}
+
+/// The reference of the credit note that writes off invoice `reference`'s remainder.
+pub fn write_off_reference(reference: &str) -> String {
+    format!("Write-off {}", reference.trim())
+}
+
 fn map_line(
     invoice: &Invoice,
     index: usize,
@@ -460,6 +638,8 @@ pub(crate) mod testkit {
             created_at: at,
             updated_at: at,
             items,
+            original_invoice_id: None,
+            reversals: Vec::new(),
         }
     }
 
@@ -888,5 +1068,153 @@ mod tests {
         let f = fit_line(dec!(1), dec!(1), dec!(0), false, true, dec!(2));
         assert!(f.fallback);
         assert_eq!((f.price, f.quantity), (dec!(2), dec!(1)));
+    }
+
+    /// A Cliniko reversal: the same lines with negative quantities and totals.
+    fn reversal_of(inv: &Invoice) -> Invoice {
+        let mut credit = inv.clone();
+        credit.id = ClinikoId(inv.id.0 + 1);
+        credit.number = inv.number + 1;
+        credit.status = InvoiceStatus::OpenCredit;
+        credit.original_invoice_id = Some(inv.id);
+        credit.total_amount = -inv.total_amount;
+        credit.net_amount = -inv.net_amount;
+        credit.tax_amount = -inv.tax_amount;
+        for i in &mut credit.items {
+            i.quantity = -i.quantity;
+            i.net_price = -i.net_price;
+            i.tax_amount = -i.tax_amount;
+            i.total_including_tax = -i.total_including_tax;
+            if let Discount::Amount(a) = i.discount {
+                i.discount = Discount::Amount(-a);
+            }
+        }
+        credit
+    }
+
+    #[test]
+    fn credit_notes_are_the_reversed_lines_made_positive() {
+        for inclusive in [true, false] {
+            let inv = invoice(
+                &[
+                    line(dec!(100), dec!(1), Discount::Amount(dec!(20)), dec!(10)),
+                    line(dec!(85), dec!(2), Discount::Percent(dec!(10)), dec!(10)),
+                    line(dec!(95.50), dec!(1), Discount::None, dec!(0)),
+                ],
+                inclusive,
+            );
+            let credit = reversal_of(&inv);
+            assert!(credit.total_amount < Decimal::ZERO);
+            assert_eq!(credit.role(), crate::domain::InvoiceRole::Credit);
+            let c = credit_note_draft(
+                &credit,
+                customer(),
+                &targets(credit.items.len()),
+                chrono_tz::Australia::Sydney,
+                &MappingConfig::default(),
+            )
+            .unwrap();
+            assert_eq!(c.expected_total, inv.total_amount, "inclusive={inclusive}");
+            assert_eq!(c.expected_tax, inv.tax_amount);
+            assert_eq!(c.reference, credit.number.to_string());
+            assert_eq!(c.status, CreditNoteStatus::Approved);
+            // Line by line, what Reckon computes lands on Cliniko's amounts, positive.
+            let as_invoice = InvoiceDraft {
+                customer: c.customer,
+                reference: c.reference.clone(),
+                invoice_date: c.date,
+                amount_tax_status: c.amount_tax_status,
+                status: ReckonInvoiceStatus::Approved,
+                notes: None,
+                lines: c.lines.clone(),
+                expected_total: c.expected_total,
+                expected_tax: c.expected_tax,
+                paid: false,
+            };
+            assert_reckon_matches(&inv, &as_invoice);
+        }
+    }
+
+    #[test]
+    fn a_closed_invoice_remainder_is_what_its_used_credit_notes_leave() {
+        let mut inv = invoice(&[line(dec!(100), dec!(1), Discount::None, dec!(10))], true);
+        assert_eq!(
+            closed_remainder(&inv),
+            None,
+            "an Open invoice has no remainder"
+        );
+        inv.status = InvoiceStatus::Closed;
+        assert_eq!(closed_remainder(&inv), Some(dec!(110)));
+        let reversal = |status, total| crate::domain::Reversal {
+            id: ClinikoId(77),
+            number: 2000,
+            status,
+            total_amount: total,
+        };
+        inv.reversals = vec![reversal(InvoiceStatus::Closed, dec!(-40))];
+        assert_eq!(closed_remainder(&inv), Some(dec!(70)));
+        // An unused (Open credit) reversal did not close anything.
+        inv.reversals
+            .push(reversal(InvoiceStatus::OpenCredit, dec!(-70)));
+        assert_eq!(closed_remainder(&inv), Some(dec!(70)));
+        inv.reversals
+            .push(reversal(InvoiceStatus::Closed, dec!(-500)));
+        assert_eq!(
+            closed_remainder(&inv),
+            Some(Decimal::ZERO),
+            "never below zero"
+        );
+    }
+
+    #[test]
+    fn write_offs_reverse_the_invoice_lines_to_the_cent() {
+        for inclusive in [true, false] {
+            let inv = invoice(
+                &[
+                    line(dec!(95.45), dec!(3), Discount::None, dec!(10)),
+                    line(dec!(33.33), dec!(0.5), Discount::None, dec!(0)),
+                ],
+                inclusive,
+            );
+            let d = draft(&inv);
+            let date = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+            let whole = write_off_draft(
+                inv.id,
+                &d,
+                d.expected_total,
+                date,
+                &MappingConfig::default(),
+            )
+            .unwrap();
+            assert_eq!(whole.reference, "Write-off 1042");
+            assert_eq!(
+                (whole.expected_total, whole.expected_tax),
+                (inv.total_amount, inv.tax_amount),
+                "the whole invoice reverses its GST exactly"
+            );
+            assert_eq!(whole.lines[0].target, d.lines[0].target);
+            for part in [dec!(0.01), dec!(10), dec!(123.45)] {
+                let cfg = MappingConfig {
+                    write_off_account: Some("Bad Debts".into()),
+                    ..MappingConfig::default()
+                };
+                let w = write_off_draft(inv.id, &d, part, date, &cfg).unwrap();
+                let lines: Decimal = w.lines.iter().map(|l| l.price).sum();
+                let tax: Decimal = w.lines.iter().map(|l| l.tax_amount).sum();
+                let total = if inclusive { lines } else { lines + tax };
+                assert_eq!(total, part, "inclusive={inclusive}");
+                assert_eq!(w.expected_total, part);
+                assert_eq!(w.expected_tax, tax);
+                assert!(
+                    w.lines
+                        .iter()
+                        .all(|l| l.target == LineTarget::Account("Bad Debts".into()))
+                );
+            }
+            assert!(
+                write_off_draft(inv.id, &d, Decimal::ZERO, date, &MappingConfig::default())
+                    .is_err()
+            );
+        }
     }
 }

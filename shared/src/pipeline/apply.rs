@@ -6,7 +6,7 @@
 
 use super::PipelineError;
 use crate::domain::*;
-use crate::mapping::{self, MappingConfig};
+use crate::mapping::{self, ClosedRemainder, MappingConfig};
 use crate::ports::{
     AuditEntry, ClinikoSource, CrossRef, Intent, Outcome, PaymentDraft, ReckonSink, StateStore,
 };
@@ -825,8 +825,20 @@ where
             .business_id
             .and_then(|b| businesses.iter().find(|x| x.id == b));
         let tz = mapping::business_time_zone(business, &self.mapping);
+        if inv.role() == InvoiceRole::Credit {
+            return self
+                .apply_credit_note(inv, customer, &targets, tz, xref)
+                .await;
+        }
         let draft = mapping::invoice_to_draft(inv, customer, &targets, tz, &self.mapping)?;
-        let hash = mapping::content_hash(&draft);
+        // A Closed invoice is settled by its reversals and the remainder policy: a change
+        // in either must reach Reckon even when the invoice itself reads the same.
+        let hash = if inv.wants_reversals() {
+            mapping::content_hash(&(&draft, &inv.reversals, self.mapping.closed_remainder))
+        } else {
+            mapping::content_hash(&draft)
+        };
+        let settled_in_cliniko = self.settled_in_cliniko(inv, &draft);
 
         if let Some(x) = xref {
             if hash == x.content_hash {
@@ -845,7 +857,7 @@ where
                 ))
             })?;
             if current.status == ReckonInvoiceStatus::Paid {
-                if draft.paid && current.total_amount == draft.expected_total {
+                if settled_in_cliniko && current.total_amount == draft.expected_total {
                     // Paid on both sides with the same total: only fields Reckon locks on
                     // paid invoices changed; keep the link current.
                     self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
@@ -975,23 +987,321 @@ where
                 cliniko_tax: draft.expected_tax,
             });
         }
-        if draft.paid && written.balance > Decimal::ZERO {
-            // The bookkeeper's date: the day the payment closed the invoice in the
-            // business's own time zone (08:30 in Perth is that day, not the UTC one before).
-            let date = draft
-                .invoice_date
-                .max(mapping::payment_date(inv.closed_at, tz).unwrap_or(draft.invoice_date));
+        // The bookkeeper's date: the day the invoice was settled in the business's own
+        // time zone (08:30 in Perth is that day, not the UTC one before).
+        let date = draft
+            .invoice_date
+            .max(mapping::payment_date(inv.closed_at, tz).unwrap_or(draft.invoice_date));
+        let mut detail = String::new();
+        let mut balance = written.balance;
+        // Credit notes that reverse a Closed invoice and are already in Reckon; the ones
+        // still to come allocate themselves when they are applied, so room is kept.
+        let mut pending = Decimal::ZERO;
+        if inv.wants_reversals() {
+            for r in inv
+                .reversals
+                .iter()
+                .filter(|r| r.status == InvoiceStatus::Closed)
+            {
+                let linked = self.state.cross_ref(EntityKind::Invoice, r.id).await?;
+                let credit = match linked {
+                    Some(x) => self.sink.credit_note(x.reckon_id).await?,
+                    None => None,
+                };
+                match credit {
+                    Some(c) => {
+                        let used = self.allocate(&c, rid, balance).await?;
+                        if !used.is_zero() {
+                            balance = balance.checked_sub(used).unwrap_or_default();
+                            detail
+                                .push_str(&format!("; credit note {} applied ({used})", r.number));
+                        }
+                    }
+                    None => {
+                        pending = pending
+                            .checked_add(r.total_amount.abs())
+                            .unwrap_or(Decimal::MAX);
+                    }
+                }
+            }
+        }
+        if draft.paid && balance > Decimal::ZERO {
             self.sink
                 .record_payment(&PaymentDraft {
                     customer,
                     invoice: rid,
-                    amount: written.balance,
+                    amount: balance,
                     date,
                     reference: draft.reference.clone(),
                 })
                 .await?;
-            return Ok(format!("; payment of {} recorded", written.balance));
+            detail.push_str(&format!("; payment of {balance} recorded"));
+            return Ok(detail);
         }
-        Ok(String::new())
+        let Some(remainder) = mapping::closed_remainder(inv) else {
+            return Ok(detail);
+        };
+        let room = balance.checked_sub(pending).unwrap_or_default();
+        let amount = remainder.min(room);
+        if amount <= Decimal::ZERO {
+            return Ok(detail);
+        }
+        match self.mapping.closed_remainder {
+            ClosedRemainder::LeaveOwing => {}
+            ClosedRemainder::Receipt => {
+                self.sink
+                    .record_payment(&PaymentDraft {
+                        customer,
+                        invoice: rid,
+                        amount,
+                        date,
+                        reference: draft.reference.clone(),
+                    })
+                    .await?;
+                detail.push_str(&format!(
+                    "; closed in Cliniko: payment of {amount} recorded"
+                ));
+            }
+            ClosedRemainder::WriteOff => {
+                let reference = mapping::write_off_reference(&draft.reference);
+                let existing = self
+                    .sink
+                    .find_credit_notes_by_reference(&reference)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.customer.is_none_or(|id| id == customer));
+                let (credit, created) = match existing {
+                    Some(c) => (c, false),
+                    None => {
+                        let write_off =
+                            mapping::write_off_draft(inv.id, draft, amount, date, &self.mapping)?;
+                        let id = self.sink.create_credit_note(&write_off).await?;
+                        let c = self.sink.credit_note(id).await?.ok_or_else(|| {
+                            PipelineError::Conflict(format!(
+                                "invoice {}: Reckon lost write-off credit note {id}",
+                                inv.id
+                            ))
+                        })?;
+                        (c, true)
+                    }
+                };
+                let used = self.allocate(&credit, rid, amount).await?;
+                if created || !used.is_zero() {
+                    detail.push_str(&format!(
+                        "; closed in Cliniko: {amount} written off ({reference})"
+                    ));
+                }
+            }
+        }
+        Ok(detail)
+    }
+
+    /// Whether Cliniko says nothing is owed on this sale: paid, or Closed with a remainder
+    /// policy that settles it.
+    fn settled_in_cliniko(&self, inv: &Invoice, draft: &InvoiceDraft) -> bool {
+        draft.paid
+            || (inv.wants_reversals()
+                && self.mapping.closed_remainder != ClosedRemainder::LeaveOwing)
+    }
+
+    /// Allocates what is left of a credit note to an invoice, up to `at_most` (the
+    /// invoice's balance); nothing when it is allocated to that invoice already. Returns
+    /// the amount allocated now.
+    async fn allocate(
+        &self,
+        credit: &ReckonCreditNote,
+        invoice: ReckonId,
+        at_most: Decimal,
+    ) -> Result<Decimal, PipelineError> {
+        if credit.status == CreditNoteStatus::Draft
+            || credit.allocated_to(invoice).is_none_or(|a| !a.is_zero())
+        {
+            return Ok(Decimal::ZERO);
+        }
+        let amount = credit.balance.min(at_most);
+        if amount <= Decimal::ZERO {
+            return Ok(Decimal::ZERO);
+        }
+        self.sink
+            .allocate_credit_note(credit.id, invoice, amount)
+            .await?;
+        Ok(amount)
+    }
+
+    // ---- credit notes ------------------------------------------------------------------
+
+    /// A Cliniko credit note (negative total) becomes a Reckon credit note. A Closed one
+    /// (its credit used) is allocated to the invoice it reverses when that is in Reckon;
+    /// an Open credit one stays unallocated: the patient's credit.
+    async fn apply_credit_note(
+        &self,
+        inv: &Invoice,
+        customer: ReckonId,
+        targets: &[LineTarget],
+        tz: chrono_tz::Tz,
+        xref: Option<CrossRef>,
+    ) -> Result<Applied, PipelineError> {
+        let kind = EntityKind::Invoice;
+        let version = inv.version();
+        let draft = mapping::credit_note_draft(inv, customer, targets, tz, &self.mapping)?;
+        let hash = mapping::content_hash(&draft);
+        if let Some(x) = xref {
+            if hash == x.content_hash {
+                self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
+                    .await?;
+                return Ok(Applied::new(
+                    Outcome::Unchanged,
+                    Some(x.reckon_id),
+                    "no change",
+                ));
+            }
+            let current = self.sink.credit_note(x.reckon_id).await?.ok_or_else(|| {
+                PipelineError::Conflict(format!(
+                    "credit note {}: Reckon credit note {} is gone; reconcile to re-create it",
+                    inv.id, x.reckon_id
+                ))
+            })?;
+            self.rewrite_credit(inv, &current, &draft).await?;
+            let detail = self.finish_credit(inv, &draft, x.reckon_id).await?;
+            self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
+                .await?;
+            return Ok(Applied::new(
+                Outcome::Updated,
+                Some(x.reckon_id),
+                format!("credit note updated{detail}"),
+            ));
+        }
+        let interrupted = self.state.intent(kind, inv.id).await?.is_some();
+        for candidate in self
+            .sink
+            .find_credit_notes_by_reference(&draft.reference)
+            .await?
+        {
+            if candidate.customer.is_some_and(|c| c != customer)
+                || self
+                    .state
+                    .cross_ref_by_reckon(kind, candidate.id)
+                    .await?
+                    .is_some()
+            {
+                continue;
+            }
+            self.rewrite_credit(inv, &candidate, &draft).await?;
+            let detail = self.finish_credit(inv, &draft, candidate.id).await?;
+            self.record_link(
+                kind,
+                inv.id,
+                candidate.id,
+                version,
+                hash,
+                None,
+                !interrupted,
+            )
+            .await?;
+            return Ok(if interrupted {
+                Applied::new(
+                    Outcome::Created,
+                    Some(candidate.id),
+                    format!("credit note found after an interrupted create{detail}"),
+                )
+            } else {
+                Applied::new(
+                    Outcome::Linked,
+                    Some(candidate.id),
+                    format!(
+                        "linked by reference {} to existing credit note{detail}",
+                        draft.reference
+                    ),
+                )
+            });
+        }
+        self.claim_create(Intent {
+            kind,
+            cliniko_id: inv.id,
+            marker: draft.reference.clone(),
+            started_at: Utc::now(),
+            owner: self.owner.clone(),
+        })
+        .await?;
+        let rid = self.sink.create_credit_note(&draft).await?;
+        let detail = self.finish_credit(inv, &draft, rid).await?;
+        self.record_link(kind, inv.id, rid, version, hash, None, false)
+            .await?;
+        Ok(Applied::new(
+            Outcome::Created,
+            Some(rid),
+            format!("credit note created{detail}"),
+        ))
+    }
+
+    /// Rewrites a Reckon credit note unless it already reads the same; one that is
+    /// allocated keeps its total (Reckon refuses less than what is allocated, and an
+    /// allocation is the bookkeeper's as much as ours).
+    async fn rewrite_credit(
+        &self,
+        inv: &Invoice,
+        current: &ReckonCreditNote,
+        draft: &CreditNoteDraft,
+    ) -> Result<(), PipelineError> {
+        let same_total = current.total_amount == draft.expected_total
+            && current.total_tax_amount == draft.expected_tax;
+        if !current.allocations.is_empty() {
+            if same_total {
+                return Ok(());
+            }
+            return Err(PipelineError::Conflict(format!(
+                "credit note {}: Reckon credit note {} is applied to invoices with total {}, Cliniko's total is {}; unapply it in Reckon first",
+                inv.id, current.id, current.total_amount, draft.expected_total
+            )));
+        }
+        self.sink.update_credit_note(current.id, draft).await?;
+        Ok(())
+    }
+
+    /// Checks Reckon's totals against Cliniko's, then allocates a used (Closed) credit
+    /// note to the invoice it reverses.
+    async fn finish_credit(
+        &self,
+        inv: &Invoice,
+        draft: &CreditNoteDraft,
+        rid: ReckonId,
+    ) -> Result<String, PipelineError> {
+        let written = self.sink.credit_note(rid).await?.ok_or_else(|| {
+            PipelineError::Conflict(format!(
+                "credit note {}: Reckon lost credit note {rid}",
+                inv.id
+            ))
+        })?;
+        if written.total_amount != draft.expected_total
+            || written.total_tax_amount != draft.expected_tax
+        {
+            return Err(PipelineError::TotalsMismatch {
+                invoice: inv.id,
+                reckon_total: written.total_amount,
+                cliniko_total: draft.expected_total,
+                reckon_tax: written.total_tax_amount,
+                cliniko_tax: draft.expected_tax,
+            });
+        }
+        if inv.status != InvoiceStatus::Closed {
+            return Ok(String::new());
+        }
+        let Some(original) = inv.original_invoice_id else {
+            return Ok(String::new());
+        };
+        let Some(link) = self.state.cross_ref(EntityKind::Invoice, original).await? else {
+            return Ok(String::new());
+        };
+        let Some(target) = self.sink.invoice(link.reckon_id).await? else {
+            return Ok(String::new());
+        };
+        let used = self.allocate(&written, target.id, target.balance).await?;
+        if used.is_zero() {
+            return Ok(String::new());
+        }
+        Ok(format!(
+            "; applied {used} to invoice {}",
+            target.reference.as_deref().unwrap_or("?")
+        ))
     }
 }

@@ -109,6 +109,35 @@ pub trait ReckonSink: Send + Sync {
         &self,
         payment: &PaymentDraft,
     ) -> impl Future<Output = Result<ReckonId, ReckonError>> + Send;
+
+    /// Credit notes whose `reference` is exactly `reference`.
+    fn find_credit_notes_by_reference(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Vec<ReckonCreditNote>, ReckonError>> + Send;
+    fn credit_note(
+        &self,
+        id: ReckonId,
+    ) -> impl Future<Output = Result<Option<ReckonCreditNote>, ReckonError>> + Send;
+    /// Creates the credit note and brings it to `draft.status`.
+    fn create_credit_note(
+        &self,
+        credit: &CreditNoteDraft,
+    ) -> impl Future<Output = Result<ReckonId, ReckonError>> + Send;
+    /// Replaces the credit note's content and brings it to `draft.status`.
+    fn update_credit_note(
+        &self,
+        id: ReckonId,
+        credit: &CreditNoteDraft,
+    ) -> impl Future<Output = Result<(), ReckonError>> + Send;
+    /// Allocates `amount` of an approved credit note to an invoice of the same customer
+    /// (lowers both balances).
+    fn allocate_credit_note(
+        &self,
+        credit: ReckonId,
+        invoice: ReckonId,
+        amount: Decimal,
+    ) -> impl Future<Output = Result<(), ReckonError>> + Send;
 }
 
 /// What one changed-since read found: the records it could read, and the ones it could
@@ -183,6 +212,10 @@ pub trait ReckonBook: Send + Sync {
         &self,
         cursor: Option<PageCursor>,
     ) -> impl Future<Output = Result<Page<ReckonInvoiceRecord>, ReckonError>> + Send;
+    fn credit_note_page(
+        &self,
+        cursor: Option<PageCursor>,
+    ) -> impl Future<Output = Result<Page<ReckonCreditNote>, ReckonError>> + Send;
     /// One record by id; `None` when the book has no such record.
     fn customer(
         &self,

@@ -38,6 +38,10 @@ pub struct DryRunSink<R> {
     customers: Mutex<HashMap<ReckonId, CustomerDraft>>,
     items: Mutex<HashMap<ReckonId, ItemDraft>>,
     invoices: Mutex<HashMap<ReckonId, (InvoiceDraft, Decimal)>>,
+    /// Credit notes as the preview left them (made up, or real ones it changed).
+    credits: Mutex<HashMap<ReckonId, ReckonCreditNote>>,
+    /// What the preview paid or credited on invoices it did not write itself.
+    settled: Mutex<HashMap<ReckonId, Decimal>>,
 }
 
 impl<R> DryRunSink<R> {
@@ -48,6 +52,8 @@ impl<R> DryRunSink<R> {
             customers: Mutex::default(),
             items: Mutex::default(),
             invoices: Mutex::default(),
+            credits: Mutex::default(),
+            settled: Mutex::default(),
         }
     }
 
@@ -347,7 +353,20 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         if let Some((d, paid)) = guard(&self.invoices).get(&id).cloned() {
             return Ok(Some(invoice_view(id, &d, paid)));
         }
-        self.inner.invoice(id).await
+        let settled = guard(&self.settled).get(&id).copied();
+        Ok(self.inner.invoice(id).await?.map(|mut i| {
+            if let Some(s) = settled {
+                i.balance = i
+                    .balance
+                    .checked_sub(s)
+                    .unwrap_or_default()
+                    .max(Decimal::ZERO);
+                if i.balance.is_zero() {
+                    i.status = ReckonInvoiceStatus::Paid;
+                }
+            }
+            i
+        }))
     }
 
     async fn create_invoice(&self, invoice: &InvoiceDraft) -> Result<ReckonId, ReckonError> {
@@ -390,14 +409,143 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
     }
 
     async fn record_payment(&self, payment: &PaymentDraft) -> Result<ReckonId, ReckonError> {
-        if let Some((_, paid)) = guard(&self.invoices).get_mut(&payment.invoice) {
-            *paid = paid.checked_add(payment.amount).unwrap_or(*paid);
-        }
+        self.settle(payment.invoice, payment.amount);
         self.record(SinkAction::Payment {
             amount: payment.amount,
             date: payment.date,
         });
         Ok(made_up_id())
+    }
+
+    async fn find_credit_notes_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<ReckonCreditNote>, ReckonError> {
+        let ours = guard(&self.credits).clone();
+        let mut found: Vec<ReckonCreditNote> = self
+            .inner
+            .find_credit_notes_by_reference(reference)
+            .await?
+            .into_iter()
+            .filter(|c| !ours.contains_key(&c.id))
+            .collect();
+        found.extend(
+            ours.into_values()
+                .filter(|c| c.reference.as_deref() == Some(reference)),
+        );
+        Ok(found)
+    }
+
+    async fn credit_note(&self, id: ReckonId) -> Result<Option<ReckonCreditNote>, ReckonError> {
+        if let Some(c) = guard(&self.credits).get(&id).cloned() {
+            return Ok(Some(c));
+        }
+        self.inner.credit_note(id).await
+    }
+
+    async fn create_credit_note(&self, credit: &CreditNoteDraft) -> Result<ReckonId, ReckonError> {
+        let id = made_up_id();
+        guard(&self.credits).insert(id, credit_view(id, credit, Vec::new()));
+        self.record(SinkAction::Create {
+            what: format!(
+                "credit note {} for {:.2} ({:?})",
+                credit.reference, credit.expected_total, credit.status
+            ),
+        });
+        Ok(id)
+    }
+
+    async fn update_credit_note(
+        &self,
+        id: ReckonId,
+        credit: &CreditNoteDraft,
+    ) -> Result<(), ReckonError> {
+        let before = self.credit_note(id).await?;
+        let money = |d: Decimal| format!("{:.2}", d);
+        let mut changes = Vec::new();
+        let allocations = match before {
+            Some(now) => {
+                push_change(
+                    &mut changes,
+                    "total",
+                    money(now.total_amount),
+                    money(credit.expected_total),
+                );
+                push_change(
+                    &mut changes,
+                    "GST",
+                    money(now.total_tax_amount),
+                    money(credit.expected_tax),
+                );
+                now.allocations
+            }
+            None => Vec::new(),
+        };
+        guard(&self.credits).insert(id, credit_view(id, credit, allocations));
+        self.record(SinkAction::Update { id, changes });
+        Ok(())
+    }
+
+    async fn allocate_credit_note(
+        &self,
+        credit: ReckonId,
+        invoice: ReckonId,
+        amount: Decimal,
+    ) -> Result<(), ReckonError> {
+        if let Some(mut c) = self.credit_note(credit).await? {
+            c.balance = c.balance.checked_sub(amount).unwrap_or_default();
+            c.allocations.push(CreditAllocation {
+                link_id: None,
+                invoice,
+                amount,
+            });
+            guard(&self.credits).insert(credit, c);
+        }
+        self.settle(invoice, amount);
+        self.record(SinkAction::Update {
+            id: credit,
+            changes: vec![Change {
+                field: "credit applied to the invoice".into(),
+                reckon: String::new(),
+                cliniko: format!("{amount:.2}"),
+            }],
+        });
+        Ok(())
+    }
+}
+
+impl<R> DryRunSink<R> {
+    /// Lowers an invoice's balance by a payment or a credit the preview would record.
+    fn settle(&self, invoice: ReckonId, amount: Decimal) {
+        if let Some((_, paid)) = guard(&self.invoices).get_mut(&invoice) {
+            *paid = paid.checked_add(amount).unwrap_or(*paid);
+            return;
+        }
+        let mut settled = guard(&self.settled);
+        let entry = settled.entry(invoice).or_default();
+        *entry = entry.checked_add(amount).unwrap_or(*entry);
+    }
+}
+
+/// A credit note as Reckon would show it after the preview's writes.
+fn credit_view(
+    id: ReckonId,
+    d: &CreditNoteDraft,
+    allocations: Vec<CreditAllocation>,
+) -> ReckonCreditNote {
+    let used = allocations
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, a| sum.checked_add(a.amount))
+        .unwrap_or_default();
+    ReckonCreditNote {
+        id,
+        reference: Some(d.reference.clone()),
+        customer: Some(d.customer),
+        status: d.status,
+        total_amount: d.expected_total,
+        total_tax_amount: d.expected_tax,
+        balance: d.expected_total.checked_sub(used).unwrap_or_default(),
+        allocations,
     }
 }
 

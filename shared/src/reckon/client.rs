@@ -7,14 +7,15 @@ use super::auth::{ReckonOAuth, TokenManager};
 use super::dto::{self, ErrorBody};
 use super::{ReckonClientConfig, ReckonError};
 use crate::domain::{
-    CustomerDraft, InvoiceDraft, ItemDraft, LedgerAccount, ReckonCustomer, ReckonCustomerRecord,
-    ReckonId, ReckonInvoice, ReckonInvoiceRecord, ReckonInvoiceStatus, ReckonItem,
-    ReckonItemRecord,
+    CreditNoteDraft, CreditNoteStatus, CustomerDraft, InvoiceDraft, ItemDraft, LedgerAccount,
+    ReckonCreditNote, ReckonCustomer, ReckonCustomerRecord, ReckonId, ReckonInvoice,
+    ReckonInvoiceRecord, ReckonInvoiceStatus, ReckonItem, ReckonItemRecord,
 };
 use crate::ports::{Page, PageCursor, PaymentDraft, ReckonBook, ReckonSink, TokenStore};
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LINK, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -603,6 +604,86 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         let body = Self::to_value("POST /receipts", &input)?;
         self.create("receipts", &body).await
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_credit_notes_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<ReckonCreditNote>, ReckonError> {
+        let views: Vec<dto::CreditNoteView> = self
+            .list_all("creditnotes", dto::eq_filter("reference", reference))
+            .await?;
+        views
+            .into_iter()
+            .filter(|v| v.reference.as_deref() == Some(reference))
+            .map(|v| v.into_domain("GET /creditnotes"))
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %id))]
+    async fn credit_note(&self, id: ReckonId) -> Result<Option<ReckonCreditNote>, ReckonError> {
+        let path = format!("creditnotes/{id}");
+        match self.get_one::<dto::CreditNoteView>(&path).await? {
+            Some(v) => v.into_domain(&format!("GET /{path}")).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// POST (Reckon creates a Draft), then a merge-patch of `status` unless Draft is wanted.
+    #[tracing::instrument(skip_all)]
+    async fn create_credit_note(&self, credit: &CreditNoteDraft) -> Result<ReckonId, ReckonError> {
+        let input = dto::CreditNoteInput::from_draft(credit)?;
+        let body = Self::to_value("POST /creditnotes", &input)?;
+        let id = self.create("creditnotes", &body).await?;
+        if credit.status != CreditNoteStatus::Draft {
+            self.patch(
+                &format!("creditnotes/{id}"),
+                &dto::credit_status_patch(credit.status),
+            )
+            .await?;
+        }
+        Ok(id)
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %id))]
+    async fn update_credit_note(
+        &self,
+        id: ReckonId,
+        credit: &CreditNoteDraft,
+    ) -> Result<(), ReckonError> {
+        let input = dto::CreditNoteInput::from_draft(credit)?;
+        let body = Self::to_value("PUT /creditnotes", &input)?;
+        self.put(&format!("creditnotes/{id}"), &body).await?;
+        self.patch(
+            &format!("creditnotes/{id}"),
+            &dto::credit_status_patch(credit.status),
+        )
+        .await
+    }
+
+    /// `POST /creditnotes/{id}/transactionlinks` (the answer's id is a link id, not a GUID).
+    #[tracing::instrument(skip_all, fields(credit = %credit, invoice = %invoice))]
+    async fn allocate_credit_note(
+        &self,
+        credit: ReckonId,
+        invoice: ReckonId,
+        amount: Decimal,
+    ) -> Result<(), ReckonError> {
+        let input = dto::CreditLinkInput {
+            transaction_id: invoice.to_string(),
+            transaction_type: "Invoice",
+            transaction_amount: amount,
+        };
+        let body = Self::to_value("POST /creditnotes/transactionlinks", &input)?;
+        self.execute(
+            Method::POST,
+            &format!("creditnotes/{credit}/transactionlinks"),
+            &[],
+            Payload::Json(&body),
+        )
+        .await
+        .map(|_| ())
+    }
 }
 
 impl<S: TokenStore> ReckonBook for ReckonClient<S> {
@@ -643,6 +724,21 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
         let items = views
             .into_iter()
             .map(|v| v.into_domain("GET /invoices"))
+            .collect::<Result<_, _>>()?;
+        Ok(Page::new(items, next))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn credit_note_page(
+        &self,
+        cursor: Option<PageCursor>,
+    ) -> Result<Page<ReckonCreditNote>, ReckonError> {
+        let (views, next) = self
+            .book_page::<dto::CreditNoteView>("creditnotes", cursor)
+            .await?;
+        let items = views
+            .into_iter()
+            .map(|v| v.into_domain("GET /creditnotes"))
             .collect::<Result<_, _>>()?;
         Ok(Page::new(items, next))
     }

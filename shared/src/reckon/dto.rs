@@ -3,8 +3,9 @@
 
 use super::{FieldError, ReckonError};
 use crate::domain::{
-    ActiveStatus, AmountTaxStatus, CustomerDraft, InvoiceDraft, ItemDraft, ItemType, LineTarget,
-    ReckonAddress, ReckonCustomer, ReckonCustomerRecord, ReckonId, ReckonInvoice,
+    ActiveStatus, AmountTaxStatus, CreditAllocation, CreditNoteDraft, CreditNoteStatus,
+    CustomerDraft, InvoiceDraft, InvoiceLineDraft, ItemDraft, ItemType, LineTarget, ReckonAddress,
+    ReckonCreditNote, ReckonCustomer, ReckonCustomerRecord, ReckonId, ReckonInvoice,
     ReckonInvoiceRecord, ReckonInvoiceStatus, ReckonItem, ReckonItemRecord, ReckonLineRecord,
     ReckonPhone,
 };
@@ -641,58 +642,7 @@ impl InvoiceInput {
                 message: "an invoice needs at least one line".into(),
             });
         }
-        let mut line_items = Vec::with_capacity(d.lines.len());
-        for (i, l) in d.lines.iter().enumerate() {
-            let description = Some(l.description.trim().to_string()).filter(|s| !s.is_empty());
-            checks.opt(
-                &format!("lineItems[{i}].description"),
-                description.as_deref(),
-                4000,
-            );
-            checks.len(
-                &format!("lineItems[{i}].taxRate"),
-                l.tax_code.trim(),
-                1,
-                100,
-            );
-            let discount = l.discount_amount.filter(|a| !a.is_zero());
-            let (item_details, account_details) = match &l.target {
-                LineTarget::Item(id) => (
-                    Some(ItemDetails {
-                        item: id.to_string(),
-                        price: l.price,
-                        quantity: l.quantity,
-                        discount_amount: discount,
-                    }),
-                    None,
-                ),
-                LineTarget::Account(account) => {
-                    checks.len(
-                        &format!("lineItems[{i}].accountDetails.ledgerAccount"),
-                        account.trim(),
-                        1,
-                        200,
-                    );
-                    let amount = (l.price * l.quantity - discount.unwrap_or_default())
-                        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-                    (
-                        None,
-                        Some(AccountDetails {
-                            ledger_account: account.trim().to_string(),
-                            amount,
-                        }),
-                    )
-                }
-            };
-            line_items.push(LineInput {
-                line_number: l.line_number,
-                description,
-                tax_rate: l.tax_code.trim().to_string(),
-                tax_amount: l.tax_amount,
-                item_details,
-                account_details,
-            });
-        }
+        let line_items = line_inputs(&d.lines, &mut checks, true);
         checks.finish("invoices")?;
         Ok(InvoiceInput {
             customer: d.customer.to_string(),
@@ -704,6 +654,70 @@ impl InvoiceInput {
             line_items,
         })
     }
+}
+
+/// The `lineItems` of an invoice or credit note. Credit-note lines take no discount, so
+/// with `discounts` off a discounted item line goes as one unit at its line amount.
+fn line_inputs(lines: &[InvoiceLineDraft], checks: &mut Checks, discounts: bool) -> Vec<LineInput> {
+    let mut line_items = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let description = Some(l.description.trim().to_string()).filter(|s| !s.is_empty());
+        checks.opt(
+            &format!("lineItems[{i}].description"),
+            description.as_deref(),
+            4000,
+        );
+        checks.len(
+            &format!("lineItems[{i}].taxRate"),
+            l.tax_code.trim(),
+            1,
+            100,
+        );
+        let discount = l.discount_amount.filter(|a| !a.is_zero());
+        let (item_details, account_details) = match &l.target {
+            LineTarget::Item(id) => {
+                let (price, quantity, discount_amount) = match discount {
+                    Some(off) if !discounts => (l.price * l.quantity - off, Decimal::ONE, None),
+                    other => (l.price, l.quantity, other),
+                };
+                (
+                    Some(ItemDetails {
+                        item: id.to_string(),
+                        price,
+                        quantity,
+                        discount_amount,
+                    }),
+                    None,
+                )
+            }
+            LineTarget::Account(account) => {
+                checks.len(
+                    &format!("lineItems[{i}].accountDetails.ledgerAccount"),
+                    account.trim(),
+                    1,
+                    200,
+                );
+                let amount = (l.price * l.quantity - discount.unwrap_or_default())
+                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+                (
+                    None,
+                    Some(AccountDetails {
+                        ledger_account: account.trim().to_string(),
+                        amount,
+                    }),
+                )
+            }
+        };
+        line_items.push(LineInput {
+            line_number: l.line_number,
+            description,
+            tax_rate: l.tax_code.trim().to_string(),
+            tax_amount: l.tax_amount,
+            item_details,
+            account_details,
+        });
+    }
+    line_items
 }
 
 /// The merge-patch that moves an invoice to `target`. `Paid` is not settable (a receipt
@@ -760,6 +774,135 @@ impl InvoiceView {
             total_tax_amount: self.total_tax_amount.unwrap_or_default(),
             balance: self.balance,
             last_modified: self.last_modified_date_time,
+        })
+    }
+}
+
+// ---- credit notes ------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreditNoteInput {
+    pub customer: String,
+    pub credit_note_date: String,
+    pub amount_tax_status: &'static str,
+    pub reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    pub line_items: Vec<LineInput>,
+}
+
+impl CreditNoteInput {
+    pub fn from_draft(d: &CreditNoteDraft) -> Result<CreditNoteInput, ReckonError> {
+        let mut checks = Checks::default();
+        checks.len("reference", d.reference.trim(), 1, 255);
+        let notes = non_empty(&d.notes);
+        checks.opt("notes", notes.as_deref(), 4000);
+        if d.lines.is_empty() {
+            checks.errors.push(FieldError {
+                location: "lineItems".into(),
+                message: "a credit note needs at least one line".into(),
+            });
+        }
+        let line_items = line_inputs(&d.lines, &mut checks, false);
+        checks.finish("creditnotes")?;
+        Ok(CreditNoteInput {
+            customer: d.customer.to_string(),
+            credit_note_date: date_wire(d.date),
+            amount_tax_status: amount_tax_status_wire(d.amount_tax_status),
+            reference: d.reference.trim().to_string(),
+            notes,
+            line_items,
+        })
+    }
+}
+
+/// The merge-patch that moves a credit note to `target` (`Closed` is Reckon's to set).
+pub(crate) fn credit_status_patch(target: CreditNoteStatus) -> Value {
+    let status = match target {
+        CreditNoteStatus::Draft => "Draft",
+        CreditNoteStatus::Approved | CreditNoteStatus::Closed => "Approved",
+    };
+    serde_json::json!({ "status": status })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreditLinkInput {
+    pub transaction_id: String,
+    pub transaction_type: &'static str,
+    #[serde(with = "money")]
+    pub transaction_amount: Decimal,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreditNoteView {
+    pub id: ReckonId,
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub customer: Option<IdRef>,
+    pub status: String,
+    #[serde(with = "money")]
+    pub total_amount: Decimal,
+    #[serde(default, with = "money::opt")]
+    pub total_tax_amount: Option<Decimal>,
+    #[serde(with = "money")]
+    pub balance: Decimal,
+    #[serde(default)]
+    pub transaction_links: Option<Vec<TransactionLinkView>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TransactionLinkView {
+    #[serde(default)]
+    pub link_id: Option<String>,
+    #[serde(default)]
+    pub transaction_type: Option<String>,
+    /// Text: a link to something this build does not know must not fail the read.
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    #[serde(default, with = "money::opt")]
+    pub transaction_amount: Option<Decimal>,
+}
+
+impl CreditNoteView {
+    pub fn into_domain(self, endpoint: &str) -> Result<ReckonCreditNote, ReckonError> {
+        let status = match self.status.as_str() {
+            "Draft" => CreditNoteStatus::Draft,
+            "Approved" => CreditNoteStatus::Approved,
+            "Closed" => CreditNoteStatus::Closed,
+            other => {
+                return Err(ReckonError::Decode {
+                    endpoint: endpoint.to_string(),
+                    detail: format!("unknown credit note status {other:?}"),
+                });
+            }
+        };
+        let allocations = self
+            .transaction_links
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.transaction_type.as_deref() == Some("Invoice"))
+            .filter_map(|l| {
+                Some(CreditAllocation {
+                    link_id: l.link_id,
+                    invoice: l.transaction_id?.trim().parse().ok()?,
+                    amount: l.transaction_amount.unwrap_or_default(),
+                })
+            })
+            .collect();
+        Ok(ReckonCreditNote {
+            id: self.id,
+            reference: self.reference,
+            customer: self.customer.and_then(|c| c.id),
+            status,
+            total_amount: self.total_amount,
+            total_tax_amount: self.total_tax_amount.unwrap_or_default(),
+            balance: self.balance,
+            allocations,
         })
     }
 }

@@ -5,7 +5,7 @@
 use super::report::{Category, Mismatch, ReconcileReport, Repair, Scanned};
 use super::scratch::{Scratch, ScratchError, Shelf};
 use crate::domain::*;
-use crate::mapping::{self, MappingConfig};
+use crate::mapping::{self, ClosedRemainder, MappingConfig};
 use crate::ports::{Failure, Unreadable};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -137,6 +137,7 @@ impl<'a> Run<'a> {
             reckon_customers: scratch.count(Shelf::Customers)?,
             reckon_items: scratch.count(Shelf::Items)?,
             reckon_invoices: scratch.count(Shelf::Invoices)?,
+            reckon_credit_notes: scratch.count(Shelf::CreditNotes)?,
             ..Scanned::default()
         };
         Ok(Run {
@@ -452,6 +453,9 @@ impl<'a> Run<'a> {
             Some(rid) => self.scratch.take(Shelf::Invoices, rid)?.map(|s| (rid, s)),
             None => None,
         };
+        if inv.role() == InvoiceRole::Credit && !gone_in_cliniko {
+            return self.credit_note(inv, &label, link);
+        }
         if gone_in_cliniko {
             // The sync never deletes in Reckon: an open Reckon twin needs a person.
             if let Some((rid, r)) = reckon
@@ -581,18 +585,29 @@ impl<'a> Run<'a> {
             let (a, b) = (name(self, want)?, name(self, got)?);
             self.drift(kind, &label, ids, "customer", a, b);
         }
+        // Settled in Cliniko: paid, or Closed with a remainder policy that settles it (or
+        // nothing left once its used credit notes are applied). The sync does the same.
+        let settled = draft.paid
+            || mapping::closed_remainder(inv).is_some_and(|rest| {
+                rest.is_zero() || self.mapping.closed_remainder != ClosedRemainder::LeaveOwing
+            });
         let reckon_paid = r.status == ReckonInvoiceStatus::Paid || r.balance == Decimal::ZERO;
-        if draft.paid != reckon_paid {
+        if settled != reckon_paid {
+            let settled_word = if inv.status == InvoiceStatus::Closed {
+                "Closed (nothing owing)"
+            } else {
+                "Paid"
+            };
             let (c, k) = (
-                if draft.paid { "Paid" } else { "Unpaid" }.to_string(),
+                if settled { settled_word } else { "Unpaid" }.to_string(),
                 format!(
                     "{} (balance {})",
                     invoice_status_text(r.status),
                     money(r.balance)
                 ),
             );
-            let action = if draft.paid {
-                "Record the payment in Reckon (reconcile --repair re-applies it)."
+            let action = if settled {
+                "Record the payment or credit in Reckon (reconcile --repair re-applies it)."
             } else {
                 "Paid in Reckon but not in Cliniko: check the payment and record it in Cliniko, or remove it in Reckon."
             };
@@ -606,9 +621,105 @@ impl<'a> Run<'a> {
                 (Some(c), Some(k)),
                 action,
             );
-            if !draft.paid {
+            if !settled {
                 self.by_hand();
             }
+        }
+        Ok(())
+    }
+
+    /// A Cliniko credit note against its Reckon credit note: total, GST, customer, and an
+    /// Open credit one's credit still unused (what is allocated of a Closed one is not
+    /// checked: Cliniko does not say where a used credit went, e.g. a refund).
+    fn credit_note(
+        &mut self,
+        inv: &Invoice,
+        label: &str,
+        link: Option<ReckonId>,
+    ) -> Result<(), ScratchError> {
+        let kind = EntityKind::Invoice;
+        let label = label.replacen("Invoice", "Credit note", 1);
+        let reckon: Option<(ReckonId, ReckonCreditNote)> = match link {
+            Some(rid) => self
+                .scratch
+                .take(Shelf::CreditNotes, rid)?
+                .map(|c| (rid, c)),
+            None => None,
+        };
+        let Some((rid, r)) = reckon else {
+            let keys = vec![format!("cref:{}", inv.number)];
+            let value = Some(money(inv.total_amount));
+            if !inv.items.is_empty() {
+                self.absent(kind, inv.id, &label, link, value, keys);
+            }
+            return Ok(());
+        };
+        let amount = inv.total_amount.abs();
+        let tax = inv.tax_amount.abs();
+        let mut fields = Vec::new();
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for (field, c, k) in [
+            ("total", amount, r.total_amount),
+            ("GST", tax, r.total_tax_amount),
+        ] {
+            if c.round_dp(2) != k.round_dp(2) {
+                ours.push(format!("{field} {}", money(c)));
+                theirs.push(format!("{field} {}", money(k)));
+                fields.push(field);
+            }
+        }
+        let ids = (inv.id, rid);
+        if !fields.is_empty() {
+            let allocated = !r.allocations.is_empty();
+            self.push(
+                Category::AmountDrift,
+                kind,
+                &label,
+                Some(inv.id),
+                Some(rid),
+                Some(&fields.join(", ")),
+                (Some(ours.join("; ")), Some(theirs.join("; "))),
+                if allocated {
+                    "The Reckon credit note is applied to invoices: unapply it in Reckon, then reconcile --repair."
+                } else {
+                    "Re-sync from Cliniko (reconcile --repair)."
+                },
+            );
+            if allocated {
+                self.by_hand();
+            }
+        }
+        let customer = match inv.patient_id {
+            Some(p) => self.scratch.link(EntityKind::Patient, p)?,
+            None => None,
+        };
+        if let (Some(want), Some(got)) = (customer, r.customer)
+            && want != got
+        {
+            let name = |run: &Self, id: ReckonId| -> Result<String, ScratchError> {
+                let c: Option<ReckonCustomerRecord> = run.scratch.get(Shelf::Customers, id)?;
+                Ok(c.map(|c| c.name).unwrap_or_else(|| id.to_string()))
+            };
+            let (a, b) = (name(self, want)?, name(self, got)?);
+            self.drift(kind, &label, ids, "customer", a, b);
+        }
+        if inv.status == InvoiceStatus::OpenCredit
+            && r.balance.round_dp(2) != r.total_amount.round_dp(2)
+        {
+            self.push(
+                Category::StatusDrift,
+                kind,
+                &label,
+                Some(inv.id),
+                Some(rid),
+                Some("credit"),
+                (
+                    Some(format!("Open credit {} (unused)", money(amount))),
+                    Some(format!("{} unused of {}", money(r.balance), money(r.total_amount))),
+                ),
+                "The credit is used in Reckon but still open in Cliniko: apply it in Cliniko too, or unapply it in Reckon.",
+            );
+            self.by_hand();
         }
         Ok(())
     }

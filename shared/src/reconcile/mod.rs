@@ -75,7 +75,7 @@ where
     }
 }
 
-/// Reads Reckon's customers, items and invoices in full (page by page) into `scratch`.
+/// Reads Reckon's customers, items, invoices and credit notes in full (page by page) into `scratch`.
 async fn read_book<B: ReckonBook>(book: &B, scratch: &Scratch) -> Result<(), ReconcileError> {
     each_record(
         |c| book.customer_page(c),
@@ -90,6 +90,11 @@ async fn read_book<B: ReckonBook>(book: &B, scratch: &Scratch) -> Result<(), Rec
     each_record(
         |c| book.invoice_page(c),
         |i| Ok(scratch.put(Shelf::Invoices, i.id, &compare::InvoiceSummary::from(i))?),
+    )
+    .await?;
+    each_record(
+        |c| book.credit_note_page(c),
+        |c| Ok(scratch.put(Shelf::CreditNotes, c.id, &c)?),
     )
     .await
 }

@@ -133,6 +133,8 @@ pub struct Scanned {
     pub reckon_customers: u64,
     pub reckon_items: u64,
     pub reckon_invoices: u64,
+    #[serde(default)]
+    pub reckon_credit_notes: u64,
 }
 
 /// The whole report (`schema` 1).

@@ -26,7 +26,7 @@ const CACHE_KIB: i64 = 16 * 1024;
 
 const SCHEMA: &str = "
     CREATE TABLE book (
-        kind INTEGER NOT NULL,      -- 0 customer, 1 item, 2 invoice
+        kind INTEGER NOT NULL,      -- 0 customer, 1 item, 2 invoice, 3 credit note
         id BLOB NOT NULL,
         body TEXT NOT NULL,
         seen INTEGER NOT NULL DEFAULT 0,
@@ -55,6 +55,7 @@ pub(super) enum Shelf {
     Customers = 0,
     Items = 1,
     Invoices = 2,
+    CreditNotes = 3,
 }
 
 pub(super) struct Scratch {

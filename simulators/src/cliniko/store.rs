@@ -735,6 +735,96 @@ impl ClinikoState {
         Ok(self.insert(invoice))
     }
 
+    /// Reverses an invoice the way Cliniko does: a credit note (a new invoice with the
+    /// original's live lines at negative quantities, a negative total and an
+    /// `original_invoice` link). An Open original is settled by it (both become Closed);
+    /// reversing a Paid one leaves the credit with the patient (`keep_credit`: the credit
+    /// note stays Open credit) or refunds it (Closed).
+    pub fn reverse_invoice_at(
+        &mut self,
+        id: u64,
+        keep_credit: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Invoice, WriteError> {
+        let mut original = self
+            .tables
+            .invoices
+            .get(&id)
+            .cloned()
+            .ok_or(WriteError::NotFound)?;
+        if original.original_invoice_id.is_some() {
+            return Err(WriteError::Invalid(FieldErrors::from([(
+                "original_invoice".into(),
+                "a credit note cannot be reversed".into(),
+            )])));
+        }
+        let lines: Vec<InvoiceItem> = self
+            .tables
+            .invoice_items
+            .values()
+            .filter(|i| {
+                i.invoice_id == Some(id) && i.deleted_at.is_none() && i.archived_at.is_none()
+            })
+            .cloned()
+            .collect();
+        let settles_original = original.status == invoice_status::OPEN;
+        let status = if settles_original || !keep_credit {
+            30
+        } else {
+            40
+        };
+        self.next_invoice_number += 1;
+        let mut credit = Invoice {
+            id: self.fresh_id(),
+            number: self.next_invoice_number,
+            issue_date: Some(at.date_naive()),
+            status,
+            status_description: invoice_status::description(status).into(),
+            closed_at: (status == 30).then_some(at),
+            created_at: at,
+            updated_at: at,
+            original_invoice_id: Some(id),
+            notes: Some(format!("Reversal of invoice {}", original.number)),
+            ..original.clone()
+        };
+        let negate = |v: Option<Decimal>| v.map(|d| -d);
+        let items: Vec<InvoiceItem> = lines
+            .into_iter()
+            .map(|i| InvoiceItem {
+                id: 0,
+                quantity: -i.quantity,
+                discounted_amount: negate(i.discounted_amount),
+                net_price: negate(i.net_price),
+                tax_amount: negate(i.tax_amount),
+                total_including_tax: negate(i.total_including_tax),
+                created_at: at,
+                updated_at: at,
+                invoice_id: Some(credit.id),
+                ..i
+            })
+            .collect();
+        let items: Vec<InvoiceItem> = items
+            .into_iter()
+            .map(|i| InvoiceItem {
+                id: self.fresh_id(),
+                ..i
+            })
+            .collect();
+        apply_totals(&mut credit, &items);
+        for item in items {
+            self.insert(item);
+        }
+        if settles_original {
+            original.status = 30;
+            original.status_description = invoice_status::description(30).into();
+            original.closed_at = Some(at);
+        }
+        // The original's `reversed_invoices` changed: it is a change to sync.
+        original.updated_at = at;
+        self.insert(original);
+        Ok(self.insert(credit))
+    }
+
     /// Counts per table, for `/__admin/state` and the binaries' start-up banner.
     pub fn summary(&self) -> BTreeMap<&'static str, usize> {
         let t = &self.tables;

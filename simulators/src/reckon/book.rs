@@ -1,6 +1,7 @@
-//! One Reckon One book: its customers, items, invoices, receipts and reference data, with
-//! the API's rules: name-or-id references, field limits, server-computed invoice totals,
-//! balances reduced by receipts, and Paid invoices that refuse edits.
+//! One Reckon One book: its customers, items, invoices, receipts, credit notes and reference
+//! data, with the API's rules: name-or-id references, field limits, server-computed invoice
+//! and credit note totals, balances reduced by receipts and credit note allocations, and Paid
+//! invoices that refuse edits.
 
 use super::input::{Errors, Obj, date_out, timestamp_out};
 use super::tax::{AmountTaxStatus, LineIn, Rounding, compute, line_amount};
@@ -256,6 +257,37 @@ pub struct Receipt {
     pub allocations: Vec<(Uuid, Decimal)>,
 }
 
+/// A credit note's allocation of part of its amount to one invoice
+/// (`POST /creditnotes/{id}/transactionlinks`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditLink {
+    /// `INV-<invoice id>`, the form of Reckon's own example (`…/transactionlinks/INV-8c64…`).
+    pub id: String,
+    pub invoice: Uuid,
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditNote {
+    pub id: Uuid,
+    pub number: String,
+    pub customer: Uuid,
+    pub credit_note_date: NaiveDate,
+    pub amount_tax_status: AmountTaxStatus,
+    pub reference: Option<String>,
+    pub template: Option<Uuid>,
+    pub classification: Option<Uuid>,
+    pub notes: Option<String>,
+    /// Same line shapes as invoices, without the invoice-only `serviceDate` and discounts.
+    pub lines: Vec<Line>,
+    /// `Draft` or `Approved` as written; the view shows `Closed` while the whole amount is
+    /// allocated (see [`Book::credit_note_status`]).
+    pub status: String,
+    pub links: Vec<CreditLink>,
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Book {
     pub id: Uuid,
@@ -265,10 +297,15 @@ pub struct Book {
     pub items: IndexMap<Uuid, Item>,
     pub invoices: IndexMap<Uuid, Invoice>,
     pub receipts: IndexMap<Uuid, Receipt>,
+    pub credit_notes: IndexMap<Uuid, CreditNote>,
     pub tax_rates: IndexMap<Uuid, TaxRate>,
     pub terms: IndexMap<Uuid, Term>,
     pub ledger_accounts: IndexMap<Uuid, LedgerAccount>,
     pub templates: IndexMap<Uuid, String>,
+    /// Credit note templates (a separate list from the invoice templates in Reckon One).
+    pub credit_note_templates: IndexMap<Uuid, String>,
+    /// `/classifications`: none in a new book; seed them through [`super::ReckonSim::with_book`].
+    pub classifications: IndexMap<Uuid, String>,
     /// `/paymentMethods`: receipts name one by id or name.
     pub payment_methods: IndexMap<Uuid, String>,
     pub address_types: Vec<String>,
@@ -276,6 +313,7 @@ pub struct Book {
     pub electronic_types: Vec<String>,
     pub next_invoice_number: u64,
     pub next_receipt_number: u64,
+    pub next_credit_note_number: u64,
     pub rounding: Rounding,
 }
 
@@ -300,10 +338,13 @@ impl Book {
             items: IndexMap::new(),
             invoices: IndexMap::new(),
             receipts: IndexMap::new(),
+            credit_notes: IndexMap::new(),
             tax_rates: IndexMap::new(),
             terms: IndexMap::new(),
             ledger_accounts: IndexMap::new(),
             templates: IndexMap::new(),
+            credit_note_templates: IndexMap::new(),
+            classifications: IndexMap::new(),
             payment_methods: IndexMap::new(),
             address_types: ["Billing", "Business", "Postal", "Physical", "Delivery"]
                 .map(String::from)
@@ -314,6 +355,7 @@ impl Book {
             electronic_types: ["Email", "Website"].map(String::from).to_vec(),
             next_invoice_number: 1,
             next_receipt_number: 1,
+            next_credit_note_number: 1,
             rounding: Rounding::default(),
         };
         for (name, description, rate, sales, purchases) in [
@@ -388,6 +430,15 @@ impl Book {
             .insert(Uuid::new_v4(), "Professional invoice".into());
         book.templates
             .insert(Uuid::new_v4(), "Service invoice".into());
+        // The spec's CreditNote example names "Professional Credit Note" and its input example
+        // "Professional Customer Adjustment Note"; the first is the default.
+        for name in [
+            "Professional Credit Note",
+            "Professional Customer Adjustment Note",
+        ] {
+            book.credit_note_templates
+                .insert(Uuid::new_v4(), name.into());
+        }
         for name in [
             "Cash",
             "Cheque",
@@ -734,6 +785,7 @@ impl Book {
         }
         if self.invoices.values().any(|i| i.customer == id)
             || self.receipts.values().any(|r| r.customer == id)
+            || self.credit_notes.values().any(|c| c.customer == id)
         {
             return Err(invalid(
                 "",
@@ -892,13 +944,22 @@ impl Book {
             Value::Array(c.addresses.iter().map(address_view).collect()),
         );
         m.insert("contacts".into(), json!([]));
-        let balance: Decimal = self
+        // What the customer owes: the unpaid invoices less the credit not yet applied to any
+        // invoice (approved credit notes only: a draft is not posted). Reckon does not say how
+        // `balance` is made up; this is the accounts-receivable rule.
+        let owed: Decimal = self
             .invoices
             .values()
             .filter(|i| i.customer == c.id)
             .map(|i| self.invoice_balance(i))
             .sum();
-        m.insert("balance".into(), money(balance));
+        let credit: Decimal = self
+            .credit_notes
+            .values()
+            .filter(|n| n.customer == c.id && n.status != "Draft")
+            .map(|n| self.credit_note_balance(n))
+            .sum();
+        m.insert("balance".into(), money(owed - credit));
         m.insert(
             "lastModifiedDateTime".into(),
             json!(timestamp_out(c.last_modified)),
@@ -1072,6 +1133,7 @@ impl Book {
             .invoices
             .values()
             .flat_map(|i| &i.lines)
+            .chain(self.credit_notes.values().flat_map(|c| &c.lines))
             .any(|l| matches!(l.detail, LineDetail::Item { item, .. } if item == id));
         if used {
             return Err(invalid(
@@ -1141,10 +1203,14 @@ impl Book {
 
     // ---- invoices ----------------------------------------------------------------------
 
+    /// One line item. `invoice_fields`: whether the invoice-only `serviceDate` and item
+    /// discounts are read (credit note lines have neither, so there they are ignored like any
+    /// other unknown property).
     fn read_line(
         &self,
         obj: &Obj<'_>,
         existing_id: Option<Uuid>,
+        invoice_fields: bool,
         errors: &mut Errors,
     ) -> Option<Line> {
         let line_number = obj.integer("lineNumber", errors);
@@ -1180,18 +1246,23 @@ impl Book {
                     ),
                     _ => None,
                 };
-                let discount_percent = d.decimal("discountPercent", errors);
-                if discount_percent.is_some_and(|p| p < Decimal::ZERO || p > Decimal::ONE_HUNDRED) {
-                    errors.add(
-                        d.location("discountPercent"),
-                        "The discountPercent must be between 0 and 100.",
-                    );
-                }
+                let (discount_amount, discount_percent) = if invoice_fields {
+                    let percent = d.decimal("discountPercent", errors);
+                    if percent.is_some_and(|p| p < Decimal::ZERO || p > Decimal::ONE_HUNDRED) {
+                        errors.add(
+                            d.location("discountPercent"),
+                            "The discountPercent must be between 0 and 100.",
+                        );
+                    }
+                    (d.decimal("discountAmount", errors), percent)
+                } else {
+                    (None, None)
+                };
                 item.map(|item| LineDetail::Item {
                     item,
                     price: d.decimal("price", errors),
                     quantity: d.decimal("quantity", errors),
-                    discount_amount: d.decimal("discountAmount", errors),
+                    discount_amount,
                     discount_percent,
                 })
             }
@@ -1210,12 +1281,40 @@ impl Book {
         Some(Line {
             line_id: existing_id.unwrap_or_else(Uuid::new_v4),
             line_number: line_number?,
-            service_date: obj.date("serviceDate", false, errors),
+            service_date: if invoice_fields {
+                obj.date("serviceDate", false, errors)
+            } else {
+                None
+            },
             description: obj.string("description", 4000, false, errors),
             tax_rate,
             tax_override: obj.decimal("taxAmount", errors),
             detail: detail?,
         })
+    }
+
+    /// `lineItems`, keeping the ids of `existing` lines by position; line numbers must differ.
+    fn read_lines(
+        &self,
+        obj: &Obj<'_>,
+        existing: &[Line],
+        invoice_fields: bool,
+        errors: &mut Errors,
+    ) -> Vec<Line> {
+        let mut lines = Vec::new();
+        for (i, l) in obj.objects("lineItems", errors).iter().enumerate() {
+            let keep_id = existing.get(i).map(|l| l.line_id);
+            if let Some(line) = self.read_line(l, keep_id, invoice_fields, errors) {
+                lines.push(line);
+            }
+        }
+        let mut numbers: Vec<i64> = lines.iter().map(|l| l.line_number).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        if numbers.len() != lines.len() {
+            errors.add("lineItems", "Each line item needs a distinct lineNumber.");
+        }
+        lines
     }
 
     fn read_invoice(
@@ -1261,19 +1360,12 @@ impl Book {
             ),
             _ => self.templates.keys().next().copied(),
         };
-        let mut lines = Vec::new();
-        for (i, l) in obj.objects("lineItems", &mut errors).iter().enumerate() {
-            let keep_id = existing.and_then(|e| e.lines.get(i)).map(|l| l.line_id);
-            if let Some(line) = self.read_line(l, keep_id, &mut errors) {
-                lines.push(line);
-            }
-        }
-        let mut numbers: Vec<i64> = lines.iter().map(|l| l.line_number).collect();
-        numbers.sort_unstable();
-        numbers.dedup();
-        if numbers.len() != lines.len() {
-            errors.add("lineItems", "Each line item needs a distinct lineNumber.");
-        }
+        let lines = self.read_lines(
+            &obj,
+            existing.map_or(&[][..], |e| &e.lines),
+            true,
+            &mut errors,
+        );
         let reference = obj.string("reference", 255, false, &mut errors);
         let notes = obj.string("notes", 4000, false, &mut errors);
         let payment_details = obj.string("paymentDetails", 4000, false, &mut errors);
@@ -1420,6 +1512,7 @@ impl Book {
         let invoice = self.read_invoice(body, Some(&existing), ctx.now)?;
         self.check_total_covers_receipts(&invoice)?;
         self.invoices.insert(id, invoice);
+        self.resettle(id, ctx.now);
         Ok(())
     }
 
@@ -1453,13 +1546,16 @@ impl Book {
             Some("Draft") if self.allocated(id) > Decimal::ZERO => {
                 return Err(invalid(
                     "status",
-                    "An invoice with receipts applied cannot return to Draft.",
+                    "An invoice with receipts or credit notes applied cannot return to Draft.",
                 ));
             }
             Some(s) => invoice.status = s.into(),
             None => {}
         }
+        // A patched amountTaxStatus or customer is held to the same rules as a PUT.
+        self.check_total_covers_receipts(&invoice)?;
         self.invoices.insert(id, invoice);
+        self.resettle(id, ctx.now);
         Ok(())
     }
 
@@ -1469,7 +1565,7 @@ impl Book {
         if self.allocated(id) > Decimal::ZERO {
             return Err(invalid(
                 "",
-                "The invoice could not be deleted because receipts are applied to it.",
+                "The invoice could not be deleted because receipts or credit notes are applied to it.",
             ));
         }
         self.invoices.shift_remove(&id);
@@ -1521,6 +1617,7 @@ impl Book {
         };
         self.check_total_covers_receipts(&invoice)?;
         self.invoices.insert(id, invoice);
+        self.resettle(id, ctx.now);
         Ok(new_id)
     }
 
@@ -1536,22 +1633,40 @@ impl Book {
         self.check_total_covers_receipts(&invoice)?;
         invoice.last_modified = ctx.now;
         self.invoices.insert(id, invoice);
+        self.resettle(id, ctx.now);
         Ok(())
     }
 
     fn check_total_covers_receipts(&self, invoice: &Invoice) -> Result<(), BookError> {
-        if self.invoice_totals(invoice).total < self.allocated(invoice.id) {
+        let applied = self.allocated(invoice.id);
+        // Receipts and credit notes apply only to their own customer's invoices.
+        if applied > Decimal::ZERO
+            && self
+                .invoices
+                .get(&invoice.id)
+                .is_some_and(|old| old.customer != invoice.customer)
+        {
+            return Err(invalid(
+                "customer",
+                "The customer cannot change while receipts or credit notes are applied to the invoice.",
+            ));
+        }
+        if self.invoice_totals(invoice).total < applied {
             return Err(invalid(
                 "lineItems",
-                "The invoice total cannot be less than the receipts applied to it.",
+                "The invoice total cannot be less than the receipts and credit notes applied to it.",
             ));
         }
         Ok(())
     }
 
     pub fn invoice_totals(&self, i: &Invoice) -> super::tax::Totals {
-        let lines: Vec<LineIn> = i
-            .lines
+        self.lines_totals(&i.lines, i.amount_tax_status)
+    }
+
+    /// Line tax, total tax and the tax-inclusive total, as invoices and credit notes share them.
+    fn lines_totals(&self, lines: &[Line], status: AmountTaxStatus) -> super::tax::Totals {
+        let lines: Vec<LineIn> = lines
             .iter()
             .map(|l| LineIn {
                 amount: l.amount(),
@@ -1563,15 +1678,30 @@ impl Book {
                 tax_override: l.tax_override,
             })
             .collect();
-        compute(&lines, i.amount_tax_status, self.rounding)
+        compute(&lines, status, self.rounding)
     }
 
+    /// What is applied to an invoice: receipts plus credit note allocations. Every balance,
+    /// the Paid/Approved status and the "cannot return to Draft / be deleted / total below
+    /// what is applied" rules use this.
     pub fn allocated(&self, invoice: Uuid) -> Decimal {
-        self.receipts
+        let received: Decimal = self
+            .receipts
             .values()
             .flat_map(|r| &r.allocations)
             .filter(|(i, _)| *i == invoice)
             .map(|(_, a)| *a)
+            .sum();
+        received + self.credited(invoice)
+    }
+
+    /// The credit note allocations to one invoice.
+    pub fn credited(&self, invoice: Uuid) -> Decimal {
+        self.credit_notes
+            .values()
+            .flat_map(|c| &c.links)
+            .filter(|l| l.invoice == invoice)
+            .map(|l| l.amount)
             .sum()
     }
 
@@ -1584,17 +1714,7 @@ impl Book {
         let mut m = Map::new();
         m.insert("id".into(), json!(i.id.to_string()));
         m.insert("invoiceNumber".into(), json!(i.number));
-        if let Some(c) = self.customers.get(&i.customer) {
-            m.insert("customer".into(), id_name(c.id, &c.name));
-            if let Some(a) = c
-                .addresses
-                .iter()
-                .find(|a| a.kind == "Billing")
-                .or(c.addresses.first())
-            {
-                m.insert("billingAddress".into(), address_view(a));
-            }
-        }
+        self.customer_and_address(&mut m, i.customer);
         m.insert("invoiceDate".into(), json!(date_out(i.invoice_date)));
         put(&mut m, "dueDate", i.due_date.map(|d| json!(date_out(d))));
         m.insert("totalAmount".into(), money(totals.total));
@@ -1643,12 +1763,84 @@ impl Book {
                        "transactionNumber": r.number, "transactionDate": date_out(r.receipt_date), "transactionAmount": money(*a),
                        "href": format!("/{}/receipts/{}", self.id, r.id)})
             })
+            .chain(self.credit_notes.values().flat_map(|c| {
+                c.links
+                    .iter()
+                    .filter(|l| l.invoice == i.id)
+                    .map(move |l| {
+                        self.link_view(
+                            format!("CN-{}", c.id),
+                            "CreditNote",
+                            "creditnotes",
+                            (c.id, &c.number, c.credit_note_date, &c.reference),
+                            l.amount,
+                        )
+                    })
+            }))
             .collect();
         m.insert("transactionLinks".into(), Value::Array(links));
-        let lines: Vec<Value> = i
-            .lines
+        m.insert(
+            "lineItems".into(),
+            Value::Array(self.lines_view(&i.lines, &totals.line_tax)),
+        );
+        put(&mut m, "notes", text(&i.notes));
+        put(&mut m, "paymentDetails", text(&i.payment_details));
+        m.insert("emailStatus".into(), json!("Unsent"));
+        m.insert("createdDateTime".into(), json!(timestamp_out(i.created)));
+        m.insert(
+            "lastModifiedDateTime".into(),
+            json!(timestamp_out(i.last_modified)),
+        );
+        Value::Object(m)
+    }
+
+    /// `customer {id,name}` and the `billingAddress` (the Billing address, else the first).
+    fn customer_and_address(&self, m: &mut Map<String, Value>, customer: Uuid) {
+        if let Some(c) = self.customers.get(&customer) {
+            m.insert("customer".into(), id_name(c.id, &c.name));
+            if let Some(a) = c
+                .addresses
+                .iter()
+                .find(|a| a.kind == "Billing")
+                .or(c.addresses.first())
+            {
+                m.insert("billingAddress".into(), address_view(a));
+            }
+        }
+    }
+
+    /// One `TransactionLink` between an invoice and a credit note: `target` is the linked
+    /// transaction (id, number, date, reference) and `collection` its path segment.
+    fn link_view(
+        &self,
+        link_id: String,
+        kind: &str,
+        collection: &str,
+        target: (Uuid, &str, NaiveDate, &Option<String>),
+        amount: Decimal,
+    ) -> Value {
+        let (id, number, date, reference) = target;
+        let mut o = Map::new();
+        o.insert("linkId".into(), json!(link_id));
+        o.insert("transactionType".into(), json!(kind));
+        o.insert("transactionId".into(), json!(id.to_string()));
+        o.insert("transactionNumber".into(), json!(number));
+        o.insert("transactionDate".into(), json!(date_out(date)));
+        put(&mut o, "transactionReference", text(reference));
+        o.insert("transactionAmount".into(), money(amount));
+        o.insert(
+            "href".into(),
+            json!(format!("/{}/{collection}/{id}", self.id)),
+        );
+        Value::Object(o)
+    }
+
+    /// Line items as invoices and credit notes show them (unset fields omitted, so a credit
+    /// note line carries no `serviceDate` or discounts).
+    fn lines_view(&self, lines: &[Line], line_tax: &[Decimal]) -> Vec<Value> {
+        lines
             .iter()
-            .zip(&totals.line_tax)
+            .zip(line_tax)
             .map(|(l, tax)| {
                 let mut o = Map::new();
                 o.insert("lineNumber".into(), json!(l.line_number));
@@ -1714,17 +1906,7 @@ impl Book {
                 o.insert("taxIsModified".into(), json!(l.tax_override.is_some()));
                 Value::Object(o)
             })
-            .collect();
-        m.insert("lineItems".into(), Value::Array(lines));
-        put(&mut m, "notes", text(&i.notes));
-        put(&mut m, "paymentDetails", text(&i.payment_details));
-        m.insert("emailStatus".into(), json!("Unsent"));
-        m.insert("createdDateTime".into(), json!(timestamp_out(i.created)));
-        m.insert(
-            "lastModifiedDateTime".into(),
-            json!(timestamp_out(i.last_modified)),
-        );
-        Value::Object(m)
+            .collect()
     }
 
     // ---- receipts ----------------------------------------------------------------------
@@ -1941,23 +2123,35 @@ impl Book {
         Value::Object(m)
     }
 
-    /// Marks invoices Paid once receipts cover them, and Approved again when they no longer do.
-    /// Their balance changed, so their `lastModifiedDateTime` moves too.
+    /// Settles every invoice a receipt is (or was) applied to.
     fn settle(&mut self, receipt: &Receipt, now: DateTime<Utc>) {
         for (invoice_id, _) in &receipt.allocations {
-            let Some(inv) = self.invoices.get(invoice_id) else {
-                continue;
-            };
-            let balance = self.invoice_balance(inv);
-            let status = if balance <= Decimal::ZERO {
-                "Paid"
-            } else {
-                "Approved"
-            };
-            if let Some(inv) = self.invoices.get_mut(invoice_id) {
-                inv.status = status.into();
-                inv.last_modified = now;
-            }
+            self.settle_invoice(*invoice_id, now);
+        }
+    }
+
+    /// After an edit of an invoice something is applied to: a new total may now be covered
+    /// (Paid) or no longer be (Approved).
+    fn resettle(&mut self, invoice_id: Uuid, now: DateTime<Utc>) {
+        if self.allocated(invoice_id) > Decimal::ZERO {
+            self.settle_invoice(invoice_id, now);
+        }
+    }
+
+    /// Marks an invoice Paid once receipts and credit notes cover it, and Approved again when
+    /// they no longer do. Its balance changed, so its `lastModifiedDateTime` moves too.
+    fn settle_invoice(&mut self, invoice_id: Uuid, now: DateTime<Utc>) {
+        let Some(inv) = self.invoices.get(&invoice_id) else {
+            return;
+        };
+        let status = if self.invoice_balance(inv) <= Decimal::ZERO {
+            "Paid"
+        } else {
+            "Approved"
+        };
+        if let Some(inv) = self.invoices.get_mut(&invoice_id) {
+            inv.status = status.into();
+            inv.last_modified = now;
         }
     }
 
@@ -2015,6 +2209,547 @@ impl Book {
             })
             .collect();
         m.insert("transactionLinks".into(), Value::Array(links));
+        Value::Object(m)
+    }
+
+    // ---- credit notes ------------------------------------------------------------------
+
+    /// Reads a CreditNoteInput. `status` is not part of it (the schema: "cannot be set via the
+    /// POST or PUT endpoints"), so a new credit note starts as `Draft` and a PUT keeps the
+    /// status and the invoice allocations it had.
+    fn read_credit_note(
+        &self,
+        body: &Value,
+        existing: Option<&CreditNote>,
+        now: DateTime<Utc>,
+    ) -> Result<CreditNote, BookError> {
+        let mut errors = Errors::default();
+        let Some(obj) = Obj::root(body, &mut errors) else {
+            return Err(errors.into());
+        };
+        let customer = match self.reference(&obj, "customer", true, &mut errors) {
+            Some(Some(v)) => self.resolve(
+                &self.customers,
+                |c| c.name.clone(),
+                &v,
+                "customer",
+                "customer",
+                &mut errors,
+            ),
+            _ => None,
+        };
+        let credit_note_date = obj.date("creditNoteDate", true, &mut errors);
+        let status = obj
+            .enumeration("amountTaxStatus", AmountTaxStatus::NAMES, &mut errors)
+            .and_then(AmountTaxStatus::parse);
+        if !obj.has("amountTaxStatus") {
+            errors.add("amountTaxStatus", "The amountTaxStatus field is required.");
+        }
+        let template = match self.reference(&obj, "template", false, &mut errors) {
+            Some(Some(v)) => self.resolve(
+                &self.credit_note_templates,
+                |t| t.clone(),
+                &v,
+                "template",
+                "template",
+                &mut errors,
+            ),
+            _ => self.credit_note_templates.keys().next().copied(),
+        };
+        let classification = match self.reference(&obj, "classification", false, &mut errors) {
+            Some(Some(v)) => self.resolve(
+                &self.classifications,
+                |c| c.clone(),
+                &v,
+                "classification",
+                "classification",
+                &mut errors,
+            ),
+            _ => None,
+        };
+        let lines = self.read_lines(
+            &obj,
+            existing.map_or(&[][..], |e| &e.lines),
+            false,
+            &mut errors,
+        );
+        // The spec gives no lengths for credit notes; the invoice limits are assumed.
+        let reference = obj.string("reference", 255, false, &mut errors);
+        let notes = obj.string("notes", 4000, false, &mut errors);
+        let (Some(customer), Some(credit_note_date), Some(amount_tax_status), true) =
+            (customer, credit_note_date, status, errors.is_empty())
+        else {
+            return Err(errors.into());
+        };
+        Ok(CreditNote {
+            id: existing.map(|e| e.id).unwrap_or_else(Uuid::new_v4),
+            number: existing.map(|e| e.number.clone()).unwrap_or_default(),
+            customer,
+            credit_note_date,
+            amount_tax_status,
+            reference,
+            template,
+            classification,
+            notes,
+            lines,
+            status: existing
+                .map(|e| e.status.clone())
+                .unwrap_or_else(|| "Draft".into()),
+            links: existing.map(|e| e.links.clone()).unwrap_or_default(),
+            created: existing.map(|e| e.created).unwrap_or(now),
+            last_modified: now,
+        })
+    }
+
+    pub fn credit_note_input(&self, c: &CreditNote) -> Value {
+        let mut m = Map::new();
+        m.insert("customer".into(), json!(c.customer.to_string()));
+        m.insert(
+            "creditNoteDate".into(),
+            json!(c.credit_note_date.format("%Y-%m-%d").to_string()),
+        );
+        m.insert("amountTaxStatus".into(), json!(c.amount_tax_status.name()));
+        put(&mut m, "reference", text(&c.reference));
+        put(&mut m, "template", c.template.map(|t| json!(t.to_string())));
+        put(
+            &mut m,
+            "classification",
+            c.classification.map(|t| json!(t.to_string())),
+        );
+        put(&mut m, "notes", text(&c.notes));
+        m.insert(
+            "lineItems".into(),
+            Value::Array(c.lines.iter().map(Self::line_input).collect()),
+        );
+        Value::Object(m)
+    }
+
+    pub fn create_credit_note(&mut self, body: &Value, ctx: &Ctx) -> Result<CreditNote, BookError> {
+        let mut note = self.read_credit_note(body, None, ctx.now)?;
+        // Reckon's CreditNote example numbers one `CAN0123` (customer adjustment note).
+        note.number = format!("CAN{:04}", self.next_credit_note_number);
+        self.next_credit_note_number += 1;
+        self.credit_notes.insert(note.id, note.clone());
+        Ok(note)
+    }
+
+    /// While any of a credit note is applied to invoices it stays with its customer (the
+    /// invoices are that customer's) and its total may not fall below what is applied.
+    fn check_credit_note_edit(
+        &self,
+        existing: &CreditNote,
+        updated: &CreditNote,
+    ) -> Result<(), BookError> {
+        if existing.links.is_empty() {
+            return Ok(());
+        }
+        if updated.customer != existing.customer {
+            return Err(invalid(
+                "customer",
+                "The customer cannot change while the credit note is applied to invoices.",
+            ));
+        }
+        if self.credit_note_totals(updated).total < updated.allocated() {
+            return Err(invalid(
+                "lineItems",
+                "The credit note total cannot be less than the amount applied to invoices.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// PUT: the whole CreditNoteInput again. Status and allocations are kept. A Closed credit
+    /// note may still be edited (nothing in Reckon's docs forbids it, unlike Paid invoices);
+    /// a larger total simply reopens it.
+    pub fn replace_credit_note(
+        &mut self,
+        id: Uuid,
+        body: &Value,
+        ctx: &Ctx,
+    ) -> Result<(), BookError> {
+        let existing = self
+            .credit_notes
+            .get(&id)
+            .cloned()
+            .ok_or(BookError::NotFound)?;
+        let note = self.read_credit_note(body, Some(&existing), ctx.now)?;
+        self.check_credit_note_edit(&existing, &note)?;
+        self.credit_notes.insert(id, note);
+        Ok(())
+    }
+
+    /// Merge-patch of CreditNotePatch fields: customer, creditNoteDate, status, reference,
+    /// classification, template, notes. `lineItems` and `amountTaxStatus` are not in it and
+    /// are ignored. `status` moves Draft → Approved, or back to Draft while nothing is applied.
+    pub fn patch_credit_note(
+        &mut self,
+        id: Uuid,
+        patch: &Value,
+        ctx: &Ctx,
+    ) -> Result<(), BookError> {
+        let existing = self
+            .credit_notes
+            .get(&id)
+            .cloned()
+            .ok_or(BookError::NotFound)?;
+        let mut errors = Errors::default();
+        let Some(obj) = Obj::root(patch, &mut errors) else {
+            return Err(errors.into());
+        };
+        let new_status = obj.enumeration("status", &["Draft", "Approved", "Closed"], &mut errors);
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let mut input = self.credit_note_input(&existing);
+        let mut scalar = patch.clone();
+        if let Value::Object(m) = &mut scalar {
+            m.retain(|k, _| {
+                !["status", "lineitems", "amounttaxstatus"]
+                    .contains(&k.to_ascii_lowercase().as_str())
+            });
+        }
+        super::input::merge_patch(&mut input, &scalar);
+        let mut note = self.read_credit_note(&input, Some(&existing), ctx.now)?;
+        self.check_credit_note_edit(&existing, &note)?;
+        match new_status {
+            // Closed is the state of a fully applied credit note, not one to ask for; asking
+            // for the state it is already in is harmless.
+            Some("Closed") if self.credit_note_status(&existing) != "Closed" => {
+                return Err(invalid(
+                    "status",
+                    "A credit note becomes Closed when its whole amount is applied to invoices.",
+                ));
+            }
+            Some("Closed") => {}
+            Some("Draft") if !existing.links.is_empty() => {
+                return Err(invalid(
+                    "status",
+                    "A credit note applied to invoices cannot return to Draft; unlink the invoices first.",
+                ));
+            }
+            Some(s) => note.status = s.into(),
+            None => {}
+        }
+        self.credit_notes.insert(id, note);
+        Ok(())
+    }
+
+    pub fn delete_credit_note(&mut self, id: Uuid) -> Result<(), BookError> {
+        let existing = self.credit_notes.get(&id).ok_or(BookError::NotFound)?;
+        if !existing.links.is_empty() {
+            return Err(invalid(
+                "",
+                "The credit note could not be deleted because it is applied to invoices; unlink them first.",
+            ));
+        }
+        self.credit_notes.shift_remove(&id);
+        Ok(())
+    }
+
+    /// The rules for applying `amount` of `note` to `invoice`. `own` is what the link being
+    /// changed already applies (0 for a new link): it is free again for the new amount.
+    fn check_credit_amount(
+        &self,
+        note: &CreditNote,
+        invoice: &Invoice,
+        amount: Decimal,
+        own: Decimal,
+        location: &str,
+    ) -> Result<(), BookError> {
+        if invoice.customer != note.customer {
+            return Err(invalid(
+                "transactionId",
+                "The invoice belongs to a different customer from the credit note.",
+            ));
+        }
+        if invoice.status == "Draft" {
+            return Err(invalid(
+                "transactionId",
+                "A credit note cannot be applied to a draft invoice; approve it first.",
+            ));
+        }
+        let owed = self.invoice_balance(invoice) + own;
+        if owed <= Decimal::ZERO {
+            return Err(invalid(
+                "transactionId",
+                "The invoice has no balance left to credit.",
+            ));
+        }
+        if amount <= Decimal::ZERO {
+            return Err(invalid(
+                location,
+                "The transactionAmount must be more than 0.",
+            ));
+        }
+        if amount.normalize().scale() > 2 {
+            return Err(invalid(
+                location,
+                "The transactionAmount cannot have more than 2 decimal places.",
+            ));
+        }
+        let unapplied = self.credit_note_balance(note) + own;
+        if amount > unapplied {
+            return Err(invalid(
+                location,
+                format!(
+                    "The transactionAmount {} is more than the credit note's unapplied balance {}.",
+                    amount.normalize(),
+                    unapplied.normalize()
+                ),
+            ));
+        }
+        if amount > owed {
+            return Err(invalid(
+                location,
+                format!(
+                    "The transactionAmount {} is more than the invoice balance {}.",
+                    amount.normalize(),
+                    owed.normalize()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `POST /creditnotes/{id}/transactionlinks` (CreditNoteTransactionLinkInput): applies
+    /// part of an approved credit note to an invoice of the same customer. Answers the link
+    /// id, `INV-<invoice id>`; one link per invoice (change its amount with PATCH).
+    pub fn link_credit_note(
+        &mut self,
+        id: Uuid,
+        body: &Value,
+        ctx: &Ctx,
+    ) -> Result<String, BookError> {
+        let note = self
+            .credit_notes
+            .get(&id)
+            .cloned()
+            .ok_or(BookError::NotFound)?;
+        let mut errors = Errors::default();
+        let Some(obj) = Obj::root(body, &mut errors) else {
+            return Err(errors.into());
+        };
+        let kind = obj.string("transactionType", 50, true, &mut errors);
+        if let Some(k) = &kind
+            && !k.eq_ignore_ascii_case("Invoice")
+        {
+            errors.add(
+                obj.location("transactionType"),
+                format!("Only an Invoice can be linked to a credit note, not '{k}'."),
+            );
+        }
+        let target = obj.string("transactionId", 64, true, &mut errors);
+        let target = match target.as_deref().map(looks_like_guid) {
+            Some(None) => {
+                errors.add(
+                    obj.location("transactionId"),
+                    "The transactionId must be an invoice id (a GUID).",
+                );
+                None
+            }
+            other => other.flatten(),
+        };
+        let amount = obj.decimal("transactionAmount", &mut errors);
+        if !obj.has("transactionAmount") {
+            errors.add(
+                "transactionAmount",
+                "The transactionAmount field is required.",
+            );
+        }
+        let (Some(target), Some(amount), true) = (target, amount, errors.is_empty()) else {
+            return Err(errors.into());
+        };
+        if note.status == "Draft" {
+            return Err(invalid(
+                "",
+                "A draft credit note cannot be applied to an invoice; approve it first.",
+            ));
+        }
+        let invoice = self.invoices.get(&target).ok_or(BookError::NotFound)?;
+        if note.links.iter().any(|l| l.invoice == target) {
+            return Err(invalid(
+                "transactionId",
+                format!(
+                    "The credit note is already applied to this invoice; change the amount of link INV-{target} instead."
+                ),
+            ));
+        }
+        self.check_credit_amount(
+            &note,
+            invoice,
+            amount,
+            Decimal::ZERO,
+            &obj.location("transactionAmount"),
+        )?;
+        let link = CreditLink {
+            id: format!("INV-{target}"),
+            invoice: target,
+            amount,
+        };
+        let link_id = link.id.clone();
+        if let Some(n) = self.credit_notes.get_mut(&id) {
+            n.links.push(link);
+            n.last_modified = ctx.now;
+        }
+        self.settle_invoice(target, ctx.now);
+        Ok(link_id)
+    }
+
+    /// `PATCH /creditnotes/{id}/transactionlinks/{linkId}` (CreditNoteTransactionLinkPatch):
+    /// a new `transactionAmount` for an existing link, under the same rules as a new one.
+    pub fn patch_credit_link(
+        &mut self,
+        id: Uuid,
+        link_id: &str,
+        patch: &Value,
+        ctx: &Ctx,
+    ) -> Result<(), BookError> {
+        let note = self
+            .credit_notes
+            .get(&id)
+            .cloned()
+            .ok_or(BookError::NotFound)?;
+        let invoice_id = invoice_of_link(link_id).ok_or(BookError::NotFound)?;
+        let link = note
+            .links
+            .iter()
+            .find(|l| l.invoice == invoice_id)
+            .cloned()
+            .ok_or(BookError::NotFound)?;
+        let mut errors = Errors::default();
+        let Some(obj) = Obj::root(patch, &mut errors) else {
+            return Err(errors.into());
+        };
+        let amount = obj.decimal("transactionAmount", &mut errors);
+        if !obj.has("transactionAmount") {
+            errors.add(
+                "transactionAmount",
+                "The transactionAmount field is required.",
+            );
+        }
+        let (Some(amount), true) = (amount, errors.is_empty()) else {
+            return Err(errors.into());
+        };
+        let invoice = self.invoices.get(&invoice_id).ok_or(BookError::NotFound)?;
+        self.check_credit_amount(
+            &note,
+            invoice,
+            amount,
+            link.amount,
+            &obj.location("transactionAmount"),
+        )?;
+        if let Some(n) = self.credit_notes.get_mut(&id) {
+            for l in n.links.iter_mut().filter(|l| l.invoice == invoice_id) {
+                l.amount = amount;
+            }
+            n.last_modified = ctx.now;
+        }
+        self.settle_invoice(invoice_id, ctx.now);
+        Ok(())
+    }
+
+    /// `DELETE /creditnotes/{id}/transactionlinks/{linkId}`: the invoice owes the amount
+    /// again (Approved once more if it was Paid) and the credit is unapplied again.
+    pub fn unlink_credit_note(
+        &mut self,
+        id: Uuid,
+        link_id: &str,
+        ctx: &Ctx,
+    ) -> Result<(), BookError> {
+        let invoice_id = invoice_of_link(link_id).ok_or(BookError::NotFound)?;
+        let note = self.credit_notes.get_mut(&id).ok_or(BookError::NotFound)?;
+        let before = note.links.len();
+        note.links.retain(|l| l.invoice != invoice_id);
+        if note.links.len() == before {
+            return Err(BookError::NotFound);
+        }
+        note.last_modified = ctx.now;
+        self.settle_invoice(invoice_id, ctx.now);
+        Ok(())
+    }
+
+    pub fn credit_note_totals(&self, c: &CreditNote) -> super::tax::Totals {
+        self.lines_totals(&c.lines, c.amount_tax_status)
+    }
+
+    /// The part of the credit note not yet applied to invoices.
+    pub fn credit_note_balance(&self, c: &CreditNote) -> Decimal {
+        self.credit_note_totals(c).total - c.allocated()
+    }
+
+    /// `Draft`, `Approved`, or `Closed` while the whole (non-zero) amount is applied; an
+    /// unlink or a larger total makes it `Approved` again.
+    pub fn credit_note_status(&self, c: &CreditNote) -> &'static str {
+        if c.status == "Draft" {
+            return "Draft";
+        }
+        let total = self.credit_note_totals(c).total;
+        if total > Decimal::ZERO && total - c.allocated() <= Decimal::ZERO {
+            "Closed"
+        } else {
+            "Approved"
+        }
+    }
+
+    pub fn credit_note_view(&self, c: &CreditNote) -> Value {
+        let totals = self.credit_note_totals(c);
+        let mut m = Map::new();
+        m.insert("id".into(), json!(c.id.to_string()));
+        m.insert("creditNoteNumber".into(), json!(c.number));
+        self.customer_and_address(&mut m, c.customer);
+        m.insert("creditNoteDate".into(), json!(date_out(c.credit_note_date)));
+        m.insert("totalAmount".into(), money(totals.total));
+        m.insert("balance".into(), money(totals.total - c.allocated()));
+        m.insert("amountTaxStatus".into(), json!(c.amount_tax_status.name()));
+        m.insert("totalTaxAmount".into(), money(totals.total_tax));
+        m.insert("status".into(), json!(self.credit_note_status(c)));
+        put(&mut m, "reference", text(&c.reference));
+        put(
+            &mut m,
+            "accountsReceivableLedgerAccount",
+            self.ledger_accounts
+                .values()
+                .find(|a| a.account_type == "CurrentAsset_AccountsReceivable")
+                .map(|a| id_name(a.id, &a.name)),
+        );
+        put(
+            &mut m,
+            "classification",
+            c.classification
+                .and_then(|t| self.classifications.get(&t).map(|n| id_name(t, n))),
+        );
+        put(
+            &mut m,
+            "template",
+            c.template
+                .and_then(|t| self.credit_note_templates.get(&t).map(|n| id_name(t, n))),
+        );
+        let links: Vec<Value> = c
+            .links
+            .iter()
+            .filter_map(|l| {
+                let i = self.invoices.get(&l.invoice)?;
+                Some(self.link_view(
+                    l.id.clone(),
+                    "Invoice",
+                    "invoices",
+                    (i.id, &i.number, i.invoice_date, &i.reference),
+                    l.amount,
+                ))
+            })
+            .collect();
+        m.insert("transactionLinks".into(), Value::Array(links));
+        m.insert(
+            "lineItems".into(),
+            Value::Array(self.lines_view(&c.lines, &totals.line_tax)),
+        );
+        put(&mut m, "notes", text(&c.notes));
+        m.insert("emailStatus".into(), json!("Unsent"));
+        m.insert("createdDateTime".into(), json!(timestamp_out(c.created)));
+        m.insert(
+            "lastModifiedDateTime".into(),
+            json!(timestamp_out(c.last_modified)),
+        );
         Value::Object(m)
     }
 
@@ -2154,6 +2889,24 @@ impl Book {
         }
         self.ledger_accounts.insert(account.id, account.clone());
         Ok(account)
+    }
+}
+
+impl CreditNote {
+    /// What is applied to invoices.
+    pub fn allocated(&self) -> Decimal {
+        self.links.iter().map(|l| l.amount).sum()
+    }
+}
+
+/// The invoice a credit note link id names: `INV-<invoice id>` (any case, since paths are
+/// lower-cased before routing and Reckon's own example writes the GUID in upper case).
+fn invoice_of_link(link_id: &str) -> Option<Uuid> {
+    let (prefix, rest) = link_id.split_once('-')?;
+    if prefix.eq_ignore_ascii_case("INV") {
+        Uuid::parse_str(rest).ok()
+    } else {
+        None
     }
 }
 

@@ -15,7 +15,7 @@ use axum::extract::{OriginalUri, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use base64::Engine;
 use indexmap::IndexMap;
@@ -203,6 +203,25 @@ impl ReckonSim {
                     .put(put_receipt)
                     .patch(patch_receipt)
                     .delete(delete_receipt),
+            )
+            .route(
+                "/r1/v2/{book}/creditnotes",
+                get(list_credit_notes).post(create_credit_note),
+            )
+            .route(
+                "/r1/v2/{book}/creditnotes/{id}",
+                get(get_credit_note)
+                    .put(put_credit_note)
+                    .patch(patch_credit_note)
+                    .delete(delete_credit_note),
+            )
+            .route(
+                "/r1/v2/{book}/creditnotes/{id}/transactionlinks",
+                post(post_credit_link),
+            )
+            .route(
+                "/r1/v2/{book}/creditnotes/{id}/transactionlinks/{link}",
+                patch(patch_credit_link).delete(delete_credit_link),
             )
             .route("/r1/v2/{book}/taxrates/{date}", get(list_tax_rates))
             .route("/r1/v2/{book}/taxrates/{id}/{date}", get(get_tax_rate))
@@ -1426,6 +1445,119 @@ async fn delete_receipt(
     ))
 }
 
+// ---- credit notes ------------------------------------------------------------------------
+
+async fn list_credit_notes(
+    State(sim): State<ReckonSim>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(book): Path<String>,
+) -> Response {
+    try_resp!(on_book(&sim, &book, |b, _| {
+        let rows: Vec<_> = b.credit_notes.values().collect();
+        list_response(&sim, &headers, &uri, &rows, |c| b.credit_note_view(c), true)
+    }))
+}
+
+async fn create_credit_note(
+    State(sim): State<ReckonSim>,
+    headers: HeaderMap,
+    Path(book): Path<String>,
+    body: Bytes,
+) -> Response {
+    let body = try_resp!(body_json(&headers, &body, false));
+    match try_resp!(on_book(&sim, &book, |b, ctx| b.create_credit_note(&body, ctx))) {
+        Ok(c) => created(c.id, None),
+        Err(e) => book_error(e),
+    }
+}
+
+async fn get_credit_note(
+    State(sim): State<ReckonSim>,
+    OriginalUri(uri): OriginalUri,
+    Path((book, id)): Path<(String, String)>,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    let view = try_resp!(on_book(&sim, &book, |b, _| b
+        .credit_notes
+        .get(&id)
+        .map(|c| b.credit_note_view(c))));
+    one(&uri, view)
+}
+
+async fn put_credit_note(
+    State(sim): State<ReckonSim>,
+    headers: HeaderMap,
+    Path((book, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    let body = try_resp!(body_json(&headers, &body, false));
+    done(try_resp!(
+        on_book(&sim, &book, |b, ctx| b.replace_credit_note(id, &body, ctx))
+    ))
+}
+
+async fn patch_credit_note(
+    State(sim): State<ReckonSim>,
+    headers: HeaderMap,
+    Path((book, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    let body = try_resp!(body_json(&headers, &body, true));
+    done(try_resp!(
+        on_book(&sim, &book, |b, ctx| b.patch_credit_note(id, &body, ctx))
+    ))
+}
+
+async fn delete_credit_note(
+    State(sim): State<ReckonSim>,
+    Path((book, id)): Path<(String, String)>,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    done(try_resp!(
+        on_book(&sim, &book, |b, _| b.delete_credit_note(id))
+    ))
+}
+
+/// 201 `{"id": "INV-<invoice id>"}` (a StringIdResponse: link ids are not GUIDs).
+async fn post_credit_link(
+    State(sim): State<ReckonSim>,
+    headers: HeaderMap,
+    Path((book, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    let body = try_resp!(body_json(&headers, &body, false));
+    match try_resp!(on_book(&sim, &book, |b, ctx| b.link_credit_note(id, &body, ctx))) {
+        Ok(link) => (StatusCode::CREATED, Json(json!({ "id": link }))).into_response(),
+        Err(e) => book_error(e),
+    }
+}
+
+async fn patch_credit_link(
+    State(sim): State<ReckonSim>,
+    headers: HeaderMap,
+    Path((book, id, link)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    let body = try_resp!(body_json(&headers, &body, true));
+    done(try_resp!(on_book(&sim, &book, |b, ctx| b
+        .patch_credit_link(id, &link, &body, ctx))))
+}
+
+async fn delete_credit_link(
+    State(sim): State<ReckonSim>,
+    Path((book, id, link)): Path<(String, String, String)>,
+) -> Response {
+    let id = try_resp!(parse_uuid(&id));
+    done(try_resp!(
+        on_book(&sim, &book, |b, ctx| b.unlink_credit_note(id, &link, ctx))
+    ))
+}
+
 // ---- reference data ----------------------------------------------------------------------
 
 async fn list_tax_rates(
@@ -1588,8 +1720,15 @@ async fn admin_state(State(sim): State<ReckonSim>) -> Response {
         .values()
         .map(|b| {
             let outstanding: rust_decimal::Decimal = b.invoices.values().map(|i| b.invoice_balance(i)).sum();
+            let unapplied: rust_decimal::Decimal = b
+                .credit_notes
+                .values()
+                .filter(|c| c.status != "Draft")
+                .map(|c| b.credit_note_balance(c))
+                .sum();
             json!({"id": b.id.to_string(), "name": b.name, "customers": b.customers.len(), "items": b.items.len(),
-                   "invoices": b.invoices.len(), "receipts": b.receipts.len(), "outstanding": money(outstanding)})
+                   "invoices": b.invoices.len(), "receipts": b.receipts.len(), "credit_notes": b.credit_notes.len(),
+                   "outstanding": money(outstanding), "unapplied_credit": money(unapplied)})
         })
         .collect();
     Json(json!({"books": books, "tokens_issued": state.oauth.tokens_issued, "refreshes": state.oauth.refreshes,
