@@ -706,3 +706,219 @@ async fn the_preview_writes_nothing_and_the_sync_then_does_exactly_what_it_said(
     let done = run_and_read_audit(&h).await;
     assert_eq!(done, planned(&plan));
 }
+
+/// Closed and Open-credit invoices are never owed in Reckon, in whichever order Reckon
+/// meets an invoice and its credit note, under each remainder policy; the reconciliation
+/// compares balances by the same rule and finds nothing; a second run writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_and_credit_invoices_reconcile_to_zero_mismatches() {
+    use cliniko_reckon::mapping::ClosedRemainder;
+    use rust_decimal::Decimal;
+    use simulators::cliniko::store::{InvoicePatch, InvoiceSpec, ItemSpec};
+    for policy in [
+        ClosedRemainder::WriteOff,
+        ClosedRemainder::Receipt,
+        ClosedRemainder::LeaveOwing,
+    ] {
+        let mut h = Harness::start(Options {
+            patients: 8,
+            ..Default::default()
+        })
+        .await;
+        h.syncer.mapping.closed_remainder = policy;
+        let new_invoice = |s: &mut simulators::cliniko::store::ClinikoState, status: i32| {
+            let patient = s
+                .tables
+                .patients
+                .values()
+                .find(|p| p.archived_at.is_none() && p.merged_at.is_none())
+                .map(|p| p.id)
+                .expect("a patient");
+            s.create_invoice(&InvoiceSpec {
+                patient_id: Some(patient),
+                business_id: Some(h.seed.business_id),
+                status: Some(status),
+                calculation_method: Some(3),
+                items: vec![
+                    ItemSpec {
+                        billable_item_id: h.seed.billable_item_ids.first().copied(),
+                        quantity: Some(Decimal::ONE),
+                        ..Default::default()
+                    },
+                    ItemSpec {
+                        product_id: h.seed.product_ids.first().copied(),
+                        quantity: Some(Decimal::TWO),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            })
+            .expect("invoice")
+            .id
+        };
+        // Synced first, reversed afterwards.
+        let (reversed_later, paid_then_credited) =
+            h.cliniko.with(|s| (new_invoice(s, 10), new_invoice(s, 20)));
+        h.run().await;
+        h.next_second().await;
+        let (credit_later, kept_credit, reversed_first, credit_first, closed_outright) =
+            h.cliniko.with(|s| {
+                let now = s.now();
+                let credit_later = s
+                    .reverse_invoice_at(reversed_later, false, now)
+                    .expect("reverse")
+                    .id;
+                let kept_credit = s
+                    .reverse_invoice_at(paid_then_credited, true, now)
+                    .expect("reverse")
+                    .id;
+                // Reversed before the sync ever saw it: both arrive together.
+                let reversed_first = new_invoice(s, 10);
+                let credit_first = s
+                    .reverse_invoice_at(reversed_first, false, now)
+                    .expect("reverse")
+                    .id;
+                // Closed with no credit note: the remainder policy settles it.
+                let closed_outright = new_invoice(s, 10);
+                s.update_invoice(
+                    closed_outright,
+                    &InvoicePatch {
+                        status: Some(30),
+                        ..Default::default()
+                    },
+                )
+                .expect("close");
+                (
+                    credit_later,
+                    kept_credit,
+                    reversed_first,
+                    credit_first,
+                    closed_outright,
+                )
+            });
+        h.run().await;
+
+        let invoice_state = |h: &Harness, rid: cliniko_reckon::domain::ReckonId| {
+            h.reckon.with_book(|b, _| {
+                let i = &b.invoices[&rid.0];
+                (
+                    b.invoice_totals(i).total,
+                    b.invoice_balance(i),
+                    i.status.clone(),
+                )
+            })
+        };
+        let credit_state = |h: &Harness, rid: cliniko_reckon::domain::ReckonId| {
+            h.reckon.with_book(|b, _| {
+                let c = &b.credit_notes[&rid.0];
+                (b.credit_note_totals(c).total, b.credit_note_balance(c))
+            })
+        };
+        let rid = |id: u64| {
+            let h = &h;
+            async move {
+                h.reckon_id(EntityKind::Invoice, id)
+                    .await
+                    .unwrap_or_else(|| panic!("{id} synced"))
+            }
+        };
+        for (original, credit) in [
+            (reversed_later, credit_later),
+            (reversed_first, credit_first),
+        ] {
+            let (total, balance, status) = invoice_state(&h, rid(original).await);
+            assert_eq!(
+                balance,
+                Decimal::ZERO,
+                "{policy:?}: reversed invoice owes nothing"
+            );
+            assert_eq!(status, "Paid");
+            let (credit_total, credit_balance) = credit_state(&h, rid(credit).await);
+            assert_eq!(
+                credit_total, total,
+                "the credit note is the invoice made positive"
+            );
+            assert_eq!(
+                credit_balance,
+                Decimal::ZERO,
+                "its credit is used on the invoice"
+            );
+        }
+        let (_, balance, _) = invoice_state(&h, rid(paid_then_credited).await);
+        assert_eq!(balance, Decimal::ZERO);
+        let (credit_total, credit_balance) = credit_state(&h, rid(kept_credit).await);
+        assert!(credit_total > Decimal::ZERO);
+        assert_eq!(
+            credit_balance, credit_total,
+            "an Open credit stays the patient's"
+        );
+        let (total, balance, _) = invoice_state(&h, rid(closed_outright).await);
+        let write_offs = h.reckon.with_book(|b, _| {
+            b.credit_notes
+                .values()
+                .filter(|c| {
+                    c.reference
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("Write-off"))
+                })
+                .count()
+        });
+        match policy {
+            ClosedRemainder::WriteOff => {
+                assert_eq!(balance, Decimal::ZERO);
+                assert!(write_offs >= 1);
+            }
+            ClosedRemainder::Receipt => {
+                assert_eq!(balance, Decimal::ZERO);
+                assert_eq!(write_offs, 0);
+            }
+            ClosedRemainder::LeaveOwing => {
+                assert_eq!(balance, total, "left owing, as configured");
+                assert_eq!(write_offs, 0);
+            }
+        }
+
+        let report = cliniko_reckon::reconcile::reconcile(
+            &h.syncer.source,
+            &h.syncer.sink,
+            h.state(),
+            &h.syncer.mapping,
+            "test-clinic",
+            Utc::now(),
+        )
+        .await
+        .expect("reconcile");
+        let (closed, credits) = h.cliniko.with(|s| {
+            let live = s
+                .tables
+                .invoices
+                .values()
+                .filter(|i| i.archived_at.is_none() && i.deleted_at.is_none());
+            let closed = live
+                .clone()
+                .filter(|i| i.status == 30 && i.total_amount.unwrap_or_default() > Decimal::ZERO)
+                .count();
+            let credits = live
+                .filter(|i| i.total_amount.unwrap_or_default() < Decimal::ZERO)
+                .count();
+            (closed, credits)
+        });
+        eprintln!(
+            "figures ({policy:?}): {closed} Closed invoices and {credits} credit notes, {} mismatches, {write_offs} write-offs",
+            report.mismatches.len()
+        );
+        assert!(
+            report.mismatches.is_empty(),
+            "{policy:?}: {:#?}",
+            report.mismatches
+        );
+
+        let writes = h.reckon_writes();
+        h.run().await;
+        assert_eq!(
+            h.reckon_writes(),
+            writes,
+            "{policy:?}: a second run writes nothing"
+        );
+    }
+}

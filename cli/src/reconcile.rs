@@ -40,14 +40,15 @@ pub fn write_report(
 pub fn summary_table(report: &ReconcileReport) -> String {
     let s = &report.scanned;
     let mut out = format!(
-        "Scanned Cliniko: {} patients, {} products and services, {} invoices\n\
-         Scanned Reckon:  {} customers, {} items, {} invoices\n\n",
+        "Scanned Cliniko: {} patients, {} products and services, {} invoices (credit notes included)\n\
+         Scanned Reckon:  {} customers, {} items, {} invoices, {} credit notes\n\n",
         s.cliniko_patients,
         s.cliniko_products,
         s.cliniko_invoices,
         s.reckon_customers,
         s.reckon_items,
-        s.reckon_invoices
+        s.reckon_invoices,
+        s.reckon_credit_notes
     );
     for c in Category::ALL {
         out.push_str(&format!("  {:<28} {:>6}\n", c.title(), report.count(c)));

@@ -69,6 +69,22 @@ pub fn choose_income_accounts(
         notes.extend(choice.note);
         *account = choice.name;
     }
+    // A write-off posted to a stand-in account would misstate the books: it must exist.
+    if let Some(wanted) = mapping.write_off_account.as_mut() {
+        let found = accounts.iter().filter(|a| a.active).find(|a| {
+            a.id.to_string().eq_ignore_ascii_case(wanted.trim())
+                || a.name.eq_ignore_ascii_case(wanted.trim())
+        });
+        match found {
+            Some(a) => *wanted = a.name.clone(),
+            None => {
+                return Err(format!(
+                    "mapping.write_off_account: the book has no active account {:?}",
+                    wanted.trim()
+                ));
+            }
+        }
+    }
     Ok(notes)
 }
 
@@ -138,5 +154,25 @@ mod tests {
         assert!(notes[0].starts_with("PRODUCT_SETTING"), "{notes:?}");
         let mut none = MappingConfig::default();
         assert!(choose_income_accounts(&[], &mut none, ["a", "b"]).is_err());
+    }
+
+    #[test]
+    fn a_write_off_account_must_exist_exactly() {
+        let book = [
+            account(1, "Income", "Income", true),
+            account(2, "Bad Debts", "Expense", true),
+        ];
+        let mut mapping = MappingConfig {
+            write_off_account: Some("bad debts".into()),
+            ..MappingConfig::default()
+        };
+        choose_income_accounts(&book, &mut mapping, ["a", "b"]).unwrap();
+        assert_eq!(mapping.write_off_account.as_deref(), Some("Bad Debts"));
+        let mut missing = MappingConfig {
+            write_off_account: Some("Write-offs".into()),
+            ..MappingConfig::default()
+        };
+        let err = choose_income_accounts(&book, &mut missing, ["a", "b"]).unwrap_err();
+        assert!(err.starts_with("mapping.write_off_account"), "{err}");
     }
 }

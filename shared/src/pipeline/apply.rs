@@ -1025,23 +1025,25 @@ where
                 }
             }
         }
-        if draft.paid && balance > Decimal::ZERO {
-            self.sink
-                .record_payment(&PaymentDraft {
-                    customer,
-                    invoice: rid,
-                    amount: balance,
-                    date,
-                    reference: draft.reference.clone(),
-                })
-                .await?;
-            detail.push_str(&format!("; payment of {balance} recorded"));
+        let room = balance.checked_sub(pending).unwrap_or_default();
+        if draft.paid {
+            if room > Decimal::ZERO {
+                self.sink
+                    .record_payment(&PaymentDraft {
+                        customer,
+                        invoice: rid,
+                        amount: room,
+                        date,
+                        reference: draft.reference.clone(),
+                    })
+                    .await?;
+                detail.push_str(&format!("; payment of {room} recorded"));
+            }
             return Ok(detail);
         }
         let Some(remainder) = mapping::closed_remainder(inv) else {
             return Ok(detail);
         };
-        let room = balance.checked_sub(pending).unwrap_or_default();
         let amount = remainder.min(room);
         if amount <= Decimal::ZERO {
             return Ok(detail);

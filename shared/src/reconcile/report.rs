@@ -252,7 +252,7 @@ impl ReconcileReport {
             scanned => vec![
                 minijinja::context! { label => "Patients ↔ customers", cliniko => s.cliniko_patients, reckon => s.reckon_customers },
                 minijinja::context! { label => "Products ↔ items", cliniko => s.cliniko_products, reckon => s.reckon_items },
-                minijinja::context! { label => "Invoices", cliniko => s.cliniko_invoices, reckon => s.reckon_invoices },
+                minijinja::context! { label => "Invoices and credit notes", cliniko => s.cliniko_invoices, reckon => format!("{} + {} credit notes", s.reckon_invoices, s.reckon_credit_notes) },
             ],
             total_label => "Total",
             total => total,
