@@ -66,9 +66,11 @@ async fn a_second_run_makes_zero_reckon_writes() {
         "{polls:?}"
     );
     assert_eq!(drained.failed(), 0);
-    // An idle cycle costs one Cliniko request per entity type, plus one for the items of
-    // invoices that changed within the overlap window (re-read, then dropped as applied).
-    assert!(h.cliniko.traffic.total() - cliniko_before <= 5);
+    // An idle cycle costs one Cliniko request per entity type, plus one for the items and
+    // one for the reversing credit notes of invoices that changed within the overlap window
+    // (re-read, then dropped as applied).
+    let idle = h.cliniko.traffic.total() - cliniko_before;
+    assert!(idle <= 6, "{idle} Cliniko requests on an idle cycle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -415,6 +415,7 @@ impl ClinikoClient {
                                     number: credit.number,
                                     status: credit.status,
                                     total_amount: credit.total_amount,
+                                    created_at: credit.created_at,
                                 });
                             }
                         }

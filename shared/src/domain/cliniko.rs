@@ -273,6 +273,7 @@ pub struct Reversal {
     pub status: InvoiceStatus,
     /// Negative, including tax.
     pub total_amount: Decimal,
+    pub created_at: DateTime<Utc>,
 }
 
 /// What a Cliniko invoice is in accounting terms; decides its Reckon representation
@@ -294,9 +295,33 @@ impl Invoice {
         }
     }
 
-    /// Whether Cliniko needs the reversals read with this invoice (see `reversals`).
+    /// Whether Cliniko needs the reversals read with this invoice (see `reversals`): every
+    /// sale, since a credit note used on it lowers what it owes whatever its status.
     pub fn wants_reversals(&self) -> bool {
-        self.status == InvoiceStatus::Closed && self.role() == InvoiceRole::Sale
+        self.role() == InvoiceRole::Sale
+    }
+
+    /// Whether a credit note that reverses this invoice (with `status`, made at
+    /// `created_at`) was used on it: a used (Closed) one on an Open or Closed invoice, or on
+    /// a Paid one it existed before the invoice was settled; a credit made after a Paid
+    /// invoice was settled is a refund or credit spent elsewhere, and an Open credit one is
+    /// unused.
+    pub fn credited_by(&self, status: InvoiceStatus, created_at: DateTime<Utc>) -> bool {
+        if status != InvoiceStatus::Closed || self.role() != InvoiceRole::Sale {
+            return false;
+        }
+        match self.status {
+            InvoiceStatus::Open | InvoiceStatus::Closed => true,
+            InvoiceStatus::Paid => self.closed_at.is_none_or(|settled| created_at <= settled),
+            InvoiceStatus::OpenCredit => false,
+        }
+    }
+
+    /// The reversals used on this invoice (see [`Invoice::credited_by`]).
+    pub fn used_reversals(&self) -> impl Iterator<Item = &Reversal> {
+        self.reversals
+            .iter()
+            .filter(|r| self.credited_by(r.status, r.created_at))
     }
 
     /// The version that orders edits: an item edit may move only the item's `updated_at`.

@@ -319,27 +319,32 @@ pub fn credit_note_draft(
     })
 }
 
-/// What of a Closed invoice its Cliniko credit notes do not clear: its total less the
-/// credit notes that reverse it and are used (Closed themselves; an Open credit one is the
-/// patient's to spend elsewhere). Never below zero; `None` when it is not a Closed sale.
-pub fn closed_remainder(invoice: &Invoice) -> Option<Decimal> {
-    if !invoice.wants_reversals() {
-        return None;
+/// The part of a sale its used credit notes cover (see [`Invoice::used_reversals`]).
+pub fn credited_amount(invoice: &Invoice) -> Result<Decimal, MappingError> {
+    checked_sum(invoice.used_reversals().map(|r| r.total_amount.abs())).ok_or_else(|| {
+        MappingError::invalid(
+            EntityKind::Invoice,
+            invoice.id,
+            "reversals.total_amount",
+            "its credit notes add up beyond any real amount",
+        )
+    })
+}
+
+/// What of a Closed invoice its used credit notes do not clear: its total less theirs, never
+/// below zero; `None` when it is not a Closed sale.
+pub fn closed_remainder(invoice: &Invoice) -> Result<Option<Decimal>, MappingError> {
+    if invoice.status != InvoiceStatus::Closed || !invoice.wants_reversals() {
+        return Ok(None);
     }
-    let credited = checked_sum(
-        invoice
-            .reversals
-            .iter()
-            .filter(|r| r.status == InvoiceStatus::Closed)
-            .map(|r| r.total_amount.abs()),
-    )?;
-    Some(
+    let credited = credited_amount(invoice)?;
+    Ok(Some(
         invoice
             .total_amount
             .checked_sub(credited)
             .unwrap_or_default()
             .max(Decimal::ZERO),
-    )
+    ))
 }
 
 /// The credit note that writes off `remainder` of an invoice (drafted as `invoice`): its
@@ -1139,28 +1144,30 @@ mod tests {
     fn a_closed_invoice_remainder_is_what_its_used_credit_notes_leave() {
         let mut inv = invoice(&[line(dec!(100), dec!(1), Discount::None, dec!(10))], true);
         assert_eq!(
-            closed_remainder(&inv),
+            closed_remainder(&inv).unwrap(),
             None,
             "an Open invoice has no remainder"
         );
         inv.status = InvoiceStatus::Closed;
-        assert_eq!(closed_remainder(&inv), Some(dec!(110)));
+        assert_eq!(closed_remainder(&inv).unwrap(), Some(dec!(110)));
+        let created = inv.created_at;
         let reversal = |status, total| crate::domain::Reversal {
             id: ClinikoId(77),
             number: 2000,
             status,
             total_amount: total,
+            created_at: created,
         };
         inv.reversals = vec![reversal(InvoiceStatus::Closed, dec!(-40))];
-        assert_eq!(closed_remainder(&inv), Some(dec!(70)));
+        assert_eq!(closed_remainder(&inv).unwrap(), Some(dec!(70)));
         // An unused (Open credit) reversal did not close anything.
         inv.reversals
             .push(reversal(InvoiceStatus::OpenCredit, dec!(-70)));
-        assert_eq!(closed_remainder(&inv), Some(dec!(70)));
+        assert_eq!(closed_remainder(&inv).unwrap(), Some(dec!(70)));
         inv.reversals
             .push(reversal(InvoiceStatus::Closed, dec!(-500)));
         assert_eq!(
-            closed_remainder(&inv),
+            closed_remainder(&inv).unwrap(),
             Some(Decimal::ZERO),
             "never below zero"
         );

@@ -20,8 +20,8 @@ pub mod text;
 pub use config::{ClosedRemainder, MappingConfig, StatusMapping};
 pub use customer::{customer_draft, customer_name, disambiguate, patient_to_customer};
 pub use invoice::{
-    business_time_zone, closed_remainder, credit_note_draft, invoice_to_draft, payment_date,
-    reckon_line_amount, write_off_draft, write_off_reference,
+    business_time_zone, closed_remainder, credit_note_draft, credited_amount, invoice_to_draft,
+    payment_date, reckon_line_amount, write_off_draft, write_off_reference,
 };
 pub use item::{billable_item_to_item, disambiguate_item, item_name, product_to_item};
 

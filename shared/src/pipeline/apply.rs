@@ -833,12 +833,14 @@ where
         let draft = mapping::invoice_to_draft(inv, customer, &targets, tz, &self.mapping)?;
         // A Closed invoice is settled by its reversals and the remainder policy: a change
         // in either must reach Reckon even when the invoice itself reads the same.
-        let hash = if inv.wants_reversals() {
+        let hash = if inv.status == InvoiceStatus::Closed {
             mapping::content_hash(&(&draft, &inv.reversals, self.mapping.closed_remainder))
+        } else if !inv.reversals.is_empty() {
+            mapping::content_hash(&(&draft, &inv.reversals))
         } else {
             mapping::content_hash(&draft)
         };
-        let settled_in_cliniko = self.settled_in_cliniko(inv, &draft);
+        let settled_in_cliniko = self.settled_in_cliniko(inv, &draft)?;
 
         if let Some(x) = xref {
             if hash == x.content_hash {
@@ -964,7 +966,10 @@ where
         ))
     }
 
-    /// Checks Reckon's totals against Cliniko's and pays what Cliniko says is paid.
+    /// Checks Reckon's totals against Cliniko's, applies the credit notes used on the
+    /// invoice, and settles what Cliniko says is settled: a receipt for a paid one, the
+    /// remainder policy for a Closed one. Every amount comes from Reckon's balances as read
+    /// now, under the invoice's claim, so a retry or a second worker writes nothing twice.
     async fn settle(
         &self,
         inv: &Invoice,
@@ -973,6 +978,20 @@ where
         rid: ReckonId,
         tz: chrono_tz::Tz,
     ) -> Result<String, PipelineError> {
+        let remainder = mapping::closed_remainder(inv)?;
+        let used: Vec<&Reversal> = inv.used_reversals().collect();
+        if draft.paid || remainder.is_some() || !used.is_empty() {
+            // Held until the link is stored (which clears it): another worker on the same
+            // invoice waits rather than reading the same balance and paying it again.
+            self.claim_create(Intent {
+                kind: EntityKind::Invoice,
+                cliniko_id: inv.id,
+                marker: format!("settle {}", draft.reference),
+                started_at: Utc::now(),
+                owner: self.owner.clone(),
+            })
+            .await?;
+        }
         let written = self.sink.invoice(rid).await?.ok_or_else(|| {
             PipelineError::Conflict(format!("invoice {}: Reckon lost invoice {rid}", inv.id))
         })?;
@@ -994,35 +1013,30 @@ where
             .max(mapping::payment_date(inv.closed_at, tz).unwrap_or(draft.invoice_date));
         let mut detail = String::new();
         let mut balance = written.balance;
-        // Credit notes that reverse a Closed invoice and are already in Reckon; the ones
-        // still to come allocate themselves when they are applied, so room is kept.
+        // Credit notes used on this invoice that are in Reckon are applied now; room is
+        // kept for the ones still to come (they apply themselves when they arrive).
         let mut pending = Decimal::ZERO;
-        if inv.wants_reversals() {
-            for r in inv
-                .reversals
-                .iter()
-                .filter(|r| r.status == InvoiceStatus::Closed)
-            {
-                let linked = self.state.cross_ref(EntityKind::Invoice, r.id).await?;
-                let credit = match linked {
-                    Some(x) => self.sink.credit_note(x.reckon_id).await?,
-                    None => None,
-                };
-                match credit {
-                    Some(c) => {
-                        let used = self.allocate(&c, rid, balance).await?;
-                        if !used.is_zero() {
-                            balance = balance.checked_sub(used).unwrap_or_default();
-                            detail
-                                .push_str(&format!("; credit note {} applied ({used})", r.number));
-                        }
+        for r in used {
+            let linked = self.state.cross_ref(EntityKind::Invoice, r.id).await?;
+            let credit = match linked {
+                Some(x) => self.sink.credit_note(x.reckon_id).await?,
+                None => None,
+            };
+            let applied = match credit {
+                Some(c) if c.status != CreditNoteStatus::Draft => {
+                    let now = self.allocate(&c, rid, balance).await?;
+                    if !now.is_zero() {
+                        balance = balance.checked_sub(now).unwrap_or_default();
+                        detail.push_str(&format!("; credit note {} applied ({now})", r.number));
                     }
-                    None => {
-                        pending = pending
-                            .checked_add(r.total_amount.abs())
-                            .unwrap_or(Decimal::MAX);
-                    }
+                    true
                 }
+                _ => false,
+            };
+            if !applied {
+                pending = pending
+                    .checked_add(r.total_amount.abs())
+                    .unwrap_or(Decimal::MAX);
             }
         }
         let room = balance.checked_sub(pending).unwrap_or_default();
@@ -1041,7 +1055,7 @@ where
             }
             return Ok(detail);
         }
-        let Some(remainder) = mapping::closed_remainder(inv) else {
+        let Some(remainder) = remainder else {
             return Ok(detail);
         };
         let amount = remainder.min(room);
@@ -1065,45 +1079,90 @@ where
                 ));
             }
             ClosedRemainder::WriteOff => {
-                let reference = mapping::write_off_reference(&draft.reference);
-                let existing = self
-                    .sink
-                    .find_credit_notes_by_reference(&reference)
-                    .await?
-                    .into_iter()
-                    .find(|c| c.customer.is_none_or(|id| id == customer));
-                let (credit, created) = match existing {
-                    Some(c) => (c, false),
-                    None => {
-                        let write_off =
-                            mapping::write_off_draft(inv.id, draft, amount, date, &self.mapping)?;
-                        let id = self.sink.create_credit_note(&write_off).await?;
-                        let c = self.sink.credit_note(id).await?.ok_or_else(|| {
-                            PipelineError::Conflict(format!(
-                                "invoice {}: Reckon lost write-off credit note {id}",
-                                inv.id
-                            ))
-                        })?;
-                        (c, true)
-                    }
-                };
-                let used = self.allocate(&credit, rid, amount).await?;
-                if created || !used.is_zero() {
-                    detail.push_str(&format!(
-                        "; closed in Cliniko: {amount} written off ({reference})"
-                    ));
+                if remainder < draft.expected_total && self.mapping.write_off_account.is_none() {
+                    // Which lines the credit notes reversed is not known here, so a
+                    // proportional write-off could move GST between lines: a person decides.
+                    return Err(PipelineError::Conflict(format!(
+                        "invoice {} is Closed in Cliniko with {remainder} of its {} not covered by its credit notes; write the rest off in Reckon by hand, or set mapping.closed_remainder or mapping.write_off_account",
+                        inv.id, draft.expected_total
+                    )));
                 }
+                detail.push_str(&self.write_off(inv, draft, rid, amount, date).await?);
             }
         }
         Ok(detail)
     }
 
-    /// Whether Cliniko says nothing is owed on this sale: paid, or Closed with a remainder
-    /// policy that settles it.
-    fn settled_in_cliniko(&self, inv: &Invoice, draft: &InvoiceDraft) -> bool {
-        draft.paid
-            || (inv.wants_reversals()
-                && self.mapping.closed_remainder != ClosedRemainder::LeaveOwing)
+    /// Writes off `amount` of invoice `rid` with a credit note `Write-off <number>`: the
+    /// one a previous attempt made (approved if it was left a Draft) or a new one, checked
+    /// against Reckon's totals, then allocated.
+    async fn write_off(
+        &self,
+        inv: &Invoice,
+        draft: &InvoiceDraft,
+        rid: ReckonId,
+        amount: Decimal,
+        date: chrono::NaiveDate,
+    ) -> Result<String, PipelineError> {
+        let reference = mapping::write_off_reference(&draft.reference);
+        let write_off = mapping::write_off_draft(inv.id, draft, amount, date, &self.mapping)?;
+        let existing = self
+            .sink
+            .find_credit_notes_by_reference(&reference)
+            .await?
+            .into_iter()
+            .find(|c| c.customer.is_none_or(|id| id == draft.customer));
+        let id = match existing {
+            Some(c) if c.status != CreditNoteStatus::Draft => c.id,
+            Some(c) => {
+                // Created, but the approval never happened (a crash or a failed PATCH).
+                self.sink.update_credit_note(c.id, &write_off).await?;
+                c.id
+            }
+            None => self.sink.create_credit_note(&write_off).await?,
+        };
+        let credit = self.sink.credit_note(id).await?.ok_or_else(|| {
+            PipelineError::Conflict(format!(
+                "invoice {}: Reckon lost write-off credit note {id}",
+                inv.id
+            ))
+        })?;
+        if credit.allocations.is_empty()
+            && (credit.total_amount != write_off.expected_total
+                || credit.total_tax_amount != write_off.expected_tax)
+        {
+            return Err(PipelineError::TotalsMismatch {
+                invoice: inv.id,
+                reckon_total: credit.total_amount,
+                cliniko_total: write_off.expected_total,
+                reckon_tax: credit.total_tax_amount,
+                cliniko_tax: write_off.expected_tax,
+            });
+        }
+        let used = self.allocate(&credit, rid, amount).await?;
+        Ok(if used.is_zero() {
+            String::new()
+        } else {
+            format!("; closed in Cliniko: {used} written off ({reference})")
+        })
+    }
+
+    /// Whether Cliniko says nothing is owed on this sale: paid, or Closed with its used
+    /// credit notes covering it or a remainder policy that settles the rest.
+    fn settled_in_cliniko(
+        &self,
+        inv: &Invoice,
+        draft: &InvoiceDraft,
+    ) -> Result<bool, PipelineError> {
+        if draft.paid {
+            return Ok(true);
+        }
+        Ok(match mapping::closed_remainder(inv)? {
+            Some(rest) => {
+                rest.is_zero() || self.mapping.closed_remainder != ClosedRemainder::LeaveOwing
+            }
+            None => false,
+        })
     }
 
     /// Allocates what is left of a credit note to an invoice, up to `at_most` (the
@@ -1146,7 +1205,9 @@ where
         let kind = EntityKind::Invoice;
         let version = inv.version();
         let draft = mapping::credit_note_draft(inv, customer, targets, tz, &self.mapping)?;
-        let hash = mapping::content_hash(&draft);
+        // Its status is in the hash: a credit that becomes used (40 → 30) must be applied
+        // even though the credit note itself reads the same.
+        let hash = mapping::content_hash(&(&draft, inv.status.code()));
         if let Some(x) = xref {
             if hash == x.content_hash {
                 self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
@@ -1292,8 +1353,43 @@ where
             return Ok(String::new());
         };
         let Some(link) = self.state.cross_ref(EntityKind::Invoice, original).await? else {
+            // Being created right now by another worker: come back, or neither side would
+            // apply the credit (its settle counted this one as still to come).
+            if let Some(i) = self.state.intent(EntityKind::Invoice, original).await?
+                && Utc::now() - i.started_at < crate::ports::INTENT_CLAIM
+                && i.owner != self.owner
+            {
+                return Err(PipelineError::InProgress(format!(
+                    "credit note {}: invoice {original} it reverses is being written by another worker",
+                    inv.id
+                )));
+            }
             return Ok(String::new());
         };
+        // Used on the invoice it reverses, or a refund or credit spent elsewhere? The
+        // original's own status says (the same rule its settle applies).
+        let Some(Record::Invoice(reversed)) =
+            self.source.record(EntityKind::Invoice, original).await?
+        else {
+            return Ok(String::new());
+        };
+        if !reversed.credited_by(inv.status, inv.created_at) {
+            return Ok("; a refund or credit used elsewhere: left unallocated".into());
+        }
+        self.claim_create(Intent {
+            kind: EntityKind::Invoice,
+            cliniko_id: inv.id,
+            marker: format!("apply {}", draft.reference),
+            started_at: Utc::now(),
+            owner: self.owner.clone(),
+        })
+        .await?;
+        let written = self.sink.credit_note(rid).await?.ok_or_else(|| {
+            PipelineError::Conflict(format!(
+                "credit note {}: Reckon lost credit note {rid}",
+                inv.id
+            ))
+        })?;
         let Some(target) = self.sink.invoice(link.reckon_id).await? else {
             return Ok(String::new());
         };

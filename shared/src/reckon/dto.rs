@@ -674,10 +674,23 @@ fn line_inputs(lines: &[InvoiceLineDraft], checks: &mut Checks, discounts: bool)
             100,
         );
         let discount = l.discount_amount.filter(|a| !a.is_zero());
+        // Reckon's line amount, to the cent (what a discounted credit-note line is sent as).
+        let line_amount = l
+            .price
+            .checked_mul(l.quantity)
+            .and_then(|gross| gross.checked_sub(discount.unwrap_or_default()))
+            .map(|a| a.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero));
+        let Some(line_amount) = line_amount else {
+            checks.errors.push(FieldError {
+                location: format!("lineItems[{i}].price"),
+                message: "price × quantity is beyond any real amount".into(),
+            });
+            continue;
+        };
         let (item_details, account_details) = match &l.target {
             LineTarget::Item(id) => {
                 let (price, quantity, discount_amount) = match discount {
-                    Some(off) if !discounts => (l.price * l.quantity - off, Decimal::ONE, None),
+                    Some(_) if !discounts => (line_amount, Decimal::ONE, None),
                     other => (l.price, l.quantity, other),
                 };
                 (
@@ -697,13 +710,11 @@ fn line_inputs(lines: &[InvoiceLineDraft], checks: &mut Checks, discounts: bool)
                     1,
                     200,
                 );
-                let amount = (l.price * l.quantity - discount.unwrap_or_default())
-                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
                 (
                     None,
                     Some(AccountDetails {
                         ledger_account: account.trim().to_string(),
-                        amount,
+                        amount: line_amount,
                     }),
                 )
             }

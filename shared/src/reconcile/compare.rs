@@ -453,8 +453,41 @@ impl<'a> Run<'a> {
             Some(rid) => self.scratch.take(Shelf::Invoices, rid)?.map(|s| (rid, s)),
             None => None,
         };
-        if inv.role() == InvoiceRole::Credit && !gone_in_cliniko {
-            return self.credit_note(inv, &label, link);
+        if inv.role() == InvoiceRole::Credit {
+            if !gone_in_cliniko {
+                return self.credit_note(inv, &label, link);
+            }
+            // Withdrawn in Cliniko: an unused Reckon twin is still credit on the account.
+            let label = label.replacen("Invoice", "Credit note", 1);
+            if let Some(rid) = link
+                && let Some(c) = self
+                    .scratch
+                    .take::<ReckonCreditNote>(Shelf::CreditNotes, rid)?
+                && c.balance > Decimal::ZERO
+            {
+                self.push(
+                    Category::StatusDrift,
+                    kind,
+                    &label,
+                    Some(inv.id),
+                    Some(rid),
+                    Some("status"),
+                    (
+                        Some(
+                            if inv.deleted_at.is_some() {
+                                "Deleted"
+                            } else {
+                                "Archived"
+                            }
+                            .into(),
+                        ),
+                        Some(format!("{} unused credit", money(c.balance))),
+                    ),
+                    "Void the Reckon credit note by hand (the sync never deletes in Reckon).",
+                );
+                self.by_hand();
+            }
+            return Ok(());
         }
         if gone_in_cliniko {
             // The sync never deletes in Reckon: an open Reckon twin needs a person.
@@ -585,12 +618,49 @@ impl<'a> Run<'a> {
             let (a, b) = (name(self, want)?, name(self, got)?);
             self.drift(kind, &label, ids, "customer", a, b);
         }
-        // Settled in Cliniko: paid, or Closed with a remainder policy that settles it (or
-        // nothing left once its used credit notes are applied). The sync does the same.
-        let settled = draft.paid
-            || mapping::closed_remainder(inv).is_some_and(|rest| {
-                rest.is_zero() || self.mapping.closed_remainder != ClosedRemainder::LeaveOwing
-            });
+        // Settled in Cliniko: paid, Closed with a remainder policy that settles it, or
+        // nothing left once its used credit notes are applied. The sync does the same.
+        // (An amount beyond any real one has failed the sync already: it is waiting.)
+        let credited = mapping::credited_amount(inv).unwrap_or_default();
+        let (settled, owing) = if draft.paid {
+            (true, None)
+        } else {
+            match mapping::closed_remainder(inv).ok().flatten() {
+                Some(rest)
+                    if !rest.is_zero()
+                        && self.mapping.closed_remainder == ClosedRemainder::LeaveOwing =>
+                {
+                    (false, Some(rest))
+                }
+                Some(_) => (true, None),
+                None => (
+                    inv.total_amount.checked_sub(credited).unwrap_or_default() <= Decimal::ZERO,
+                    None,
+                ),
+            }
+        };
+        if let Some(rest) = owing
+            && r.balance.round_dp(2) != rest.round_dp(2)
+            && r.balance != Decimal::ZERO
+        {
+            self.push(
+                Category::StatusDrift,
+                kind,
+                &label,
+                Some(inv.id),
+                Some(rid),
+                Some("balance"),
+                (
+                    Some(format!(
+                        "Closed, {} left owing (closed_remainder = leave_owing)",
+                        money(rest)
+                    )),
+                    Some(money(r.balance)),
+                ),
+                "Check what was paid or credited in Reckon against Cliniko.",
+            );
+            self.by_hand();
+        }
         let reckon_paid = r.status == ReckonInvoiceStatus::Paid || r.balance == Decimal::ZERO;
         if settled != reckon_paid {
             let settled_word = if inv.status == InvoiceStatus::Closed {
@@ -628,9 +698,10 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// A Cliniko credit note against its Reckon credit note: total, GST, customer, and an
-    /// Open credit one's credit still unused (what is allocated of a Closed one is not
-    /// checked: Cliniko does not say where a used credit went, e.g. a refund).
+    /// A Cliniko credit note against its Reckon credit note: total, GST, customer, an Open
+    /// credit one's credit still unused, and a Closed one's not left wholly unused (where a
+    /// used credit went, Cliniko does not say: the invoice it reverses, another one, or a
+    /// refund; one left unused needs a person).
     fn credit_note(
         &mut self,
         inv: &Invoice,
@@ -721,6 +792,25 @@ impl<'a> Run<'a> {
             );
             self.by_hand();
         }
+        if inv.status == InvoiceStatus::Closed
+            && r.total_amount > Decimal::ZERO
+            && r.balance.round_dp(2) == r.total_amount.round_dp(2)
+        {
+            self.push(
+                Category::StatusDrift,
+                kind,
+                &label,
+                Some(inv.id),
+                Some(rid),
+                Some("credit"),
+                (
+                    Some(format!("Closed: {} used or refunded", money(amount))),
+                    Some(format!("{} unused", money(r.balance))),
+                ),
+                "Cliniko says this credit was used or refunded, and not on the invoice it reverses: record the refund in Reckon, or apply the credit to the invoice it paid.",
+            );
+            self.by_hand();
+        }
         Ok(())
     }
 
@@ -743,6 +833,28 @@ impl<'a> Run<'a> {
         tenant: &str,
         now: DateTime<Utc>,
     ) -> Result<ReconcileReport, ScratchError> {
+        // The sync's write-offs are allocated in full when made: one with credit left is a
+        // duplicate or was never approved, and would show as the patient's credit.
+        let credits: Vec<(ReckonId, ReckonCreditNote)> =
+            self.scratch.untaken(Shelf::CreditNotes)?;
+        for (rid, c) in credits {
+            let reference = c.reference.as_deref().unwrap_or_default();
+            if reference.starts_with("Write-off ") && c.balance > Decimal::ZERO {
+                self.push(
+                    Category::DuplicateInReckon,
+                    EntityKind::Invoice,
+                    &format!("Credit note {reference}"),
+                    None,
+                    Some(rid),
+                    Some("balance"),
+                    (
+                        Some("allocated in full to its invoice".into()),
+                        Some(format!("{} not allocated ({:?})", money(c.balance), c.status)),
+                    ),
+                    "Delete this write-off in Reckon, or allocate it to its invoice if that still owes.",
+                );
+            }
+        }
         // Unlinked Reckon records: duplicates of linked ones, or link candidates.
         let mut candidates: HashMap<String, Vec<(EntityKind, ReckonId, String)>> = HashMap::new();
         let customers: Vec<(ReckonId, ReckonCustomerRecord)> =
