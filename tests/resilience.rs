@@ -204,3 +204,65 @@ async fn an_expired_access_token_is_refreshed_once() {
     assert_eq!(h.reckon.traffic.count("POST", "/connect/token") - before, 1);
     h.assert_in_step().await;
 }
+
+/// A revoked Reckon connection stops the run with the reason and parks nothing: the work
+/// waits in the queue, and after reconnecting the next run lands all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_connection_stops_the_run_and_keeps_the_work() {
+    use cliniko_reckon::ports::{TokenSet, TokenStore};
+    use secrecy::{ExposeSecret, SecretString};
+    let h = Harness::start(Options {
+        patients: 5,
+        ..Default::default()
+    })
+    .await;
+    h.run().await;
+    h.next_second().await;
+    h.cliniko.with(|s| {
+        for i in 0..3 {
+            s.create_patient(&object(
+                json!({"first_name": format!("Revoked{i}"), "last_name": "Connection"}),
+            ))
+            .unwrap();
+        }
+    });
+    let tokens = TokenStore::load(h.state()).await.unwrap().expect("tokens");
+    h.reckon
+        .state()
+        .oauth
+        .revoke(tokens.refresh_token.expose_secret());
+    h.reckon.expire_access_tokens();
+    let err = h
+        .try_run()
+        .await
+        .expect_err("stops: Reckon must be reconnected");
+    assert!(
+        cliniko_reckon::pipeline::disposition::stops_tenant(&err),
+        "{err}"
+    );
+    assert!(
+        h.state().failures().await.unwrap().is_empty(),
+        "nothing parked: the records are not at fault"
+    );
+    assert_eq!(
+        h.state().queue_depth().unwrap().pending,
+        3,
+        "the work is kept"
+    );
+
+    // `connect` again, then the next run takes the waiting work.
+    let pair = h.reckon.issue_tokens();
+    TokenStore::save(
+        h.state(),
+        &TokenSet {
+            access_token: SecretString::from(pair.access_token),
+            refresh_token: SecretString::from(pair.refresh_token),
+            expires_at: chrono::Utc::now() + chrono::Duration::seconds(pair.expires_in),
+        },
+    )
+    .await
+    .unwrap();
+    let (_, drained) = h.run().await;
+    assert_eq!(drained.per_kind[&EntityKind::Patient].created, 3);
+    h.assert_in_step().await;
+}

@@ -65,6 +65,8 @@ export const ENV = {
   tenantId: 'TENANT_ID',
   /** tracing filter, e.g. `info` or `info,shared=debug`. */
   rustLog: 'RUST_LOG',
+  /** The worker's queue `maxReceiveCount` (workers only): the last receive parks the record before the DLQ. */
+  maxReceiveCount: 'MAX_RECEIVE_COUNT',
 } as const;
 
 /** The TTL attribute of the table (epoch seconds). */

@@ -8,7 +8,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { SyncAlarms } from './alarms';
 import { BUSINESS_TIME_ZONE, ENTITY_QUEUES, ENV, EntityType, FUNCTION_TIMEOUT_SECONDS, FunctionName } from './constants';
-import { EntityQueue } from './entity-queue';
+import { EntityQueue, MAX_RECEIVE_COUNT } from './entity-queue';
 import { addNagSuppressions, NagAcknowledgement } from './nag-suppressions';
 import { RustFunction } from './rust-function';
 import { FunctionSchedule } from './schedules';
@@ -195,7 +195,11 @@ export class SyncStack extends Stack {
     // workers: one per entity type, each consuming its own queue.
     const workers = {} as Record<EntityType, RustFunction>;
     for (const q of ENTITY_QUEUES) {
-      const worker = fn(q.consumer, { ...common, ...reckonEnv });
+      const worker = fn(q.consumer, {
+        ...common,
+        ...reckonEnv,
+        [ENV.maxReceiveCount]: String(MAX_RECEIVE_COUNT),
+      });
       table.grantReadWriteData(worker.function);
       clinikoSecret.grantRead(worker.function);
       reckonAppSecret.grantRead(worker.function);

@@ -211,9 +211,9 @@ describe('Lambda functions', () => {
     const reckon = [ENV.clinikoSecretArn, ENV.reckonAppSecretArn, ENV.reckonTokensSecretArn];
     const expected: Record<string, string[]> = {
       poller: [...common, ENV.patientsQueueUrl, ENV.productsQueueUrl, ENV.invoicesQueueUrl, ENV.clinikoSecretArn],
-      'patient-sync': [...common, ...reckon],
-      'product-sync': [...common, ...reckon],
-      'invoice-sync': [...common, ...reckon],
+      'patient-sync': [...common, ...reckon, ENV.maxReceiveCount],
+      'product-sync': [...common, ...reckon, ENV.maxReceiveCount],
+      'invoice-sync': [...common, ...reckon, ENV.maxReceiveCount],
       reconciler: [...common, ...reckon, ENV.reportBucket, ENV.patientsQueueUrl, ENV.productsQueueUrl, ENV.invoicesQueueUrl],
     };
     for (const name of FUNCTION_NAMES) {
@@ -221,6 +221,9 @@ describe('Lambda functions', () => {
       assert.deepEqual(Object.keys(vars).sort(), expected[name]!.sort(), name);
       assert.equal(vars[ENV.tenantId], 'default');
       assert.equal(vars[ENV.rustLog], 'info');
+      if (name.endsWith('-sync')) {
+        assert.equal(vars[ENV.maxReceiveCount], String(MAX_RECEIVE_COUNT), `${name}: parks on the last receive`);
+      }
     }
   });
 

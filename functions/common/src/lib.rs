@@ -6,7 +6,7 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use cliniko_reckon::domain::EntityKind;
-use cliniko_reckon::pipeline::local::park;
+use cliniko_reckon::pipeline::disposition::{Disposition, RetryPolicy, disposition, park};
 use cliniko_reckon::pipeline::{
     PipelineError, PollConfig, PollFailure, PollReport, Syncer, poll_every_kind,
 };
@@ -50,20 +50,28 @@ fn receive_count(message: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// One SQS batch for a sync worker. Applied messages are deleted; retryable failures come
-/// back on the queue after the visibility timeout; permanent ones are recorded with their
-/// reason (for `status`, the report and the alarm) and left to reach the DLQ after
-/// `maxReceiveCount`.
+/// One SQS batch for a sync worker, with the pipeline's one failure policy
+/// ([`disposition`]): applied messages are deleted; a passing failure comes back on the
+/// queue after the visibility timeout; a permanent one, or a passing one on its last
+/// receive (`max_receives`, the queue's `maxReceiveCount`), is recorded with its reason (for
+/// `status`, the report and the alarm) and left to reach the DLQ; a lost Reckon connection
+/// keeps the message and raises the reconnect alarm.
 pub async fn handle_batch<S, R, St>(
     syncer: &Syncer<S, R, St>,
     event: SqsEvent,
     accepts: &[EntityKind],
+    max_receives: u32,
 ) -> Result<SqsBatchResponse, PipelineError>
 where
     S: ClinikoSource,
     R: ReckonSink,
     St: StateStore,
 {
+    // SQS waits the visibility timeout between receives; only the count matters here.
+    let retry = RetryPolicy {
+        max_attempts: max_receives,
+        ..RetryPolicy::default()
+    };
     let mut response = SqsBatchResponse::default();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
@@ -93,36 +101,34 @@ where
                 panic_message(panic.as_ref())
             ))),
         };
-        match applied {
-            Ok(applied) => tracing::info!(
-                kind = %record.kind(),
-                cliniko_id = %record.id(),
-                outcome = applied.outcome.as_str(),
-                "applied"
-            ),
-            Err(e) if reauthorization_needed(&e) => {
+        let e = match applied {
+            Ok(applied) => {
+                tracing::info!(
+                    kind = %record.kind(),
+                    cliniko_id = %record.id(),
+                    outcome = applied.outcome.as_str(),
+                    "applied"
+                );
+                continue;
+            }
+            Err(e) => e,
+        };
+        let receives = receive_count(&message);
+        match disposition(&e, receives, &retry) {
+            Disposition::StopTenant => {
                 // Nothing works until someone reconnects: alarm, and keep the message.
                 tracing::error!(error = %e, "Reckon needs to be connected again");
                 emf::emit(emf::Metric::ReckonReauthorizationNeeded, 1.0);
-                fail(id);
             }
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(kind = %record.kind(), cliniko_id = %record.id(), error = %e, "will retry");
-                fail(id);
+            Disposition::Retry { .. } => {
+                tracing::warn!(kind = %record.kind(), cliniko_id = %record.id(), receives, error = %e, "will retry");
             }
-            Err(e) => {
-                tracing::error!(kind = %record.kind(), cliniko_id = %record.id(), error = %e, "failed");
-                park(
-                    &syncer.state,
-                    record,
-                    &e,
-                    receive_count(&message),
-                    Utc::now(),
-                )
-                .await?;
-                fail(id);
+            Disposition::Park => {
+                tracing::error!(kind = %record.kind(), cliniko_id = %record.id(), receives, error = %e, "failed");
+                park(&syncer.state, record, &e, receives, Utc::now()).await?;
             }
         }
+        fail(id);
     }
     Ok(response)
 }
@@ -134,15 +140,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into())
-}
-
-fn reauthorization_needed(e: &PipelineError) -> bool {
-    matches!(
-        e,
-        PipelineError::Reckon(cliniko_reckon::reckon::ReckonError::ReauthorizationNeeded(
-            _
-        ))
-    )
 }
 
 /// How the poller spends one invocation: `rounds` polls of every entity type, `pause`

@@ -26,8 +26,11 @@ pub async fn run_sync_worker(accepts: &'static [EntityKind]) -> Result<(), Error
     let aws = Aws::from_env().await?;
     let syncer = aws.syncer().await?;
     let syncer = &syncer;
+    // As the stack sets it from the queue's redrive policy (infra/lib/entity-queue.ts).
+    let max_receives = env_number("MAX_RECEIVE_COUNT", 5, 1, 1000)? as u32;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let response: SqsBatchResponse = handle_batch(syncer, event.payload, accepts).await?;
+        let response: SqsBatchResponse =
+            handle_batch(syncer, event.payload, accepts, max_receives).await?;
         Ok::<_, Error>(response)
     }))
     .await

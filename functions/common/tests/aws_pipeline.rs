@@ -164,7 +164,9 @@ where
                 ));
                 event.records.push(record);
             }
-            let response = handle_batch(syncer, event, q.accepts).await.unwrap();
+            let response = handle_batch(syncer, event, q.accepts, MAX_RECEIVE_COUNT)
+                .await
+                .unwrap();
             invocations += 1;
             for (id, handle) in handles {
                 let failed = response

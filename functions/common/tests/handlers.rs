@@ -77,7 +77,7 @@ async fn the_sample_patient_batch_applies() {
         ..Default::default()
     })
     .await;
-    let response = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS)
+    let response = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS, 5)
         .await
         .unwrap();
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
@@ -100,7 +100,7 @@ async fn the_sample_patient_batch_applies() {
     }
     // Redelivery of the same batch writes nothing new.
     let writes = h.reckon_writes();
-    let again = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS)
+    let again = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS, 5)
         .await
         .unwrap();
     assert!(again.batch_item_failures.is_empty());
@@ -120,7 +120,7 @@ async fn poison_messages_are_reported_not_applied() {
         .iter()
         .filter_map(|m| m.message_id.clone())
         .collect();
-    let response = handle_batch(&h.syncer, event, PATIENTS).await.unwrap();
+    let response = handle_batch(&h.syncer, event, PATIENTS, 5).await.unwrap();
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -194,7 +194,7 @@ async fn poller_then_workers_bring_reckon_in_step() {
         ("products", PRODUCTS),
     ] {
         for event in queues.remove(queue).unwrap_or_default() {
-            let response = handle_batch(&h.syncer, event, accepts).await.unwrap();
+            let response = handle_batch(&h.syncer, event, accepts, 5).await.unwrap();
             assert!(
                 response.batch_item_failures.is_empty(),
                 "{queue}: {response:?}"
@@ -220,7 +220,7 @@ async fn retryable_failures_go_back_on_the_queue_and_permanent_ones_are_recorded
     h.reckon
         .faults
         .add(FaultRule::fail_next("/r1/v2/*", 503, 1000));
-    let response = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS)
+    let response = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS, 5)
         .await
         .unwrap();
     assert_eq!(response.batch_item_failures.len(), 2);
@@ -228,10 +228,29 @@ async fn retryable_failures_go_back_on_the_queue_and_permanent_ones_are_recorded
         h.state().failures().await.unwrap().is_empty(),
         "retryable: not parked"
     );
+    // On its last receive (the queue's maxReceiveCount) the same failure is parked with its
+    // reason before SQS moves the message to the DLQ: no record reaches the DLQ unnamed.
+    let mut last = sqs_event("patient-sync-batch.json");
+    for m in &mut last.records {
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), "5".into());
+    }
+    let response = handle_batch(&h.syncer, last, PATIENTS, 5).await.unwrap();
+    assert_eq!(response.batch_item_failures.len(), 2);
+    let parked = h.state().failures().await.unwrap();
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    assert!(
+        parked.iter().all(|f| f.retryable && f.attempts == 5),
+        "{parked:?}"
+    );
+    assert!(parked.iter().all(|f| f.error.contains("503")), "{parked:?}");
+    for f in &parked {
+        h.state().clear_failure(f.kind, f.cliniko_id).await.unwrap();
+    }
     h.reckon.faults.clear();
 
     // A product whose tax Cliniko does not list cannot be mapped: recorded with the reason.
-    let response = handle_batch(&h.syncer, sqs_event("product-sync-batch.json"), PRODUCTS)
+    let response = handle_batch(&h.syncer, sqs_event("product-sync-batch.json"), PRODUCTS, 5)
         .await
         .unwrap();
     assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
@@ -330,7 +349,7 @@ async fn a_panicking_record_fails_alone_and_the_rest_of_the_batch_applies() {
                 .record
         })
         .collect();
-    let response = handle_batch(&syncer, event, PRODUCTS)
+    let response = handle_batch(&syncer, event, PRODUCTS, 5)
         .await
         .expect("the batch returns");
     let failed: Vec<&str> = response

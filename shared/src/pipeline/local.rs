@@ -2,39 +2,17 @@
 //! through `Syncer::apply`, retrying what can be retried with backoff and parking the rest
 //! in the failures table (the local twin of a DLQ).
 
+use super::disposition::{Disposition, disposition};
 use super::{PipelineError, PollConfig, PollReport, PollRound, Syncer, poll_every_kind};
 use crate::adapters::sqlite::SqliteState;
-use crate::domain::{EntityKind, Record};
-use crate::ports::{AuditEntry, ClinikoSource, Failure, Outcome, ReckonSink, StateStore};
-use chrono::{DateTime, Utc};
+use crate::domain::EntityKind;
+use crate::ports::{ClinikoSource, Failure, Outcome, ReckonSink, StateStore};
+use chrono::Utc;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// How often and how patiently a failed record is retried before it is parked.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn delay(&self, attempts: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempts.min(16));
-        self.base_delay.saturating_mul(factor).min(self.max_delay)
-    }
-}
+pub use super::disposition::{RetryPolicy, park};
 
 /// Per entity type: what happened to the records this run applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -221,64 +199,35 @@ where
                 Err(e) => {
                     let attempts = claimed.attempts + 1;
                     let message = e.to_string();
-                    if e.is_retryable() && attempts < retry.max_attempts {
-                        counts.retried += 1;
-                        progress(Progress::Retrying {
-                            kind,
-                            error: &message,
-                        });
-                        let at = Utc::now()
-                            + chrono::Duration::from_std(retry.delay(claimed.attempts))
-                                .unwrap_or_else(|_| chrono::Duration::seconds(60));
-                        state.retry_later(claimed.seq, at, &message)?;
-                    } else {
-                        counts.count(Outcome::Failed);
-                        park(state, record, &e, attempts, Utc::now()).await?;
-                        progress(Progress::Applied {
-                            kind,
-                            outcome: Outcome::Failed,
-                            detail: &message,
-                        });
-                        state.ack(claimed.seq)?;
+                    match disposition(&e, attempts, retry) {
+                        Disposition::Retry { after } => {
+                            counts.retried += 1;
+                            progress(Progress::Retrying {
+                                kind,
+                                error: &message,
+                            });
+                            let at = Utc::now()
+                                + chrono::Duration::from_std(after)
+                                    .unwrap_or_else(|_| chrono::Duration::seconds(60));
+                            state.retry_later(claimed.seq, at, &message)?;
+                        }
+                        Disposition::Park => {
+                            counts.count(Outcome::Failed);
+                            park(state, record, &e, attempts, Utc::now()).await?;
+                            progress(Progress::Applied {
+                                kind,
+                                outcome: Outcome::Failed,
+                                detail: &message,
+                            });
+                            state.ack(claimed.seq)?;
+                        }
+                        // The queue is kept as it is: after `connect` the next run goes on.
+                        Disposition::StopTenant => return Err(e),
                     }
                 }
             }
         }
     }
-}
-
-/// Records a record the sync gave up on, with the reason, for `status` and the report.
-pub async fn park<St: StateStore>(
-    state: &St,
-    record: &Record,
-    error: &PipelineError,
-    attempts: u32,
-    now: DateTime<Utc>,
-) -> Result<(), PipelineError> {
-    let message = error.to_string();
-    state
-        .record_failure(&Failure {
-            kind: record.kind(),
-            cliniko_id: record.id(),
-            version: record.version(),
-            error: message.clone(),
-            retryable: error.is_retryable(),
-            attempts,
-            last_at: now,
-        })
-        .await?;
-    state
-        .audit(&AuditEntry {
-            at: now,
-            kind: record.kind(),
-            cliniko_id: record.id(),
-            version: record.version(),
-            outcome: Outcome::Failed,
-            reckon_id: None,
-            detail: message,
-        })
-        .await?;
-    Ok(())
 }
 
 /// Queues again the parked records `which` asks for, fetched fresh from Cliniko: the

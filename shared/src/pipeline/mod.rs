@@ -1,9 +1,11 @@
 //! The pipeline steps shared by the CLI and the Lambda functions: `poll_once` (Cliniko
-//! changes → work queue) and `Syncer::apply` (one record → Reckon), plus the local runner
-//! that drains the SQLite queue in one process.
+//! changes → work queue), `Syncer::apply` (one record → Reckon) and what happens to a
+//! record that failed (`disposition`), plus the local runner that drains the SQLite queue in
+//! one process.
 
 pub mod accounts;
 mod apply;
+pub mod disposition;
 pub mod local;
 mod poll;
 
