@@ -16,6 +16,7 @@ mod item;
 #[cfg(test)]
 mod proptests;
 pub mod text;
+pub mod writes;
 
 pub use config::{ClosedRemainder, MappingConfig, StatusMapping};
 pub use customer::{customer_draft, customer_name, disambiguate, patient_to_customer};

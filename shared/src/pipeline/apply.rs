@@ -6,6 +6,7 @@
 
 use super::PipelineError;
 use crate::domain::*;
+use crate::mapping::writes::{self, Settlement};
 use crate::mapping::{self, ClosedRemainder, MappingConfig};
 use crate::ports::{
     AuditEntry, ClinikoSource, CrossRef, Intent, Outcome, PaymentDraft, ReckonSink, StateStore,
@@ -809,22 +810,13 @@ where
         let customer = self.dependency(EntityKind::Patient, patient_id).await?;
         let mut targets = Vec::with_capacity(inv.items.len());
         for item in &inv.items {
-            let target = match (item.product_id, item.billable_item_id) {
-                (Some(pid), _) => {
-                    LineTarget::Item(self.dependency(EntityKind::Product, pid).await?)
-                }
-                (None, Some(bid)) => {
-                    LineTarget::Item(self.dependency(EntityKind::BillableItem, bid).await?)
-                }
-                (None, None) => LineTarget::Account(self.mapping.service_income_account.clone()),
+            let linked = match writes::line_source(item) {
+                Some((kind, id)) => Some(self.dependency(kind, id).await?),
+                None => None,
             };
-            targets.push(target);
+            targets.push(writes::line_target(linked, &self.mapping));
         }
-        let businesses = self.businesses().await?;
-        let business = inv
-            .business_id
-            .and_then(|b| businesses.iter().find(|x| x.id == b));
-        let tz = mapping::business_time_zone(business, &self.mapping);
+        let tz = writes::invoice_time_zone(inv, self.businesses().await?, &self.mapping);
         if inv.role() == InvoiceRole::Credit {
             return self
                 .apply_credit_note(inv, customer, &targets, tz, xref)
@@ -1147,22 +1139,13 @@ where
         })
     }
 
-    /// Whether Cliniko says nothing is owed on this sale: paid, or Closed with its used
-    /// credit notes covering it or a remainder policy that settles the rest.
+    /// Whether Cliniko says nothing is owed on this sale (see [`writes::settlement`]).
     fn settled_in_cliniko(
         &self,
         inv: &Invoice,
         draft: &InvoiceDraft,
     ) -> Result<bool, PipelineError> {
-        if draft.paid {
-            return Ok(true);
-        }
-        Ok(match mapping::closed_remainder(inv)? {
-            Some(rest) => {
-                rest.is_zero() || self.mapping.closed_remainder != ClosedRemainder::LeaveOwing
-            }
-            None => false,
-        })
+        Ok(writes::settlement(inv, draft.paid, &self.mapping)? == Settlement::Settled)
     }
 
     /// Allocates what is left of a credit note to an invoice, up to `at_most` (the

@@ -5,7 +5,8 @@
 use super::report::{Category, Mismatch, ReconcileReport, Repair, Scanned};
 use super::scratch::{Scratch, ScratchError, Shelf};
 use crate::domain::*;
-use crate::mapping::{self, ClosedRemainder, MappingConfig};
+use crate::mapping::writes::{self, Settlement};
+use crate::mapping::{self, MappingConfig};
 use crate::ports::{Failure, Unreadable};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -537,20 +538,13 @@ impl<'a> Run<'a> {
         };
         let mut targets = Vec::with_capacity(inv.items.len());
         for item in &inv.items {
-            let linked = match (item.product_id, item.billable_item_id) {
-                (Some(p), _) => self.scratch.link(EntityKind::Product, p)?,
-                (None, Some(b)) => self.scratch.link(EntityKind::BillableItem, b)?,
-                (None, None) => None,
+            let linked = match writes::line_source(item) {
+                Some((kind, id)) => self.scratch.link(kind, id)?,
+                None => None,
             };
-            targets.push(match linked {
-                Some(id) => LineTarget::Item(id),
-                None => LineTarget::Account(self.mapping.service_income_account.clone()),
-            });
+            targets.push(writes::line_target(linked, self.mapping));
         }
-        let business = inv
-            .business_id
-            .and_then(|b| self.businesses.iter().find(|x| x.id == b));
-        let tz = mapping::business_time_zone(business, self.mapping);
+        let tz = writes::invoice_time_zone(inv, &self.businesses, self.mapping);
         let Ok(draft) = mapping::invoice_to_draft(
             inv,
             customer.unwrap_or(ReckonId(uuid::Uuid::nil())),
@@ -618,26 +612,13 @@ impl<'a> Run<'a> {
             let (a, b) = (name(self, want)?, name(self, got)?);
             self.drift(kind, &label, ids, "customer", a, b);
         }
-        // Settled in Cliniko: paid, Closed with a remainder policy that settles it, or
-        // nothing left once its used credit notes are applied. The sync does the same.
-        // (An amount beyond any real one has failed the sync already: it is waiting.)
-        let credited = mapping::credited_amount(inv).unwrap_or_default();
-        let (settled, owing) = if draft.paid {
-            (true, None)
-        } else {
-            match mapping::closed_remainder(inv).ok().flatten() {
-                Some(rest)
-                    if !rest.is_zero()
-                        && self.mapping.closed_remainder == ClosedRemainder::LeaveOwing =>
-                {
-                    (false, Some(rest))
-                }
-                Some(_) => (true, None),
-                None => (
-                    inv.total_amount.checked_sub(credited).unwrap_or_default() <= Decimal::ZERO,
-                    None,
-                ),
-            }
+        // Settled in Cliniko: the sync's own rule. (An amount beyond any real one has
+        // failed the sync already: it is listed with the waiting failures.)
+        let (settled, owing) = match writes::settlement(inv, draft.paid, self.mapping)
+            .unwrap_or(Settlement::Owing { exact: None })
+        {
+            Settlement::Settled => (true, None),
+            Settlement::Owing { exact } => (false, exact),
         };
         if let Some(rest) = owing
             && r.balance.round_dp(2) != rest.round_dp(2)
