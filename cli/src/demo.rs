@@ -13,7 +13,7 @@ use cliniko_reckon::pipeline::local::Requeue;
 use cliniko_reckon::pipeline::local::RetryPolicy;
 use cliniko_reckon::pipeline::{PollConfig, Syncer};
 use cliniko_reckon::ports::StateStore;
-use cliniko_reckon::reconcile::{ReconcileReport, RepairSummary, reconcile, repair};
+use cliniko_reckon::reconcile::{ReconcileReport, RepairSummary, reconcile};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
@@ -329,24 +329,21 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
     let check = check_invoices(&cliniko_sim, &reckon_sim, &store).await?;
 
     // The nightly proof: both sides read in full and compared through the links.
-    let reconciliation = cliniko_reckon::reconcile::reconcile(
+    let report_dir = state_path
+        .parent()
+        .map(|p| p.join("demo-reconciliation"))
+        .unwrap_or_else(|| PathBuf::from("demo-reconciliation"));
+    let (reconciled, report_html) = crate::reconcile::reconcile_into(
         &syncer.source,
         &syncer.sink,
         &store,
         &syncer.mapping,
         "demo",
-        chrono::Utc::now(),
+        &report_dir,
+        None::<&SqliteState>,
     )
     .await?;
-    let report_dir = state_path
-        .parent()
-        .map(|p| p.join("demo-reconciliation"))
-        .unwrap_or_else(|| PathBuf::from("demo-reconciliation"));
-    let report_html = crate::reconcile::write_report(
-        &reconciliation,
-        &report_dir,
-        syncer.mapping.default_time_zone,
-    )?;
+    let reconciliation = reconciled.report;
     let drift = if opts.drift {
         let dir = report_dir.with_file_name("demo-reconciliation-drift");
         Some(drift_and_repair(&syncer, &reckon_sim, &poll, &retry, &bars, &dir).await?)
@@ -514,19 +511,18 @@ async fn drift_and_repair(
         }
         Ok(made)
     })?;
-    let now = chrono::Utc::now();
-    let found = reconcile(
+    let (reconciled, report_html) = crate::reconcile::reconcile_into(
         &syncer.source,
         &syncer.sink,
         store,
         &syncer.mapping,
         "demo",
-        now,
+        dir,
+        Some(store),
     )
     .await?;
-    let report_html =
-        crate::reconcile::write_report(&found, dir, syncer.mapping.default_time_zone)?;
-    let repaired = repair(&found, &syncer.source, store, store, now).await?;
+    let found = reconciled.report;
+    let repaired = reconciled.repair.unwrap_or_default();
     run_once(syncer, poll, retry, Requeue::Retryable, bars).await?;
     bars.reset();
     let after = reconcile(

@@ -2,12 +2,14 @@
 
 use crate::clients;
 use crate::settings::{self, Loaded};
-use anyhow::Context;
+use cliniko_reckon::adapters::report_dir::ReportDir;
 use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::cliniko::ClinikoClient;
 use cliniko_reckon::domain::{ClinikoId, EntityKind, ReckonId};
+use cliniko_reckon::mapping::MappingConfig;
+use cliniko_reckon::ports::{ClinikoSource, ReckonBook, StateStore, WorkQueue};
 use cliniko_reckon::reconcile::{
-    Category, LinkRequest, ReconcileReport, RepairSummary, link, reconcile, repair,
+    Category, LinkRequest, ReconcileReport, Reconciled, RepairSummary, link, reconcile_and_publish,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,25 +17,40 @@ use std::process::ExitCode;
 /// Exit code when the report lists mismatches (errors exit with 1).
 pub const MISMATCHES_FOUND: u8 = 2;
 
-/// Writes `report.json`, `report.html` and one CSV per category into `dir`; returns the
-/// HTML report's path (the one a person opens).
-pub fn write_report(
-    report: &ReconcileReport,
+/// The shared reconcile-and-publish step with the report written into `dir`
+/// (`report.json`, `report.html`, one CSV per category) and, with `repair_into`, repairs
+/// queued; returns the run and the HTML report's path (the one a person opens).
+#[allow(clippy::too_many_arguments)]
+pub async fn reconcile_into<S, B, St, Q>(
+    source: &S,
+    book: &B,
+    state: &St,
+    mapping: &MappingConfig,
+    tenant: &str,
     dir: &Path,
-    zone: chrono_tz::Tz,
-) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let write = |name: &str, text: String| -> anyhow::Result<PathBuf> {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        Ok(path)
-    };
-    write("report.json", report.to_json()?)?;
-    let html = write("report.html", report.to_html(zone)?)?;
-    for c in Category::ALL {
-        write(&format!("{}.csv", c.key()), report.to_csv(c)?)?;
-    }
-    Ok(html)
+    repair_into: Option<&Q>,
+) -> anyhow::Result<(Reconciled, PathBuf)>
+where
+    S: ClinikoSource,
+    B: ReckonBook,
+    St: StateStore,
+    Q: WorkQueue,
+{
+    let run = reconcile_and_publish(
+        source,
+        book,
+        state,
+        mapping,
+        tenant,
+        chrono::Utc::now(),
+        &ReportDir {
+            dir: dir.to_path_buf(),
+        },
+        repair_into,
+    )
+    .await?;
+    let html = dir.join("report.html");
+    Ok((run, html))
 }
 
 /// The summary a person reads in the terminal.
@@ -116,15 +133,22 @@ pub async fn run(
     let writer = repair_too.then_some("reconcile --repair");
     let (loaded, store, source, book) = open_both_sides(config, state, writer).await?;
     let mapping = loaded.file.mapping.clone();
-    let now = chrono::Utc::now();
-    let report = reconcile(&source, &book, &store, &mapping, "local", now).await?;
     let dir = out.unwrap_or_else(|| PathBuf::from("reconciliation"));
-    let html = write_report(&report, &dir, mapping.default_time_zone)?;
-    let repaired = if repair_too {
-        Some(repair(&report, &source, &store, &store, now).await?)
-    } else {
-        None
-    };
+    let (run, html) = reconcile_into(
+        &source,
+        &book,
+        &store,
+        &mapping,
+        "local",
+        &dir,
+        repair_too.then_some(&store),
+    )
+    .await?;
+    let Reconciled {
+        report,
+        repair: repaired,
+        ..
+    } = run;
     if json {
         let mut doc: serde_json::Value = serde_json::from_str(&report.to_json()?)?;
         if let Some(summary) = &repaired {

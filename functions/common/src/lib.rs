@@ -222,51 +222,55 @@ pub fn repair_requested(event: &serde_json::Value) -> bool {
         .unwrap_or(false)
 }
 
-/// The reconciler's invocation: reconcile, publish every rendering to S3, emit the counts,
-/// and when `repair_into` is given, queue what the sync can put right (as
+/// The reconciler's invocation: the shared reconcile-and-publish step (reports to S3 on
+/// AWS), then the counts as metrics. `repair_into` queues what the sync can put right (as
 /// `cliniko-reckon reconcile --repair`).
-#[cfg(feature = "aws")]
 #[allow(clippy::too_many_arguments)]
-pub async fn reconcile_and_publish<S, B, St, Q>(
+pub async fn reconcile_and_publish<S, B, St, R, Q>(
     source: &S,
     book: &B,
     state: &St,
     mapping: &cliniko_reckon::mapping::MappingConfig,
     tenant: &str,
-    reports: &cliniko_reckon::adapters::aws::S3Reports,
+    reports: &R,
     repair_into: Option<&Q>,
 ) -> Result<ReconcileOutcome, ReconcilerError>
 where
     S: ClinikoSource,
     B: cliniko_reckon::ports::ReckonBook,
     St: StateStore,
+    R: cliniko_reckon::ports::ReportSink,
     Q: WorkQueue,
 {
-    use cliniko_reckon::reconcile::{Category, reconcile, repair};
-    let now = Utc::now();
-    let report = reconcile(source, book, state, mapping, tenant, now).await?;
-    let keys = reports
-        .publish(tenant, &report, mapping.default_time_zone)
-        .await?;
+    use cliniko_reckon::reconcile::Category;
+    let run = cliniko_reckon::reconcile::reconcile_and_publish(
+        source,
+        book,
+        state,
+        mapping,
+        tenant,
+        Utc::now(),
+        reports,
+        repair_into,
+    )
+    .await?;
+    let report = &run.report;
     let per_category: Vec<(&str, u64)> = Category::ALL
         .iter()
         .map(|c| (c.key(), report.count(*c)))
         .collect();
     emf::emit_reconciliation(report.total(), &per_category);
-    let repaired = match repair_into {
-        Some(queue) => Some(repair(&report, source, state, queue, now).await?),
-        None => None,
-    };
     Ok(ReconcileOutcome {
         mismatches: report.total(),
         summary: report.summary.clone(),
-        report_key: keys
+        report_key: run
+            .published
             .iter()
             .find(|k| k.ends_with(".html"))
             .cloned()
             .unwrap_or_default(),
-        keys,
-        repair: repaired,
+        keys: run.published,
+        repair: run.repair,
     })
 }
 
@@ -275,8 +279,6 @@ where
 pub enum ReconcilerError {
     #[error(transparent)]
     Reconcile(#[from] cliniko_reckon::reconcile::ReconcileError),
-    #[error("publishing the report: {0}")]
-    Publish(#[from] cliniko_reckon::ports::StateError),
 }
 
 pub mod emf;

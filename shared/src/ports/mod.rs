@@ -231,6 +231,17 @@ pub trait ReckonBook: Send + Sync {
     ) -> impl Future<Output = Result<Option<ReckonInvoiceRecord>, ReckonError>> + Send;
 }
 
+/// Where reconciliation reports go: a folder locally, S3 on AWS, memory in tests. Each
+/// stores every rendering of a report (`ReconcileReport::renderings`) and says where.
+pub trait ReportSink: Send + Sync {
+    fn publish(
+        &self,
+        tenant: &str,
+        report: &crate::reconcile::ReconcileReport,
+        zone: chrono_tz::Tz,
+    ) -> impl Future<Output = Result<Vec<String>, StateError>> + Send;
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentDraft {
     pub customer: ReckonId,

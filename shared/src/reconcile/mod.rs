@@ -145,3 +145,48 @@ where
     }
     Ok(run.finish(tenant, now)?)
 }
+
+/// One reconciliation as every shell runs it (the CLI's `reconcile [--repair]`, the
+/// reconciler Lambda): the report, where its renderings were published, and what was
+/// queued to put right when asked.
+#[derive(Debug)]
+pub struct Reconciled {
+    pub report: ReconcileReport,
+    pub published: Vec<String>,
+    pub repair: Option<RepairSummary>,
+}
+
+/// Reconciles one tenant, publishes every rendering of the report to `reports`, and when
+/// `repair_into` is given queues what the sync can put right (see [`repair`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn reconcile_and_publish<S, B, St, R, Q>(
+    source: &S,
+    book: &B,
+    state: &St,
+    mapping: &MappingConfig,
+    tenant: &str,
+    now: DateTime<Utc>,
+    reports: &R,
+    repair_into: Option<&Q>,
+) -> Result<Reconciled, ReconcileError>
+where
+    S: ClinikoSource,
+    B: ReckonBook,
+    St: StateStore,
+    R: crate::ports::ReportSink,
+    Q: crate::ports::WorkQueue,
+{
+    let report = reconcile(source, book, state, mapping, tenant, now).await?;
+    let published = reports
+        .publish(tenant, &report, mapping.default_time_zone)
+        .await?;
+    let repair = match repair_into {
+        Some(queue) => Some(repair::repair(&report, source, state, queue, now).await?),
+        None => None,
+    };
+    Ok(Reconciled {
+        report,
+        published,
+        repair,
+    })
+}

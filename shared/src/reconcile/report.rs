@@ -220,6 +220,32 @@ impl ReconcileReport {
     }
 
     /// The bookkeeper's page, times shown in `zone`.
+    /// Every rendering a person or a program reads, as `(file name, content type, text)`:
+    /// `report.json`, `report.html` and one CSV per category. Every report sink stores
+    /// exactly these.
+    pub fn renderings(&self, zone: Tz) -> Result<Vec<(String, &'static str, String)>, ReportError> {
+        let mut files = vec![
+            (
+                "report.json".to_string(),
+                "application/json",
+                self.to_json()?,
+            ),
+            (
+                "report.html".to_string(),
+                "text/html; charset=utf-8",
+                self.to_html(zone)?,
+            ),
+        ];
+        for c in Category::ALL {
+            files.push((
+                format!("{}.csv", c.key()),
+                "text/csv; charset=utf-8",
+                self.to_csv(c)?,
+            ));
+        }
+        Ok(files)
+    }
+
     pub fn to_html(&self, zone: Tz) -> Result<String, ReportError> {
         let categories: Vec<CategoryView> = Category::ALL
             .iter()

@@ -3,8 +3,8 @@
 //! per category. The bucket's default encryption (KMS) and lifecycle rule apply.
 
 use super::check_tenant;
-use crate::ports::StateError;
-use crate::reconcile::{Category, ReconcileReport};
+use crate::ports::{ReportSink, StateError};
+use crate::reconcile::ReconcileReport;
 use chrono_tz::Tz;
 
 /// Where the reports go.
@@ -30,38 +30,18 @@ impl S3Reports {
             report.generated_at.format("%Y-%m-%d/%H%M%SZ")
         ))
     }
+}
 
+impl ReportSink for S3Reports {
     /// Writes every rendering of `report`; returns the keys written.
-    pub async fn publish(
+    async fn publish(
         &self,
         tenant: &str,
         report: &ReconcileReport,
         zone: Tz,
     ) -> Result<Vec<String>, StateError> {
         let prefix = Self::prefix(tenant, report)?;
-        let render = |e: crate::reconcile::report::ReportError| StateError::Backend {
-            detail: e.to_string(),
-            retryable: false,
-        };
-        let mut files = vec![
-            (
-                "report.json".to_string(),
-                "application/json",
-                report.to_json().map_err(render)?,
-            ),
-            (
-                "report.html".to_string(),
-                "text/html; charset=utf-8",
-                report.to_html(zone).map_err(render)?,
-            ),
-        ];
-        for c in Category::ALL {
-            files.push((
-                format!("{}.csv", c.key()),
-                "text/csv; charset=utf-8",
-                report.to_csv(c).map_err(render)?,
-            ));
-        }
+        let files = crate::adapters::report_files(report, zone)?;
         let mut keys = Vec::with_capacity(files.len());
         for (name, content_type, body) in files {
             let key = format!("{prefix}{name}");
