@@ -7,6 +7,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use chrono::Utc;
 use cliniko_reckon::domain::EntityKind;
 use cliniko_reckon::pipeline::disposition::{Disposition, RetryPolicy, disposition, park};
+use cliniko_reckon::pipeline::requeue::{Requeue, requeue_failures};
 use cliniko_reckon::pipeline::{
     PipelineError, PollConfig, PollFailure, PollReport, Syncer, poll_every_kind,
 };
@@ -150,6 +151,9 @@ pub struct PollLoop {
     pub rounds: u32,
     pub pause: Duration,
     pub poll: PollConfig,
+    /// How long a record parked for a passing reason (an outage) rests before the poller
+    /// queues it again (once per invocation; each time it is marked as tried).
+    pub requeue_after: chrono::TimeDelta,
 }
 
 impl Default for PollLoop {
@@ -158,6 +162,7 @@ impl Default for PollLoop {
             rounds: 1,
             pause: Duration::from_secs(10),
             poll: PollConfig::default(),
+            requeue_after: chrono::TimeDelta::minutes(10),
         }
     }
 }
@@ -166,6 +171,8 @@ impl Default for PollLoop {
 pub struct PollSummary {
     pub rounds: u32,
     pub enqueued: usize,
+    /// Parked records queued again (see [`PollLoop::requeue_after`]).
+    pub requeued: usize,
     pub reports: Vec<PollReport>,
     /// Entity types whose poll failed (the others still ran); retried next round.
     pub errors: Vec<PollFailure>,
@@ -184,6 +191,12 @@ where
     Q: WorkQueue,
 {
     let mut summary = PollSummary::default();
+    // As the local run does before it polls: what an outage parked gets another go. A
+    // failure here is logged and never stops the polls.
+    match requeue_failures(source, state, queue, Requeue::Retryable, plan.requeue_after).await {
+        Ok(n) => summary.requeued = n,
+        Err(e) => tracing::error!(error = %e, "re-queueing parked records failed"),
+    }
     for round in 0..plan.rounds.max(1) {
         if round > 0 {
             tokio::time::sleep(plan.pause).await;

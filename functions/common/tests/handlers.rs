@@ -379,3 +379,62 @@ async fn a_panicking_record_fails_alone_and_the_rest_of_the_batch_applies() {
         failures[0].error
     );
 }
+
+/// The poller gives records an outage parked another go, as the local run does, but each
+/// at most once per rest period however often it runs; data problems wait for a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_requeues_what_an_outage_parked_once_per_rest() {
+    use cliniko_reckon::ports::Failure;
+    let h = Harness::start(Options {
+        patients: 3,
+        ..Default::default()
+    })
+    .await;
+    let ids: Vec<u64> = h
+        .cliniko
+        .with(|s| s.tables.patients.keys().take(2).copied().collect());
+    let long_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    for (id, retryable) in [(ids[0], true), (ids[1], false)] {
+        h.state()
+            .record_failure(&Failure {
+                kind: EntityKind::Patient,
+                cliniko_id: ClinikoId(id),
+                version: long_ago,
+                error: if retryable {
+                    "Reckon 503"
+                } else {
+                    "first_name: missing"
+                }
+                .into(),
+                retryable,
+                attempts: 5,
+                last_at: long_ago,
+            })
+            .await
+            .unwrap();
+    }
+    let plan = PollLoop::default();
+    let first = poll_rounds(&h.syncer.source, h.state(), h.state(), &plan)
+        .await
+        .unwrap();
+    assert_eq!(first.requeued, 1, "only the one parked by an outage");
+    // (The first poll queues every patient anyway; what tells is the failure rows.)
+    let failures = h.state().failures().await.unwrap();
+    let tried = |id: u64| {
+        failures
+            .iter()
+            .find(|f| f.cliniko_id == ClinikoId(id))
+            .map(|f| f.last_at)
+            .expect("still parked until a worker applies it")
+    };
+    let second = chrono::TimeDelta::seconds(1);
+    assert!(tried(ids[0]) - long_ago > second, "marked as tried now");
+    assert!(
+        (tried(ids[1]) - long_ago).abs() < second,
+        "a data problem waits for a person"
+    );
+    let again = poll_rounds(&h.syncer.source, h.state(), h.state(), &plan)
+        .await
+        .unwrap();
+    assert_eq!(again.requeued, 0, "it rests before the next go");
+}

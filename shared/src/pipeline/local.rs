@@ -6,13 +6,14 @@ use super::disposition::{Disposition, disposition};
 use super::{PipelineError, PollConfig, PollReport, PollRound, Syncer, poll_every_kind};
 use crate::adapters::sqlite::SqliteState;
 use crate::domain::EntityKind;
-use crate::ports::{ClinikoSource, Failure, Outcome, ReckonSink, StateStore};
+use crate::ports::{ClinikoSource, Outcome, ReckonSink};
 use chrono::Utc;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use super::disposition::{RetryPolicy, park};
+pub use super::requeue::{Requeue, requeue_failures};
 
 /// Per entity type: what happened to the records this run applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -101,16 +102,6 @@ pub async fn poll_all<S: ClinikoSource>(
     .await
 }
 
-/// Which parked records a run queues again before it polls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Requeue {
-    /// Those that failed for a passing reason (an outage): they will work now.
-    #[default]
-    Retryable,
-    /// Every parked record (`sync --retry-failed`): after fixing data or configuration.
-    All,
-}
-
 /// One local run: queue parked records again, poll every entity type, drain the queue.
 /// A failed re-queue or poll never prevents the drain: what is queued is applied, and the
 /// errors are in the outcome.
@@ -126,7 +117,15 @@ where
     R: ReckonSink,
 {
     let mut outcome = RunOutcome::default();
-    match requeue_failures(&syncer.source, &syncer.state, requeue).await {
+    match requeue_failures(
+        &syncer.source,
+        &syncer.state,
+        &syncer.state,
+        requeue,
+        chrono::TimeDelta::zero(),
+    )
+    .await
+    {
         Ok(n) => outcome.requeued = n,
         Err(PipelineError::State(e)) => return Err(PipelineError::State(e)),
         Err(e) => outcome.requeue_error = Some(e.to_string()),
@@ -228,49 +227,4 @@ where
             }
         }
     }
-}
-
-/// Queues again the parked records `which` asks for, fetched fresh from Cliniko: the
-/// watermark has moved past them, so without this a record that failed during an outage
-/// would never sync. A record Cliniko no longer has is cleared; one that still cannot be
-/// read stays parked with the new reason. Returns how many were queued.
-pub async fn requeue_failures<S: ClinikoSource>(
-    source: &S,
-    state: &SqliteState,
-    which: Requeue,
-) -> Result<usize, PipelineError> {
-    use crate::ports::{WorkItem, WorkQueue};
-    let mut items = Vec::new();
-    for failure in state.failures().await? {
-        if which == Requeue::Retryable && !failure.retryable {
-            continue;
-        }
-        match source.record(failure.kind, failure.cliniko_id).await {
-            Ok(Some(record)) => items.push(WorkItem::new(record, Utc::now())),
-            // Gone from Cliniko entirely: nothing left to sync.
-            Ok(None) => {
-                state
-                    .clear_failure(failure.kind, failure.cliniko_id)
-                    .await?
-            }
-            Err(e) if !e.is_retryable() => {
-                state
-                    .record_failure(&Failure {
-                        error: e.to_string(),
-                        retryable: false,
-                        attempts: failure.attempts.saturating_add(1),
-                        last_at: Utc::now(),
-                        ..failure
-                    })
-                    .await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let n = items.len();
-    if n > 0 {
-        let refused = state.enqueue(items).await?;
-        return Ok(n - refused.len());
-    }
-    Ok(n)
 }

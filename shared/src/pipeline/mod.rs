@@ -8,6 +8,7 @@ mod apply;
 pub mod disposition;
 pub mod local;
 mod poll;
+pub mod requeue;
 
 pub use apply::{Applied, Syncer};
 pub use poll::{
