@@ -1,5 +1,5 @@
 //! Conformance of the Cliniko simulator with the vendor's OpenAPI description
-//! (`../shared/apis/cliniko/openapi.yaml`) and example payloads (`…/examples`): every response
+//! (`cliniko/openapi.yaml`, see scripts/vendor-apis) and example payloads (`fixtures/vendor-examples`): every response
 //! the sync relies on validates against its declared schema, the request bodies the tests send
 //! are valid, requests the schema forbids are refused, and the vendor examples load.
 
@@ -11,9 +11,9 @@ use simulators::cliniko::store::ClinikoState;
 use simulators::common::{Exchange, SimClock};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
-use support::apis_dir;
 use support::cliniko::*;
 use support::openapi::Spec;
+use support::{apis_dir, examples_dir};
 
 fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
@@ -566,13 +566,13 @@ const EXAMPLES: &[(&str, &str)] = &[
 ];
 
 fn example(file: &str) -> Vec<u8> {
-    std::fs::read(apis_dir().join("cliniko/examples").join(file))
+    std::fs::read(examples_dir().join("cliniko").join(file))
         .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 #[test]
 fn the_examples_folder_holds_exactly_the_mapped_files() {
-    let mut files: Vec<String> = std::fs::read_dir(apis_dir().join("cliniko/examples"))
+    let mut files: Vec<String> = std::fs::read_dir(examples_dir().join("cliniko"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|f| f.ends_with(".json"))

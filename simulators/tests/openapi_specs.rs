@@ -1,4 +1,4 @@
-//! Behaviour tests against the two vendor specs (read from `../shared/apis`,
+//! Behaviour tests against the two vendor specs (see scripts/vendor-apis,
 //! the same relative location as from the main crate) and small synthetic specs.
 
 mod support;

@@ -1,5 +1,5 @@
 //! Conformance of the Reckon One simulator with Reckon's own description
-//! (`../shared/apis/reckon-one/openapi.yaml`) and the vendor portal examples: every endpoint
+//! (`reckon-one/openapi.yaml`, see scripts/vendor-apis) and the vendor portal examples: every endpoint
 //! the sync uses is driven over HTTP, and every captured exchange is checked against the spec.
 
 mod reckon_common;
@@ -9,8 +9,8 @@ use reckon_common::Env;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
-use support::apis_dir;
 use support::openapi::{SchemaViolation, Spec};
+use support::{apis_dir, examples_dir};
 
 /// Loaded leniently (see `support::openapi`), but with nothing implicitly nullable: Reckon's
 /// spec declares nothing nullable, so the simulator must omit unset fields, never send null.
@@ -592,7 +592,7 @@ async fn schema_forbidden_requests_are_refused_by_the_simulator() {
 // ---- vendor examples --------------------------------------------------------------------------
 
 fn example(name: &str) -> Value {
-    let path = apis_dir().join("reckon-one/examples").join(name);
+    let path = examples_dir().join("reckon-one").join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("example is JSON")

@@ -748,21 +748,13 @@ mod tests {
     use rust_decimal_macros::dec;
     use serde_json::json;
 
-    /// Read at run time: a build directory shared between clones must not pin the path of
-    /// the clone that compiled the test.
-    fn examples() -> String {
+    /// The vendor's example payloads, kept in the repository (`fixtures/vendor-examples`);
+    /// read at run time, so a build directory shared between clones does not pin the clone
+    /// that compiled the test. A missing one fails the test rather than skipping it.
+    fn example(name: &str) -> Option<Value> {
         let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
             .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
-        format!("{crate_dir}/../../shared/apis/cliniko/examples")
-    }
-
-    /// The vendor examples live in `../shared/apis` beside the repository (or `APIS_DIR`);
-    /// a missing one fails the test rather than skipping it.
-    fn example(name: &str) -> Option<Value> {
-        let path = match std::env::var("APIS_DIR") {
-            Ok(dir) => format!("{dir}/cliniko/examples/{name}"),
-            Err(_) => format!("{}/{name}", examples()),
-        };
+        let path = format!("{crate_dir}/../fixtures/vendor-examples/cliniko/{name}");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("vendor example {path} is missing: {e}"));
         Some(serde_json::from_str(&text).expect("vendor example is JSON"))
