@@ -196,20 +196,6 @@ async fn intents_reserve_names_until_cleared_and_expire() {
         .unwrap();
     let in_days = (expires - Utc::now().timestamp()) as f64 / 86_400.0;
     assert!((6.9..=7.1).contains(&in_days), "expires in {in_days} days");
-
-    s.clear_intent(EntityKind::Patient, ClinikoId(9))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.intent(EntityKind::Patient, ClinikoId(9)).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        s.name_owner(EntityKind::Patient, "Jane Citizen")
-            .await
-            .unwrap(),
-        None
-    );
 }
 
 /// The audit log by day (DynamoDB's own reader; the failures are in the state-store contract).

@@ -400,10 +400,13 @@ async fn flow(config: aws_config::SdkConfig) {
         .await
         .unwrap();
     deliver_until_empty(&sqs, &queues, &worker).await;
+    // A long poll: the emulator can keep a message it just moved invisible for the source
+    // queue's visibility timeout (1 s here).
     let dead = sqs
         .receive_message()
         .queue_url(&queues[0].dlq_url)
         .max_number_of_messages(10)
+        .wait_time_seconds(5)
         .send()
         .await
         .unwrap()

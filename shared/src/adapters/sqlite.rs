@@ -963,23 +963,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failures_and_audit_round_trip() {
+    async fn audit_entries_are_kept() {
         let s = SqliteState::open_in_memory().unwrap();
-        let f = Failure {
-            kind: EntityKind::Invoice,
-            cliniko_id: ClinikoId(5),
-            version: at(3),
-            error: "Reckon refused: taxRate".into(),
-            retryable: false,
-            attempts: 2,
-            last_at: at(4),
-        };
-        s.record_failure(&f).await.unwrap();
-        assert_eq!(s.failures().await.unwrap(), vec![f]);
-        s.clear_failure(EntityKind::Invoice, ClinikoId(5))
-            .await
-            .unwrap();
-        assert!(s.failures().await.unwrap().is_empty());
         let e = AuditEntry {
             at: at(5),
             kind: EntityKind::Patient,
