@@ -6,7 +6,7 @@ use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
 use cliniko_reckon::domain::ReckonId;
 use cliniko_reckon::mapping::MappingConfig;
-use cliniko_reckon::pipeline::accounts::{choose_account, choose_income_accounts};
+use cliniko_reckon::pipeline::accounts::{AccountSettings, check_accounts};
 use cliniko_reckon::ports::TokenStore;
 use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
 use std::time::Duration;
@@ -86,36 +86,22 @@ pub async fn reckon_checked(
     store: SqliteState,
     mapping: &mut MappingConfig,
 ) -> anyhow::Result<(Reckon, Vec<String>)> {
-    let client = reckon(s, store.clone()).await?;
-    let accounts = client
-        .ledger_accounts()
-        .await
-        .map_err(|e| anyhow!("{e}"))
-        .context("listing Reckon ledger accounts")?;
-    let mut notes = choose_income_accounts(
-        &accounts,
+    let mut client = reckon(s, store).await?;
+    let chart = client.ledger_accounts().await.map_err(|e| e.to_string());
+    let mut receipt = s.receipt_account.clone();
+    let notes = check_accounts(
+        chart.as_deref().map_err(Clone::clone),
         mapping,
-        [
-            "mapping.product_income_account",
-            "mapping.service_income_account",
-        ],
+        &mut receipt,
+        AccountSettings {
+            product_income: "mapping.product_income_account",
+            service_income: "mapping.service_income_account",
+            receipt: "reckon.receipt_account",
+        },
     )
     .map_err(|e| anyhow!(e))?;
-    let receipt = choose_account(
-        &accounts,
-        &s.receipt_account,
-        "CurrentAsset_Bank",
-        "reckon.receipt_account",
-    )
-    .map_err(|e| anyhow!(e))?;
-    notes.extend(receipt.note);
-    let receipt = receipt.name;
-    if receipt == s.receipt_account {
-        return Ok((client, notes));
-    }
-    let mut settings = s.clone();
-    settings.receipt_account = receipt;
-    Ok((reckon(&settings, store).await?, notes))
+    client.set_receipt_account(receipt);
+    Ok((client, notes))
 }
 
 /// `connect`: with a refresh token, redeem it; otherwise the OAuth code flow through the

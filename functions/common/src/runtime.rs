@@ -87,12 +87,13 @@ pub async fn run_reconciler() -> Result<(), Error> {
     init_logging();
     let aws = Aws::from_env().await?;
     let source = aws.cliniko().await?;
-    let book = aws.reckon().await?;
+    let mut book = aws.reckon().await?;
     let state = aws.state()?;
     let reports = aws.reports()?;
     let queue = aws.queue()?;
     // The reconciler compares with the mapping the workers write with.
-    let mapping = crate::wiring::checked_mapping(&book, crate::wiring::mapping_from_env()).await?;
+    let mut mapping = crate::wiring::mapping_from_env();
+    crate::wiring::checked_accounts(&mut book, &mut mapping).await?;
     let tenant = aws.tenant.clone();
     let (source, book, state, reports, queue, mapping, tenant) =
         (&source, &book, &state, &reports, &queue, &mapping, &tenant);

@@ -223,10 +223,13 @@ impl Aws {
         Ok(S3Reports::new(self.s3.clone(), var("REPORT_BUCKET")?))
     }
 
-    /// Everything a sync worker needs, built once per execution environment.
+    /// Everything a sync worker needs, built once per execution environment, with the
+    /// configured accounts checked against the book (the same check as
+    /// `cliniko-reckon sync`; notes become warnings).
     pub async fn syncer(&self) -> Result<LambdaSyncer, WiringError> {
-        let reckon = self.reckon().await?;
-        let mapping = checked_mapping(&reckon, mapping_from_env()).await?;
+        let mut reckon = self.reckon().await?;
+        let mut mapping = mapping_from_env();
+        checked_accounts(&mut reckon, &mut mapping).await?;
         Ok(Syncer::new(
             self.cliniko().await?,
             reckon,
@@ -249,32 +252,31 @@ pub fn mapping_from_env() -> MappingConfig {
     mapping
 }
 
-/// The mapping with its income accounts (`MAPPING_PRODUCT_INCOME_ACCOUNT`,
-/// `MAPPING_SERVICE_INCOME_ACCOUNT`, else the defaults) checked against the book's chart, as
-/// `cliniko-reckon sync` does: an account the book lacks is replaced by an active Income
-/// account, with a warning, instead of every item failing. When the chart cannot be read
-/// (Reckon down, not connected yet) the configured names are kept and the first write says
-/// what is wrong.
-pub async fn checked_mapping<S: cliniko_reckon::ports::TokenStore>(
-    reckon: &ReckonClient<S>,
-    mut mapping: MappingConfig,
-) -> Result<MappingConfig, WiringError> {
-    use cliniko_reckon::pipeline::accounts::choose_income_accounts;
-    let accounts = match reckon.ledger_accounts().await {
-        Ok(accounts) => accounts,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the Reckon chart of accounts; keeping the configured income accounts");
-            return Ok(mapping);
-        }
-    };
-    let settings = [
-        "MAPPING_PRODUCT_INCOME_ACCOUNT",
-        "MAPPING_SERVICE_INCOME_ACCOUNT",
-    ];
-    for note in choose_income_accounts(&accounts, &mut mapping, settings).map_err(WiringError)? {
+/// The one account check (`pipeline::accounts::check_accounts`) for a Lambda: the income
+/// accounts of `mapping` and the client's receipt account, checked against the book.
+pub async fn checked_accounts<S: cliniko_reckon::ports::TokenStore>(
+    reckon: &mut ReckonClient<S>,
+    mapping: &mut MappingConfig,
+) -> Result<(), WiringError> {
+    use cliniko_reckon::pipeline::accounts::{AccountSettings, check_accounts};
+    let chart = reckon.ledger_accounts().await.map_err(|e| e.to_string());
+    let mut receipt = reckon.config().receipt_account.clone();
+    let notes = check_accounts(
+        chart.as_deref().map_err(Clone::clone),
+        mapping,
+        &mut receipt,
+        AccountSettings {
+            product_income: "MAPPING_PRODUCT_INCOME_ACCOUNT",
+            service_income: "MAPPING_SERVICE_INCOME_ACCOUNT",
+            receipt: "RECKON_RECEIPT_ACCOUNT",
+        },
+    )
+    .map_err(WiringError)?;
+    for note in notes {
         tracing::warn!("{note}");
     }
-    Ok(mapping)
+    reckon.set_receipt_account(receipt);
+    Ok(())
 }
 
 #[cfg(test)]

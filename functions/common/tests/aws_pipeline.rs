@@ -291,11 +291,16 @@ async fn flow(config: aws_config::SdkConfig) {
 
     // Cold-start wiring checks the income accounts against the book, as `sync` does: one the
     // book lacks is replaced by an active Income account; one it has is kept.
-    let wanted = MappingConfig {
+    let mut checked = MappingConfig {
         product_income_account: "No Such Account".into(),
         ..MappingConfig::default()
     };
-    let checked = lambda_handlers::wiring::checked_mapping(&worker.sink, wanted)
+    let mut reckon = ReckonClient::new(
+        reckon_config(&h.reckon, &h.reckon_server),
+        SecretsTokenStore::new(secrets.clone(), tokens_secret.clone()),
+    )
+    .unwrap();
+    lambda_handlers::wiring::checked_accounts(&mut reckon, &mut checked)
         .await
         .unwrap();
     assert_ne!(checked.product_income_account, "No Such Account");
@@ -303,6 +308,11 @@ async fn flow(config: aws_config::SdkConfig) {
     assert_eq!(
         checked.service_income_account,
         MappingConfig::default().service_income_account
+    );
+    assert_eq!(
+        reckon.config().receipt_account,
+        reckon_config(&h.reckon, &h.reckon_server).receipt_account,
+        "the receipt account the book has is kept"
     );
 
     // 1. Backfill: one poller invocation, then the workers drain the three queues.

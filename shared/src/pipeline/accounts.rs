@@ -88,6 +88,51 @@ pub fn choose_income_accounts(
     Ok(notes)
 }
 
+/// What each checked account is called in the configuration, for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountSettings {
+    pub product_income: &'static str,
+    pub service_income: &'static str,
+    pub receipt: &'static str,
+}
+
+/// The one account check, as every shell runs it before syncing: the income accounts and
+/// the write-off account of `mapping` and the receipt account, against the book's chart
+/// (`chart`, or why it could not be read). One policy everywhere: an account the book lacks
+/// is replaced by an active one of the right type, with a note; none of that type, or a
+/// missing write-off account, is an error; a chart that cannot be read (Reckon down, not
+/// connected yet) keeps the configured names, with a note, and the first write says what
+/// is wrong.
+pub fn check_accounts(
+    chart: Result<&[LedgerAccount], String>,
+    mapping: &mut MappingConfig,
+    receipt_account: &mut String,
+    settings: AccountSettings,
+) -> Result<Vec<String>, String> {
+    let accounts = match chart {
+        Ok(accounts) => accounts,
+        Err(why) => {
+            return Ok(vec![format!(
+                "cannot read the Reckon chart of accounts ({why}); keeping the configured accounts"
+            )]);
+        }
+    };
+    let mut notes = choose_income_accounts(
+        accounts,
+        mapping,
+        [settings.product_income, settings.service_income],
+    )?;
+    let receipt = choose_account(
+        accounts,
+        receipt_account,
+        "CurrentAsset_Bank",
+        settings.receipt,
+    )?;
+    notes.extend(receipt.note);
+    *receipt_account = receipt.name;
+    Ok(notes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +199,52 @@ mod tests {
         assert!(notes[0].starts_with("PRODUCT_SETTING"), "{notes:?}");
         let mut none = MappingConfig::default();
         assert!(choose_income_accounts(&[], &mut none, ["a", "b"]).is_err());
+    }
+
+    const NAMES: AccountSettings = AccountSettings {
+        product_income: "mapping.product_income_account",
+        service_income: "mapping.service_income_account",
+        receipt: "reckon.receipt_account",
+    };
+
+    #[test]
+    fn one_check_one_policy() {
+        let book = [
+            account(1, "Income", "Income", true),
+            account(2, "Cheque Account", "CurrentAsset_Bank", true),
+        ];
+        let mut mapping = MappingConfig::default();
+        let mut receipt = "Undeposited Funds".to_string();
+        let notes = check_accounts(Ok(&book), &mut mapping, &mut receipt, NAMES).unwrap();
+        assert_eq!(
+            receipt, "Cheque Account",
+            "replaced by one of the right type"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("reckon.receipt_account")),
+            "{notes:?}"
+        );
+        // Unreadable chart: the configured names stand, with a note.
+        let mut kept = MappingConfig::default();
+        let mut receipt = "Undeposited Funds".to_string();
+        let notes = check_accounts(Err("503".into()), &mut kept, &mut receipt, NAMES).unwrap();
+        assert_eq!(
+            (kept, receipt.as_str()),
+            (MappingConfig::default(), "Undeposited Funds")
+        );
+        assert_eq!(notes.len(), 1);
+        // No bank account at all: an error naming the setting.
+        let no_bank = [account(1, "Income", "Income", true)];
+        let err = check_accounts(
+            Ok(&no_bank),
+            &mut MappingConfig::default(),
+            &mut "Undeposited Funds".to_string(),
+            NAMES,
+        )
+        .unwrap_err();
+        assert!(err.starts_with("reckon.receipt_account"), "{err}");
     }
 
     #[test]

@@ -106,6 +106,12 @@ impl<S: TokenStore> ReckonClient<S> {
         })
     }
 
+    /// Receipts go to `account` from now on (the account check found the configured one
+    /// missing and chose another).
+    pub fn set_receipt_account(&mut self, account: String) {
+        self.config.receipt_account = account;
+    }
+
     pub fn config(&self) -> &ReckonClientConfig {
         &self.config
     }
