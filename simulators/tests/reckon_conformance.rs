@@ -625,7 +625,7 @@ async fn books_list_example_validates_and_the_simulator_answers_the_same_keys() 
     }
 }
 
-/// NOTES §10: the portal's update sample was generated from schema defaults; `"null"` and the
+/// docs/vendor-apis.md: the portal's update sample was generated from schema defaults; `"null"` and the
 /// two prose strings mean "omit / server default". Its one line names neither an item nor an
 /// account (both `"null"`), which a line may not do, so the line gets a real item.
 fn invoice_update_example_made_real(item: &str) -> Value {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 pub struct PollConfig {
     /// How far before the watermark each poll starts again: covers second-precision
-    /// timestamps and rows that shift between pages while we read (NOTES §5: 1–2 minutes).
+    /// timestamps and rows that shift between pages while we read (docs/vendor-apis.md: 1–2 minutes).
     pub overlap: Duration,
 }
 

@@ -1,4 +1,4 @@
-//! OAuth 2 against Reckon's IdentityServer (NOTES §2): the authorization-code flow, the
+//! OAuth 2 against Reckon's IdentityServer (docs/vendor-apis.md): the authorization-code flow, the
 //! refresh grant (client id/secret as HTTP Basic), and a token manager over a [`TokenStore`]
 //! that refreshes early, refreshes once on a 401, persists a rotated refresh token before
 //! using the new access token, and lets only one refresh run at a time.
@@ -23,7 +23,7 @@ pub const SCOPES: [&str; 4] = ["openid", "read", "write", "offline_access"];
 /// How often a refreshed pair is offered to the store before the call gives up.
 const SAVE_ATTEMPTS: u32 = 4;
 
-/// Access-token lifetime assumed when the token endpoint omits `expires_in` (NOTES §2.3).
+/// Access-token lifetime assumed when the token endpoint omits `expires_in` (docs/vendor-apis.md).
 const DEFAULT_ACCESS_TTL_SECS: i64 = 10800;
 
 type OAuthClient =
@@ -97,7 +97,7 @@ impl ReckonOAuth {
         token_set(&response, None)
     }
 
-    /// The refresh grant (with `redirect_uri`, as NOTES §2.2 recommends). A response without
+    /// The refresh grant (with `redirect_uri`, as docs/vendor-apis.md recommends). A response without
     /// a refresh token keeps the old one (IdentityServer `ReUse`).
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, ReckonError> {

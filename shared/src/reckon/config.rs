@@ -7,9 +7,9 @@ use secrecy::SecretString;
 use std::time::Duration;
 use url::Url;
 
-/// The documented gateway base (NOTES §1; `openapi.yaml` says `https://api-v2.reckonone.com`).
+/// The documented gateway base (docs/vendor-apis.md; `openapi.yaml` says `https://api-v2.reckonone.com`).
 pub const DEFAULT_API_BASE_URL: &str = "https://api.reckon.com/r1/v2";
-/// Reckon's IdentityServer; `/connect/authorize` and `/connect/token` live under it (NOTES §2.1).
+/// Reckon's IdentityServer; `/connect/authorize` and `/connect/token` live under it (docs/vendor-apis.md).
 pub const DEFAULT_IDENTITY_URL: &str = "https://identity.reckon.com";
 
 /// Configuration of one connection to one Reckon One book. `Debug` shows no secret.
@@ -47,7 +47,7 @@ pub struct ReckonClientConfig {
     pub token_timeout: Duration,
     /// `perpage` for list calls (Reckon's maximum is undocumented; the simulator caps at 100).
     pub page_size: u32,
-    /// Refresh the access token this long before it expires (NOTES §11.1: ~5 minutes).
+    /// Refresh the access token this long before it expires (docs/vendor-apis.md: ~5 minutes).
     pub refresh_margin: Duration,
 }
 

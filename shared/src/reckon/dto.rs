@@ -1,4 +1,4 @@
-//! Reckon One v2 wire shapes (camelCase JSON, NOTES §6) and their mapping to and from the
+//! Reckon One v2 wire shapes (camelCase JSON, docs/vendor-apis.md) and their mapping to and from the
 //! domain types. Private to the client.
 
 use super::{FieldError, ReckonError};
@@ -199,12 +199,12 @@ fn invoice_status_wire(s: ReckonInvoiceStatus) -> &'static str {
     }
 }
 
-/// Date-only fields go out as noon UTC (NOTES §11.8), so no time zone moves the day.
+/// Date-only fields go out as noon UTC (docs/vendor-apis.md), so no time zone moves the day.
 pub(crate) fn date_wire(d: NaiveDate) -> String {
     format!("{}T12:00:00Z", d.format("%Y-%m-%d"))
 }
 
-// ---- client-side length checks (NOTES §6) -----------------------------------------------------
+// ---- client-side length checks (docs/vendor-apis.md) -----------------------------------------------------
 
 #[derive(Default)]
 pub(crate) struct Checks {
@@ -1182,6 +1182,20 @@ mod tests {
     }
 
     #[test]
+    fn an_absurd_line_read_back_is_an_error_naming_it_never_a_panic() {
+        let view: InvoiceFullView = serde_json::from_value(json!({
+            "id": "00000000-0000-0000-0000-000000000001",
+            "status": "Approved",
+            "totalAmount": 1.0,
+            "balance": 1.0,
+            "lineItems": [{"lineNumber": 1, "itemDetails": {"price": 7.9e25, "quantity": 1.0e5}}]
+        }))
+        .unwrap();
+        let err = view.into_domain("GET /invoices").unwrap_err();
+        assert!(err.to_string().contains("lineItems[0]"), "{err}");
+    }
+
+    #[test]
     fn invoice_views_read_money_exactly() {
         let v: InvoiceView = serde_json::from_value(json!({
             "id": "6f1c8f55-0b5e-4a43-9b4c-0c5b7c3f1a10", "invoiceNumber": "INV0001",
@@ -1466,37 +1480,46 @@ pub(crate) struct LineAccountDetailsView {
 
 impl InvoiceFullView {
     pub fn into_domain(self, endpoint: &str) -> Result<ReckonInvoiceRecord, ReckonError> {
-        let lines = self
-            .line_items
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let amount = match (&l.item_details, &l.account_details) {
-                    (Some(d), _) => {
-                        let gross =
-                            d.price.unwrap_or_default() * d.quantity.unwrap_or(Decimal::ONE);
-                        let off = match (d.discount_amount, d.discount_percent) {
-                            (Some(a), _) => a,
-                            (None, Some(p)) => gross * p / Decimal::ONE_HUNDRED,
-                            (None, None) => Decimal::ZERO,
-                        };
-                        gross - off
-                    }
-                    (None, Some(a)) => {
-                        a.amount.unwrap_or_default() * a.quantity.unwrap_or(Decimal::ONE)
-                    }
-                    (None, None) => Decimal::ZERO,
-                };
-                ReckonLineRecord {
-                    line_number: l.line_number.unwrap_or(i as u32 + 1),
-                    // Half away from zero, as Reckon rounds a line to the cent (NOTES §6).
-                    amount: amount
-                        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero),
-                    tax_amount: l.tax_amount.unwrap_or_default(),
+        let beyond = |i: usize| ReckonError::Decode {
+            endpoint: endpoint.to_string(),
+            detail: format!("lineItems[{i}]: price × quantity is beyond any real amount"),
+        };
+        let mut lines = Vec::new();
+        for (i, l) in self.line_items.unwrap_or_default().into_iter().enumerate() {
+            let amount = match (&l.item_details, &l.account_details) {
+                (Some(d), _) => {
+                    let gross = d
+                        .price
+                        .unwrap_or_default()
+                        .checked_mul(d.quantity.unwrap_or(Decimal::ONE))
+                        .ok_or_else(|| beyond(i))?;
+                    let off = match (d.discount_amount, d.discount_percent) {
+                        (Some(a), _) => a,
+                        (None, Some(p)) => gross
+                            .checked_mul(p)
+                            .and_then(|v| v.checked_div(Decimal::ONE_HUNDRED))
+                            .ok_or_else(|| beyond(i))?,
+                        (None, None) => Decimal::ZERO,
+                    };
+                    gross.checked_sub(off).ok_or_else(|| beyond(i))?
                 }
-            })
-            .collect();
+                (None, Some(a)) => a
+                    .amount
+                    .unwrap_or_default()
+                    .checked_mul(a.quantity.unwrap_or(Decimal::ONE))
+                    .ok_or_else(|| beyond(i))?,
+                (None, None) => Decimal::ZERO,
+            };
+            lines.push(ReckonLineRecord {
+                line_number: l
+                    .line_number
+                    .unwrap_or_else(|| u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                // Half away from zero, as Reckon rounds a line to the cent
+                // (docs/vendor-apis.md, and the simulator's copy of the arithmetic).
+                amount: amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero),
+                tax_amount: l.tax_amount.unwrap_or_default(),
+            });
+        }
         let customer = self.customer.and_then(|c| c.id);
         let head = self.head.into_domain(endpoint)?;
         Ok(ReckonInvoiceRecord {

@@ -1,5 +1,5 @@
 //! Invoice arithmetic as the simulator's Reckon computes it. Reckon does not document its
-//! rounding; NOTES.md §6.2 assumes GST line tax = amount/11 (inclusive) or amount × 10%
+//! rounding; the usual assumption is GST line tax = amount/11 (inclusive) or amount × 10%
 //! (exclusive) rounded to cents. The rule is configurable so a client can be tested
 //! against the variants, and a client-supplied line `taxAmount` always wins.
 
