@@ -409,19 +409,26 @@ async fn flow(config: aws_config::SdkConfig) {
         .send()
         .await
         .unwrap();
-    deliver_until_empty(&sqs, &queues, &worker).await;
-    // A long poll: the emulator can keep a message it just moved invisible for the source
-    // queue's visibility timeout (1 s here).
-    let dead = sqs
-        .receive_message()
-        .queue_url(&queues[0].dlq_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(5)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    // The emulator moves a message to the DLQ on the receive after its last one, and under
+    // a loaded machine that receive can come after the source queue already reads empty:
+    // keep delivering (and long-polling the DLQ) until it is there, within a deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        deliver_until_empty(&sqs, &queues, &worker).await;
+        let dead = sqs
+            .receive_message()
+            .queue_url(&queues[0].dlq_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if !dead.is_empty() || tokio::time::Instant::now() > deadline {
+            break dead;
+        }
+    };
     assert_eq!(dead.len(), 1, "the poison message is in the DLQ");
     assert!(dead[0].body().unwrap_or_default().contains("not"));
     assert_eq!(h.reckon_writes(), writes);
