@@ -888,12 +888,9 @@ where
             .find_invoices_by_reference(&draft.reference)
             .await?
         {
-            if candidate.customer.is_some_and(|c| c != customer)
-                || self
-                    .state
-                    .cross_ref_by_reckon(kind, candidate.id)
-                    .await?
-                    .is_some()
+            if !self
+                .adoptable_by_reference(candidate.id, candidate.customer, customer)
+                .await?
             {
                 continue;
             }
@@ -922,22 +919,13 @@ where
                 !interrupted,
             )
             .await?;
-            return Ok(if interrupted {
-                Applied::new(
-                    Outcome::Created,
-                    Some(candidate.id),
-                    format!("invoice found after an interrupted create{detail}"),
-                )
-            } else {
-                Applied::new(
-                    Outcome::Linked,
-                    Some(candidate.id),
-                    format!(
-                        "linked by reference {} to existing invoice{detail}",
-                        draft.reference
-                    ),
-                )
-            });
+            return Ok(found_by_reference(
+                interrupted,
+                "invoice",
+                &draft.reference,
+                candidate.id,
+                &detail,
+            ));
         }
         self.claim_create(Intent {
             kind,
@@ -1139,6 +1127,25 @@ where
         })
     }
 
+    /// Whether a Reckon invoice or credit note found by reference may be adopted: it is for
+    /// this customer (one with that reference for another customer is not ours to
+    /// overwrite) and no other Cliniko record is linked to it.
+    async fn adoptable_by_reference(
+        &self,
+        found: ReckonId,
+        found_customer: Option<ReckonId>,
+        customer: ReckonId,
+    ) -> Result<bool, PipelineError> {
+        if found_customer.is_some_and(|c| c != customer) {
+            return Ok(false);
+        }
+        Ok(self
+            .state
+            .cross_ref_by_reckon(EntityKind::Invoice, found)
+            .await?
+            .is_none())
+    }
+
     /// Whether Cliniko says nothing is owed on this sale (see [`writes::settlement`]).
     fn settled_in_cliniko(
         &self,
@@ -1223,12 +1230,9 @@ where
             .find_credit_notes_by_reference(&draft.reference)
             .await?
         {
-            if candidate.customer.is_some_and(|c| c != customer)
-                || self
-                    .state
-                    .cross_ref_by_reckon(kind, candidate.id)
-                    .await?
-                    .is_some()
+            if !self
+                .adoptable_by_reference(candidate.id, candidate.customer, customer)
+                .await?
             {
                 continue;
             }
@@ -1244,22 +1248,13 @@ where
                 !interrupted,
             )
             .await?;
-            return Ok(if interrupted {
-                Applied::new(
-                    Outcome::Created,
-                    Some(candidate.id),
-                    format!("credit note found after an interrupted create{detail}"),
-                )
-            } else {
-                Applied::new(
-                    Outcome::Linked,
-                    Some(candidate.id),
-                    format!(
-                        "linked by reference {} to existing credit note{detail}",
-                        draft.reference
-                    ),
-                )
-            });
+            return Ok(found_by_reference(
+                interrupted,
+                "credit note",
+                &draft.reference,
+                candidate.id,
+                &detail,
+            ));
         }
         self.claim_create(Intent {
             kind,
@@ -1384,5 +1379,29 @@ where
             "; applied {used} to invoice {}",
             target.reference.as_deref().unwrap_or("?")
         ))
+    }
+}
+
+/// What adopting a Reckon `what` found by `reference` did: finished an interrupted create
+/// of ours, or linked a record that was there before.
+fn found_by_reference(
+    interrupted: bool,
+    what: &str,
+    reference: &str,
+    rid: ReckonId,
+    detail: &str,
+) -> Applied {
+    if interrupted {
+        Applied::new(
+            Outcome::Created,
+            Some(rid),
+            format!("{what} found after an interrupted create{detail}"),
+        )
+    } else {
+        Applied::new(
+            Outcome::Linked,
+            Some(rid),
+            format!("linked by reference {reference} to existing {what}{detail}"),
+        )
     }
 }

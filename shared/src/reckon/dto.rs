@@ -632,18 +632,14 @@ impl InvoiceInput {
         d: &InvoiceDraft,
         template: Option<&str>,
     ) -> Result<InvoiceInput, ReckonError> {
-        let mut checks = Checks::default();
-        checks.len("reference", d.reference.trim(), 1, 255);
-        let notes = non_empty(&d.notes);
-        checks.opt("notes", notes.as_deref(), 4000);
-        if d.lines.is_empty() {
-            checks.errors.push(FieldError {
-                location: "lineItems".into(),
-                message: "an invoice needs at least one line".into(),
-            });
-        }
-        let line_items = line_inputs(&d.lines, &mut checks, true);
-        checks.finish("invoices")?;
+        let (notes, line_items) = document_body(
+            &d.reference,
+            &d.notes,
+            &d.lines,
+            "invoices",
+            "an invoice needs at least one line",
+            true,
+        )?;
         Ok(InvoiceInput {
             customer: d.customer.to_string(),
             invoice_date: date_wire(d.invoice_date),
@@ -654,6 +650,31 @@ impl InvoiceInput {
             line_items,
         })
     }
+}
+
+/// What an invoice and a credit note share: the reference, the notes and the lines, checked
+/// against Reckon's limits (every problem named), as sent.
+fn document_body(
+    reference: &str,
+    notes: &Option<String>,
+    lines: &[InvoiceLineDraft],
+    endpoint: &str,
+    no_lines: &str,
+    discounts: bool,
+) -> Result<(Option<String>, Vec<LineInput>), ReckonError> {
+    let mut checks = Checks::default();
+    checks.len("reference", reference.trim(), 1, 255);
+    let notes = non_empty(notes);
+    checks.opt("notes", notes.as_deref(), 4000);
+    if lines.is_empty() {
+        checks.errors.push(FieldError {
+            location: "lineItems".into(),
+            message: no_lines.into(),
+        });
+    }
+    let line_items = line_inputs(lines, &mut checks, discounts);
+    checks.finish(endpoint)?;
+    Ok((notes, line_items))
 }
 
 /// The `lineItems` of an invoice or credit note. Credit-note lines take no discount, so
@@ -805,18 +826,14 @@ pub(crate) struct CreditNoteInput {
 
 impl CreditNoteInput {
     pub fn from_draft(d: &CreditNoteDraft) -> Result<CreditNoteInput, ReckonError> {
-        let mut checks = Checks::default();
-        checks.len("reference", d.reference.trim(), 1, 255);
-        let notes = non_empty(&d.notes);
-        checks.opt("notes", notes.as_deref(), 4000);
-        if d.lines.is_empty() {
-            checks.errors.push(FieldError {
-                location: "lineItems".into(),
-                message: "a credit note needs at least one line".into(),
-            });
-        }
-        let line_items = line_inputs(&d.lines, &mut checks, false);
-        checks.finish("creditnotes")?;
+        let (notes, line_items) = document_body(
+            &d.reference,
+            &d.notes,
+            &d.lines,
+            "creditnotes",
+            "a credit note needs at least one line",
+            false,
+        )?;
         Ok(CreditNoteInput {
             customer: d.customer.to_string(),
             credit_note_date: date_wire(d.date),

@@ -216,6 +216,31 @@ impl<'a> Run<'a> {
         );
     }
 
+    /// A linked invoice or credit note for another customer than the one the sync would
+    /// write: reported with both customers' names.
+    fn customer_drift(
+        &mut self,
+        kind: EntityKind,
+        label: &str,
+        ids: (ClinikoId, ReckonId),
+        want: Option<ReckonId>,
+        got: Option<ReckonId>,
+    ) -> Result<(), ScratchError> {
+        let (Some(want), Some(got)) = (want, got) else {
+            return Ok(());
+        };
+        if want == got {
+            return Ok(());
+        }
+        let name = |run: &Self, id: ReckonId| -> Result<String, ScratchError> {
+            let c: Option<ReckonCustomerRecord> = run.scratch.get(Shelf::Customers, id)?;
+            Ok(c.map(|c| c.name).unwrap_or_else(|| id.to_string()))
+        };
+        let (a, b) = (name(self, want)?, name(self, got)?);
+        self.drift(kind, label, ids, "customer", a, b);
+        Ok(())
+    }
+
     /// The linked Reckon record is gone, or the record is missing; failures already
     /// waiting in the sync are reported as such, once.
     fn absent(
@@ -602,16 +627,7 @@ impl<'a> Run<'a> {
                 self.by_hand();
             }
         }
-        if let (Some(want), Some(got)) = (customer, r.customer)
-            && want != got
-        {
-            let name = |run: &Self, id: ReckonId| -> Result<String, ScratchError> {
-                let c: Option<ReckonCustomerRecord> = run.scratch.get(Shelf::Customers, id)?;
-                Ok(c.map(|c| c.name).unwrap_or_else(|| id.to_string()))
-            };
-            let (a, b) = (name(self, want)?, name(self, got)?);
-            self.drift(kind, &label, ids, "customer", a, b);
-        }
+        self.customer_drift(kind, &label, ids, customer, r.customer)?;
         // Settled in Cliniko: the sync's own rule. (An amount beyond any real one has
         // failed the sync already: it is listed with the waiting failures.)
         let (settled, owing) = match writes::settlement(inv, draft.paid, self.mapping)
@@ -745,16 +761,7 @@ impl<'a> Run<'a> {
             Some(p) => self.scratch.link(EntityKind::Patient, p)?,
             None => None,
         };
-        if let (Some(want), Some(got)) = (customer, r.customer)
-            && want != got
-        {
-            let name = |run: &Self, id: ReckonId| -> Result<String, ScratchError> {
-                let c: Option<ReckonCustomerRecord> = run.scratch.get(Shelf::Customers, id)?;
-                Ok(c.map(|c| c.name).unwrap_or_else(|| id.to_string()))
-            };
-            let (a, b) = (name(self, want)?, name(self, got)?);
-            self.drift(kind, &label, ids, "customer", a, b);
-        }
+        self.customer_drift(kind, &label, ids, customer, r.customer)?;
         if inv.status == InvoiceStatus::OpenCredit
             && r.balance.round_dp(2) != r.total_amount.round_dp(2)
         {
