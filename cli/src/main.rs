@@ -7,6 +7,7 @@ mod preview;
 mod reconcile;
 mod report;
 mod settings;
+mod tenants;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,9 +22,15 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// SQLite state file (watermarks, links, queue, audit log, Reckon tokens).
+    /// SQLite state file (watermarks, links, queue, audit log, Reckon tokens) of every
+    /// clinic it serves.
     #[arg(long, global = true, value_name = "PATH")]
     state: Option<PathBuf>,
+
+    /// The clinic (see `tenants`) a command is for; without it, `default`: the clinic of
+    /// `--config` and the environment.
+    #[arg(long, global = true, value_name = "ID")]
+    tenant: Option<cliniko_reckon::domain::TenantId>,
 
     #[command(subcommand)]
     command: Command,
@@ -48,6 +55,42 @@ enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The clinics this state file serves: add, list, pause, resume, remove.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantsCommand {
+    /// Register a clinic (or point it at another file): its TOML file holds its Cliniko key,
+    /// Reckon book and client, mapping and pacing. Environment variables never apply to it.
+    Add {
+        id: cliniko_reckon::domain::TenantId,
+        /// The clinic's TOML configuration file (kept where it is; read on every run).
+        #[arg(long = "config", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Every clinic with its status, links, queue, failures and how far it is synced.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop syncing a clinic, keeping all of its state (a running `sync --watch` stops it
+    /// before its next run).
+    Pause {
+        id: cliniko_reckon::domain::TenantId,
+        /// Why (shown by `tenants list` and `status`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Sync a paused clinic again, from where it stopped.
+    Resume {
+        id: cliniko_reckon::domain::TenantId,
+    },
+    /// Forget a clinic and all of its sync state. Cliniko and Reckon are untouched.
+    Remove {
+        id: cliniko_reckon::domain::TenantId,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +181,10 @@ struct SyncArgs {
     /// fixing the cause; passing failures (outages) are retried on every run anyway.
     #[arg(long)]
     retry_failed: bool,
+    /// Every active clinic of the state file at once (each with its own clients, pacing and
+    /// queue); with --watch, clinics added or resumed meanwhile join on the next interval.
+    #[arg(long, conflicts_with = "dry_run")]
+    all_tenants: bool,
 }
 
 #[derive(Args, Debug)]
@@ -186,8 +233,12 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let config = cli.config.as_deref();
         let state = cli.state.as_deref();
+        let scope = settings::Scope {
+            config: cli.config.clone(),
+            state: cli.state.clone(),
+            tenant: cli.tenant.clone(),
+        };
         match cli.command {
             Command::Demo(a) => {
                 demo::run(demo::DemoOptions {
@@ -201,11 +252,11 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Sync(a) if a.dry_run => preview::run(config, state, a.json, Some(a.out)).await,
+            Command::Sync(a) if a.dry_run => preview::run(&scope, a.json, Some(a.out)).await,
             Command::Sync(a) => {
                 commands::sync(
-                    config,
-                    state,
+                    &scope,
+                    a.all_tenants,
                     a.watch.then_some(a.interval),
                     a.json,
                     a.retry_failed,
@@ -213,16 +264,37 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Connect(a) => {
-                commands::connect(config, state, a.refresh_token, a.tokens_json, a.timeout).await
+                commands::connect(&scope, a.refresh_token, a.tokens_json, a.timeout).await
             }
-            Command::Status(a) => commands::status(state, a.json).await,
-            Command::Reconcile(a) => {
-                reconcile::run(config, state, Some(a.out), a.json, a.repair).await
-            }
+            Command::Status(a) => commands::status(&scope, a.json).await,
+            Command::Reconcile(a) => reconcile::run(&scope, Some(a.out), a.json, a.repair).await,
             Command::Link(a) => {
-                reconcile::link_records(config, state, a.kind, a.cliniko_id, a.reckon_id).await
+                reconcile::link_records(&scope, a.kind, a.cliniko_id, a.reckon_id).await
             }
-            Command::Config(ConfigCommand::Check) => commands::config_check(config, state).await,
+            Command::Config(ConfigCommand::Check) => commands::config_check(&scope).await,
+            Command::Tenants(t) => match t {
+                TenantsCommand::Add { id, file } => tenants::add(&scope, &id, &file).await,
+                TenantsCommand::List { json } => tenants::list(&scope, json).await,
+                TenantsCommand::Pause { id, reason } => {
+                    tenants::set_status(
+                        &scope,
+                        &id,
+                        cliniko_reckon::ports::TenantStatus::Paused,
+                        reason.as_deref(),
+                    )
+                    .await
+                }
+                TenantsCommand::Resume { id } => {
+                    tenants::set_status(
+                        &scope,
+                        &id,
+                        cliniko_reckon::ports::TenantStatus::Active,
+                        None,
+                    )
+                    .await
+                }
+                TenantsCommand::Remove { id } => tenants::remove(&scope, &id).await,
+            },
         }
     });
     match result {

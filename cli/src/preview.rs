@@ -3,7 +3,7 @@
 //! to approve.
 
 use crate::clients;
-use crate::settings::{self, Loaded};
+use crate::settings::Scope;
 use anyhow::Context;
 use cliniko_reckon::pipeline::PollConfig;
 use cliniko_reckon::preview::{Action, Plan, preview};
@@ -44,18 +44,12 @@ pub fn summary_table(plan: &Plan) -> String {
     out
 }
 
-pub async fn run(
-    config: Option<&Path>,
-    state: Option<&Path>,
-    json: bool,
-    out: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let loaded = Loaded::load(config)?;
-    let cliniko = loaded.cliniko()?;
-    let reckon = loaded.reckon()?;
+pub async fn run(scope: &Scope, json: bool, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     // Read-only use of the sync's state: a preview may run beside a sync (token refreshes
     // take turns); a rotated Reckon token is still saved there, or it would be lost.
-    let store = settings::open_state(&settings::state_path(state))?;
+    let (store, loaded) = scope.open(None).await?;
+    let cliniko = loaded.cliniko()?;
+    let reckon = loaded.reckon()?;
     let source = clients::cliniko(&cliniko)?;
     let mut mapping = loaded.file.mapping.clone();
     let (sink, notes) = clients::reckon_checked(&reckon, store.clone(), &mut mapping).await?;
@@ -66,13 +60,14 @@ pub async fn run(
     let poll = PollConfig {
         overlap: loaded.overlap(),
     };
+    let tenant = store.tenant_id().to_string();
     let plan = preview(
         source,
         sink,
         store,
         mapping,
         &poll,
-        "local",
+        &tenant,
         chrono::Utc::now(),
     )
     .await

@@ -1,7 +1,7 @@
 //! `reconcile`: compares Cliniko and Reckon in full and writes the mismatch report.
 
 use crate::clients;
-use crate::settings::{self, Loaded};
+use crate::settings::{Loaded, Scope};
 use cliniko_reckon::adapters::report_dir::ReportDir;
 use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::cliniko::ClinikoClient;
@@ -108,30 +108,23 @@ pub fn repair_lines(summary: &RepairSummary) -> String {
 /// The configuration, the state file and clients for both sides (read-only use of Reckon).
 /// `writer` names the command when it changes sync state (it then holds the writer lock).
 async fn open_both_sides(
-    config: Option<&Path>,
-    state: Option<&Path>,
+    scope: &Scope,
     writer: Option<&str>,
 ) -> anyhow::Result<(Loaded, SqliteState, ClinikoClient, clients::Reckon)> {
-    let loaded = Loaded::load(config)?;
-    let path = settings::state_path(state);
-    let store = match writer {
-        Some(command) => settings::open_state_writer(&path, command)?,
-        None => settings::open_state(&path)?,
-    };
+    let (store, loaded) = scope.open(writer).await?;
     let source = clients::cliniko(&loaded.cliniko()?)?;
     let book = clients::reckon(&loaded.reckon()?, store.clone()).await?;
     Ok((loaded, store, source, book))
 }
 
 pub async fn run(
-    config: Option<&Path>,
-    state: Option<&Path>,
+    scope: &Scope,
     out: Option<PathBuf>,
     json: bool,
     repair_too: bool,
 ) -> anyhow::Result<ExitCode> {
     let writer = repair_too.then_some("reconcile --repair");
-    let (loaded, store, source, book) = open_both_sides(config, state, writer).await?;
+    let (loaded, store, source, book) = open_both_sides(scope, writer).await?;
     let mapping = loaded.file.mapping.clone();
     let dir = out.unwrap_or_else(|| PathBuf::from("reconciliation"));
     let (run, html) = reconcile_into(
@@ -139,7 +132,7 @@ pub async fn run(
         &book,
         &store,
         &mapping,
-        "local",
+        store.tenant_id().as_str(),
         &dir,
         repair_too.then_some(&store),
     )
@@ -171,13 +164,12 @@ pub async fn run(
 
 /// `link KIND CLINIKO_ID RECKON_ID`: accepts a link suggestion and queues the record.
 pub async fn link_records(
-    config: Option<&Path>,
-    state: Option<&Path>,
+    scope: &Scope,
     kind: EntityKind,
     cliniko_id: ClinikoId,
     reckon_id: ReckonId,
 ) -> anyhow::Result<ExitCode> {
-    let (_, store, source, book) = open_both_sides(config, state, Some("link")).await?;
+    let (_, store, source, book) = open_both_sides(scope, Some("link")).await?;
     let request = LinkRequest {
         kind,
         cliniko_id,

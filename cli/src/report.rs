@@ -13,6 +13,9 @@ use std::time::Duration;
 /// One run of poll + drain, as `--json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// Which clinic, when several ran at once (`sync --all-tenants`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     pub entities: BTreeMap<EntityKind, EntityReport>,
     pub requeued_failures: usize,
     pub api_requests: ApiRequests,
@@ -67,6 +70,7 @@ impl RunReport {
             entities.entry(*kind).or_default().counts.add(c);
         }
         RunReport {
+            tenant: None,
             entities,
             requeued_failures: outcome.requeued,
             api_requests,
@@ -88,6 +92,9 @@ impl RunReport {
 
     pub fn table(&self) -> String {
         let mut out = String::new();
+        if let Some(tenant) = &self.tenant {
+            out.push_str(&format!("tenant {tenant}\n"));
+        }
         out.push_str(&format!(
             "{:<14} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>7}\n",
             "entity", "changed", "created", "updated", "linked", "unchanged", "skipped", "failed"

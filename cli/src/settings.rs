@@ -2,7 +2,10 @@
 //! A missing or invalid value is a one-line error naming the variable and the file key.
 
 use anyhow::{Context, anyhow, bail};
+use cliniko_reckon::adapters::sqlite::SqliteState;
+use cliniko_reckon::domain::{DEFAULT_TENANT, TenantId};
 use cliniko_reckon::mapping::MappingConfig;
+use cliniko_reckon::ports::TenantDirectory;
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -127,23 +130,6 @@ struct Source<'a> {
     file_key: &'a str,
 }
 
-fn pick(env: &str, file: &Option<String>) -> Option<String> {
-    std::env::var(env)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .or_else(|| file.clone().filter(|v| !v.trim().is_empty()))
-}
-
-fn required(src: Source<'_>, file: &Option<String>) -> anyhow::Result<String> {
-    pick(src.env, file).ok_or_else(|| {
-        anyhow!(
-            "{} is missing: set it in the environment or as {} in the config file",
-            src.env,
-            src.file_key
-        )
-    })
-}
-
 fn url_value(src: Source<'_>, text: &str) -> anyhow::Result<Url> {
     let url = Url::parse(text)
         .map_err(|e| anyhow!("{} ({}) is not a valid URL: {e}", src.env, src.file_key))?;
@@ -179,9 +165,34 @@ pub struct ReckonSettings {
 
 pub struct Loaded {
     pub file: FileConfig,
+    /// Whether environment variables override the file: only for the one clinic of a state
+    /// file without registered tenants, so one clinic's environment never reaches another.
+    pub use_env: bool,
 }
 
 impl Loaded {
+    fn pick(&self, env: &str, file: &Option<String>) -> Option<String> {
+        self.use_env
+            .then(|| std::env::var(env).ok())
+            .flatten()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| file.clone().filter(|v| !v.trim().is_empty()))
+    }
+
+    fn required(&self, src: Source<'_>, file: &Option<String>) -> anyhow::Result<String> {
+        self.pick(src.env, file).ok_or_else(|| {
+            if self.use_env {
+                anyhow!(
+                    "{} is missing: set it in the environment or as {} in the config file",
+                    src.env,
+                    src.file_key
+                )
+            } else {
+                anyhow!("{} is missing from the tenant's config file", src.file_key)
+            }
+        })
+    }
+
     /// Reads the file if given (a missing file named explicitly is an error).
     pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
         let file = match path {
@@ -192,19 +203,23 @@ impl Loaded {
                 parse_file_config(&text).map_err(|e| anyhow!("config file {}: {e}", p.display()))?
             }
         };
-        Ok(Loaded { file })
+        Ok(Loaded {
+            file,
+            use_env: true,
+        })
     }
 
     pub fn cliniko(&self) -> anyhow::Result<ClinikoSettings> {
         let c = &self.file.cliniko;
-        let api_key = required(
+        let api_key = self.required(
             Source {
                 env: "CLINIKO_API_KEY",
                 file_key: "cliniko.api_key",
             },
             &c.api_key,
         )?;
-        let base_url = pick("CLINIKO_BASE_URL", &c.base_url)
+        let base_url = self
+            .pick("CLINIKO_BASE_URL", &c.base_url)
             .map(|u| {
                 url_value(
                     Source {
@@ -215,7 +230,7 @@ impl Loaded {
                 )
             })
             .transpose()?;
-        let user_agent = required(
+        let user_agent = self.required(
             Source {
                 env: "CLINIKO_USER_AGENT",
                 file_key: "cliniko.user_agent",
@@ -237,15 +252,17 @@ impl Loaded {
 
     pub fn reckon(&self) -> anyhow::Result<ReckonSettings> {
         let r = &self.file.reckon;
-        let api = pick("RECKON_API_BASE_URL", &r.api_base_url)
+        let api = self
+            .pick("RECKON_API_BASE_URL", &r.api_base_url)
             .unwrap_or_else(|| DEFAULT_RECKON_API.to_string());
-        let identity = pick("RECKON_IDENTITY_URL", &r.identity_url)
+        let identity = self
+            .pick("RECKON_IDENTITY_URL", &r.identity_url)
             .unwrap_or_else(|| DEFAULT_RECKON_IDENTITY.to_string());
         let redirect = r
             .redirect_uri
             .clone()
             .unwrap_or_else(|| DEFAULT_REDIRECT.to_string());
-        let book_id = required(
+        let book_id = self.required(
             Source {
                 env: "RECKON_BOOK_ID",
                 file_key: "reckon.book_id",
@@ -270,21 +287,21 @@ impl Loaded {
                 },
                 &identity,
             )?,
-            client_id: required(
+            client_id: self.required(
                 Source {
                     env: "RECKON_CLIENT_ID",
                     file_key: "reckon.client_id",
                 },
                 &r.client_id,
             )?,
-            client_secret: SecretString::from(required(
+            client_secret: SecretString::from(self.required(
                 Source {
                     env: "RECKON_CLIENT_SECRET",
                     file_key: "reckon.client_secret",
                 },
                 &r.client_secret,
             )?),
-            subscription_key: SecretString::from(required(
+            subscription_key: SecretString::from(self.required(
                 Source {
                     env: "RECKON_SUBSCRIPTION_KEY",
                     file_key: "reckon.subscription_key",
@@ -292,7 +309,9 @@ impl Loaded {
                 &r.subscription_key,
             )?),
             book_id: book_id.trim().to_string(),
-            refresh_token: pick("RECKON_REFRESH_TOKEN", &r.refresh_token).map(SecretString::from),
+            refresh_token: self
+                .pick("RECKON_REFRESH_TOKEN", &r.refresh_token)
+                .map(SecretString::from),
             redirect_uri: url_value(
                 Source {
                     env: "RECKON_REDIRECT_URI",
@@ -323,6 +342,85 @@ pub fn user_agent_has_contact(ua: &str) -> bool {
     };
     let inside = &ua[open + 1..open + close];
     open > 0 && inside.contains('@') && !inside.starts_with('@') && !inside.ends_with('@')
+}
+
+/// What a command works on: the state file, the clinic (tenant) within it, and that
+/// clinic's configuration. A state file holds many clinics; `--tenant` picks one (else
+/// `default`, the clinic of `--config` and the environment).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub config: Option<PathBuf>,
+    pub state: Option<PathBuf>,
+    pub tenant: Option<TenantId>,
+}
+
+impl Scope {
+    pub fn state_path(&self) -> PathBuf {
+        state_path(self.state.as_deref())
+    }
+
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant.clone().unwrap_or_default()
+    }
+
+    /// The same state file and configuration override, for another clinic.
+    pub fn for_tenant(&self, tenant: &TenantId) -> Scope {
+        Scope {
+            tenant: Some(tenant.clone()),
+            ..self.clone()
+        }
+    }
+
+    /// Opens the state file (as its writer when `writer` names the command), scoped to the
+    /// clinic, and loads the clinic's configuration.
+    pub async fn open(&self, writer: Option<&str>) -> anyhow::Result<(SqliteState, Loaded)> {
+        let path = self.state_path();
+        let store = match writer {
+            Some(command) => open_state_writer(&path, command)?,
+            None => open_state(&path)?,
+        };
+        let store = store.for_tenant(&self.tenant_id());
+        let loaded = self.load(&store).await?;
+        Ok((store, loaded))
+    }
+
+    /// The clinic's configuration without keeping the state file open (nor creating it when
+    /// it does not exist and no clinic is named).
+    pub async fn load_config(&self) -> anyhow::Result<Loaded> {
+        if self.tenant.is_none() && !self.state_path().exists() {
+            return Loaded::load(self.config.as_deref());
+        }
+        let store = open_state(&self.state_path())?.for_tenant(&self.tenant_id());
+        self.load(&store).await
+    }
+
+    /// The clinic's configuration: a registered clinic's own file (`tenants add`), which
+    /// `--config` may replace for one run; the unregistered `default` clinic's `--config`
+    /// and environment. Any other unregistered name is an error.
+    pub async fn load(&self, store: &SqliteState) -> anyhow::Result<Loaded> {
+        let tenant = self.tenant_id();
+        let entry = store
+            .tenant(&tenant)
+            .await
+            .with_context(|| format!("reading tenant {tenant}"))?;
+        match entry {
+            Some(entry) => {
+                let path = self
+                    .config
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(&entry.config));
+                let mut loaded =
+                    Loaded::load(Some(&path)).with_context(|| format!("tenant {tenant}"))?;
+                loaded.use_env = false;
+                Ok(loaded)
+            }
+            None if tenant.as_str() == DEFAULT_TENANT => Loaded::load(self.config.as_deref()),
+            None => bail!(
+                "no tenant {tenant} in {}: add it with `cliniko-reckon tenants add {tenant} --config FILE`",
+                self.state_path().display()
+            ),
+        }
+    }
 }
 
 /// The state file: `--state`, else `cliniko-reckon.sqlite` in the working directory.

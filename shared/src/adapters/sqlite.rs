@@ -3,10 +3,11 @@
 //! single statement or transaction, so a crash leaves the file consistent.
 
 use super::state_file;
-use crate::domain::{ClinikoId, EntityKind, ReckonId};
+use crate::domain::{ClinikoId, EntityKind, ReckonId, TenantId};
 use crate::ports::{
-    AuditEntry, CrossRef, Failure, Intent, NotQueued, Outcome, StateError, StateStore, TokenSet,
-    TokenStore, WORK_SCHEMA, WorkItem, WorkQueue,
+    AuditEntry, CrossRef, Failure, Intent, NotQueued, Outcome, StateError, StateStore,
+    TenantDirectory, TenantEntry, TenantStatus, TokenSet, TokenStore, WORK_SCHEMA, WorkItem,
+    WorkQueue,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -16,10 +17,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS watermarks (
-    kind TEXT PRIMARY KEY,
-    at   TEXT NOT NULL
+    tenant TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    at     TEXT NOT NULL,
+    PRIMARY KEY (tenant, kind)
 );
 CREATE TABLE IF NOT EXISTS cross_refs (
+    tenant       TEXT NOT NULL,
     kind         TEXT NOT NULL,
     cliniko_id   TEXT NOT NULL,
     reckon_id    TEXT NOT NULL,
@@ -27,18 +31,20 @@ CREATE TABLE IF NOT EXISTS cross_refs (
     content_hash TEXT NOT NULL,
     reckon_name  TEXT,
     adopted      INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (kind, cliniko_id)
+    PRIMARY KEY (tenant, kind, cliniko_id)
 );
-CREATE INDEX IF NOT EXISTS cross_refs_reckon ON cross_refs (kind, reckon_id);
-CREATE INDEX IF NOT EXISTS cross_refs_name ON cross_refs (kind, reckon_name);
+CREATE INDEX IF NOT EXISTS cross_refs_reckon ON cross_refs (tenant, kind, reckon_id);
+CREATE INDEX IF NOT EXISTS cross_refs_name ON cross_refs (tenant, kind, reckon_name);
 CREATE TABLE IF NOT EXISTS intents (
+    tenant     TEXT NOT NULL,
     kind       TEXT NOT NULL,
     cliniko_id TEXT NOT NULL,
     marker     TEXT NOT NULL,
     started_at TEXT NOT NULL,
-    PRIMARY KEY (kind, cliniko_id)
+    PRIMARY KEY (tenant, kind, cliniko_id)
 );
 CREATE TABLE IF NOT EXISTS failures (
+    tenant     TEXT NOT NULL,
     kind       TEXT NOT NULL,
     cliniko_id TEXT NOT NULL,
     version    TEXT NOT NULL,
@@ -46,10 +52,11 @@ CREATE TABLE IF NOT EXISTS failures (
     retryable  INTEGER NOT NULL,
     attempts   INTEGER NOT NULL,
     last_at    TEXT NOT NULL,
-    PRIMARY KEY (kind, cliniko_id)
+    PRIMARY KEY (tenant, kind, cliniko_id)
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant     TEXT NOT NULL,
     at         TEXT NOT NULL,
     kind       TEXT NOT NULL,
     cliniko_id TEXT NOT NULL,
@@ -58,8 +65,10 @@ CREATE TABLE IF NOT EXISTS audit (
     reckon_id  TEXT,
     detail     TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant, seq);
 CREATE TABLE IF NOT EXISTS queue (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant       TEXT NOT NULL,
     kind         TEXT NOT NULL,
     rank         INTEGER NOT NULL,
     cliniko_id   TEXT NOT NULL,
@@ -68,15 +77,61 @@ CREATE TABLE IF NOT EXISTS queue (
     attempts     INTEGER NOT NULL DEFAULT 0,
     available_at TEXT NOT NULL,
     last_error   TEXT,
-    UNIQUE (kind, cliniko_id, version)
+    UNIQUE (tenant, kind, cliniko_id, version)
 );
-CREATE INDEX IF NOT EXISTS queue_order ON queue (rank, available_at, seq);
+CREATE INDEX IF NOT EXISTS queue_order ON queue (tenant, rank, available_at, seq);
 CREATE TABLE IF NOT EXISTS tokens (
-    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    tenant        TEXT PRIMARY KEY,
     access_token  TEXT NOT NULL,
     refresh_token TEXT NOT NULL,
     expires_at    TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tenants (
+    id         TEXT PRIMARY KEY,
+    config     TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    added_at   TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    reason     TEXT
+);
+"#;
+
+/// Schema 1 held one clinic and had no tenant column: its rows become the default tenant's.
+/// One transaction, so a crash leaves either the old file or the new one.
+const MIGRATE_FROM_1: &str = r#"
+ALTER TABLE watermarks RENAME TO v1_watermarks;
+ALTER TABLE cross_refs RENAME TO v1_cross_refs;
+ALTER TABLE intents RENAME TO v1_intents;
+ALTER TABLE failures RENAME TO v1_failures;
+ALTER TABLE audit RENAME TO v1_audit;
+ALTER TABLE queue RENAME TO v1_queue;
+ALTER TABLE tokens RENAME TO v1_tokens;
+DROP INDEX IF EXISTS cross_refs_reckon;
+DROP INDEX IF EXISTS cross_refs_name;
+DROP INDEX IF EXISTS queue_order;
+"#;
+
+const COPY_FROM_1: &str = r#"
+INSERT INTO watermarks (tenant, kind, at) SELECT 'default', kind, at FROM v1_watermarks;
+INSERT INTO cross_refs (tenant, kind, cliniko_id, reckon_id, version, content_hash, reckon_name, adopted)
+  SELECT 'default', kind, cliniko_id, reckon_id, version, content_hash, reckon_name, adopted FROM v1_cross_refs;
+INSERT INTO intents (tenant, kind, cliniko_id, marker, started_at)
+  SELECT 'default', kind, cliniko_id, marker, started_at FROM v1_intents;
+INSERT INTO failures (tenant, kind, cliniko_id, version, error, retryable, attempts, last_at)
+  SELECT 'default', kind, cliniko_id, version, error, retryable, attempts, last_at FROM v1_failures;
+INSERT INTO audit (seq, tenant, at, kind, cliniko_id, version, outcome, reckon_id, detail)
+  SELECT seq, 'default', at, kind, cliniko_id, version, outcome, reckon_id, detail FROM v1_audit;
+INSERT INTO queue (seq, tenant, kind, rank, cliniko_id, version, body, attempts, available_at, last_error)
+  SELECT seq, 'default', kind, rank, cliniko_id, version, body, attempts, available_at, last_error FROM v1_queue;
+INSERT INTO tokens (tenant, access_token, refresh_token, expires_at)
+  SELECT 'default', access_token, refresh_token, expires_at FROM v1_tokens;
+DROP TABLE v1_watermarks;
+DROP TABLE v1_cross_refs;
+DROP TABLE v1_intents;
+DROP TABLE v1_failures;
+DROP TABLE v1_audit;
+DROP TABLE v1_queue;
+DROP TABLE v1_tokens;
 "#;
 
 /// Timestamps as fixed-width UTC text, so SQLite's text order is time order.
@@ -155,6 +210,9 @@ pub struct QueueDepth {
 #[derive(Clone)]
 pub struct SqliteState {
     conn: Arc<Mutex<Connection>>,
+    /// The clinic this handle reads and writes; every row carries it.
+    tenant: TenantId,
+    path: Option<std::path::PathBuf>,
     /// Held while any clone lives when opened with [`SqliteState::open_writer`].
     writer: Option<Arc<state_file::WriterLock>>,
     /// Serialises token refreshes with other processes on the same file (none in memory).
@@ -163,7 +221,9 @@ pub struct SqliteState {
 
 impl std::fmt::Debug for SqliteState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteState").finish_non_exhaustive()
+        f.debug_struct("SqliteState")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
     }
 }
 
@@ -173,7 +233,7 @@ impl SqliteState {
     pub fn open(path: &Path) -> Result<SqliteState, StateError> {
         let (conn, created) = state_file::open(path)?;
         let mut state = Self::init(conn, Some(path), created)?;
-        state.refresh = Some(Arc::new(state_file::RefreshLock::new(path)));
+        state.refresh = Some(Arc::new(state_file::RefreshLock::new(path, &state.tenant)));
         Ok(state)
     }
 
@@ -190,8 +250,26 @@ impl SqliteState {
         Self::init(Connection::open_in_memory().map_err(backend)?, None, true)
     }
 
+    /// The same file (and writer lock) for another clinic's rows.
+    pub fn for_tenant(&self, tenant: &TenantId) -> SqliteState {
+        SqliteState {
+            conn: self.conn.clone(),
+            tenant: tenant.clone(),
+            writer: self.writer.clone(),
+            refresh: self
+                .path
+                .as_deref()
+                .map(|path| Arc::new(state_file::RefreshLock::new(path, tenant))),
+            path: self.path.clone(),
+        }
+    }
+
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant
+    }
+
     fn init(
-        conn: Connection,
+        mut conn: Connection,
         path: Option<&Path>,
         created: bool,
     ) -> Result<SqliteState, StateError> {
@@ -206,10 +284,11 @@ impl SqliteState {
             .map_err(backend)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(backend)?;
-        conn.execute_batch(SCHEMA).map_err(backend)?;
-        add_missing_columns(&conn)?;
+        migrate(&mut conn)?;
         Ok(SqliteState {
             conn: Arc::new(Mutex::new(conn)),
+            tenant: TenantId::default_tenant(),
+            path: path.map(Path::to_path_buf),
             writer: None,
             refresh: None,
         })
@@ -232,12 +311,12 @@ impl SqliteState {
         let db = self.db()?;
         let mut stmt = db
             .prepare_cached(
-                "SELECT seq, attempts, body FROM queue WHERE available_at <= ?1
+                "SELECT seq, attempts, body FROM queue WHERE tenant = ?3 AND available_at <= ?1
                  ORDER BY rank, seq LIMIT ?2",
             )
             .map_err(backend)?;
         let rows = stmt
-            .query_map(params![ts(now), limit as i64], |r| {
+            .query_map(params![ts(now), limit as i64, self.tenant.as_str()], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -261,7 +340,10 @@ impl SqliteState {
     /// The record is done (applied, or recorded as failed for good).
     pub fn ack(&self, seq: i64) -> Result<(), StateError> {
         self.db()?
-            .execute("DELETE FROM queue WHERE seq = ?1", params![seq])
+            .execute(
+                "DELETE FROM queue WHERE seq = ?1 AND tenant = ?2",
+                params![seq, self.tenant.as_str()],
+            )
             .map_err(backend)?;
         Ok(())
     }
@@ -271,8 +353,8 @@ impl SqliteState {
         self.db()?
             .execute(
                 "UPDATE queue SET attempts = attempts + 1, available_at = ?2, last_error = ?3
-                 WHERE seq = ?1",
-                params![seq, ts(at), error],
+                 WHERE seq = ?1 AND tenant = ?4",
+                params![seq, ts(at), error, self.tenant.as_str()],
             )
             .map_err(backend)?;
         Ok(())
@@ -282,8 +364,8 @@ impl SqliteState {
         let db = self.db()?;
         let (pending, retrying): (i64, i64) = db
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(attempts > 0), 0) FROM queue",
-                [],
+                "SELECT COUNT(*), COALESCE(SUM(attempts > 0), 0) FROM queue WHERE tenant = ?1",
+                params![self.tenant.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(backend)?;
@@ -297,7 +379,11 @@ impl SqliteState {
     pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StateError> {
         let db = self.db()?;
         let at: Option<String> = db
-            .query_row("SELECT MIN(available_at) FROM queue", [], |r| r.get(0))
+            .query_row(
+                "SELECT MIN(available_at) FROM queue WHERE tenant = ?1",
+                params![self.tenant.as_str()],
+                |r| r.get(0),
+            )
             .map_err(backend)?;
         at.map(|t| parse_ts("queue.available_at", &t)).transpose()
     }
@@ -306,10 +392,12 @@ impl SqliteState {
     pub fn watermarks(&self) -> Result<Vec<(EntityKind, DateTime<Utc>)>, StateError> {
         let db = self.db()?;
         let mut stmt = db
-            .prepare("SELECT kind, at FROM watermarks ORDER BY kind")
+            .prepare("SELECT kind, at FROM watermarks WHERE tenant = ?1 ORDER BY kind")
             .map_err(backend)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![self.tenant.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(backend)?;
         let mut out = Vec::new();
         for row in rows {
@@ -323,10 +411,14 @@ impl SqliteState {
     pub fn cross_ref_counts(&self) -> Result<Vec<(EntityKind, u64)>, StateError> {
         let db = self.db()?;
         let mut stmt = db
-            .prepare("SELECT kind, COUNT(*) FROM cross_refs GROUP BY kind ORDER BY kind")
+            .prepare(
+                "SELECT kind, COUNT(*) FROM cross_refs WHERE tenant = ?1 GROUP BY kind ORDER BY kind",
+            )
             .map_err(backend)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map(params![self.tenant.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
             .map_err(backend)?;
         let mut out = Vec::new();
         for row in rows {
@@ -342,11 +434,11 @@ impl SqliteState {
         let mut stmt = db
             .prepare(
                 "SELECT at, kind, cliniko_id, version, outcome, reckon_id, detail FROM audit
-                 ORDER BY seq DESC LIMIT ?1",
+                 WHERE tenant = ?2 ORDER BY seq DESC LIMIT ?1",
             )
             .map_err(backend)?;
         let rows = stmt
-            .query_map(params![limit as i64], |r| {
+            .query_map(params![limit as i64, self.tenant.as_str()], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -386,17 +478,37 @@ fn decode_work(body: &str) -> Result<WorkItem, String> {
     Ok(item)
 }
 
-/// Columns added after a table first shipped: a file made by an earlier build gets them.
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StateError> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        params![table, column],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(backend)
+}
+
+/// Brings a file made by an earlier build to this schema (see [`MIGRATE_FROM_1`]), or
+/// creates the tables in a new one.
+fn migrate(conn: &mut Connection) -> Result<(), StateError> {
+    let schema_1 =
+        has_column(conn, "watermarks", "kind")? && !has_column(conn, "watermarks", "tenant")?;
+    if schema_1 {
+        add_missing_columns(conn)?;
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(MIGRATE_FROM_1).map_err(backend)?;
+        tx.execute_batch(SCHEMA).map_err(backend)?;
+        tx.execute_batch(COPY_FROM_1).map_err(backend)?;
+        tx.pragma_update(None, "user_version", state_file::SCHEMA_VERSION)
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    conn.execute_batch(SCHEMA).map_err(backend)
+}
+
+/// Columns added to schema 1 after it first shipped, before it is migrated.
 fn add_missing_columns(conn: &Connection) -> Result<(), StateError> {
-    let has_adopted: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('cross_refs') WHERE name = 'adopted'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(backend)?
-        > 0;
-    if !has_adopted {
+    if !has_column(conn, "cross_refs", "adopted")? {
         conn.execute_batch("ALTER TABLE cross_refs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0")
             .map_err(backend)?;
     }
@@ -437,7 +549,7 @@ impl SqliteState {
     fn one_xref(&self, sql: &str, a: &str, b: &str) -> Result<Option<CrossRef>, StateError> {
         let db = self.db()?;
         let row = db
-            .query_row(sql, params![a, b], xref_row)
+            .query_row(sql, params![a, b, self.tenant.as_str()], xref_row)
             .optional()
             .map_err(backend)?;
         row.map(xref_from_row).transpose()
@@ -449,8 +561,8 @@ impl StateStore for SqliteState {
         let db = self.db()?;
         let at: Option<String> = db
             .query_row(
-                "SELECT at FROM watermarks WHERE kind = ?1",
-                params![kind.as_str()],
+                "SELECT at FROM watermarks WHERE kind = ?1 AND tenant = ?2",
+                params![kind.as_str(), self.tenant.as_str()],
                 |r| r.get(0),
             )
             .optional()
@@ -465,9 +577,9 @@ impl StateStore for SqliteState {
     ) -> Result<(), StateError> {
         self.db()?
             .execute(
-                "INSERT INTO watermarks (kind, at) VALUES (?1, ?2)
-                 ON CONFLICT (kind) DO UPDATE SET at = excluded.at WHERE excluded.at > watermarks.at",
-                params![kind.as_str(), ts(to)],
+                "INSERT INTO watermarks (tenant, kind, at) VALUES (?3, ?1, ?2)
+                 ON CONFLICT (tenant, kind) DO UPDATE SET at = excluded.at WHERE excluded.at > watermarks.at",
+                params![kind.as_str(), ts(to), self.tenant.as_str()],
             )
             .map_err(backend)?;
         Ok(())
@@ -479,7 +591,7 @@ impl StateStore for SqliteState {
         id: ClinikoId,
     ) -> Result<Option<CrossRef>, StateError> {
         self.one_xref(
-            &format!("SELECT {XREF_COLUMNS} FROM cross_refs WHERE kind = ?1 AND cliniko_id = ?2"),
+            &format!("SELECT {XREF_COLUMNS} FROM cross_refs WHERE kind = ?1 AND cliniko_id = ?2 AND tenant = ?3"),
             kind.as_str(),
             &id.to_string(),
         )
@@ -488,10 +600,12 @@ impl StateStore for SqliteState {
     async fn links(&self, kind: EntityKind) -> Result<Vec<(ClinikoId, ReckonId)>, StateError> {
         let db = self.db()?;
         let mut stmt = db
-            .prepare_cached("SELECT cliniko_id, reckon_id FROM cross_refs WHERE kind = ?1")
+            .prepare_cached(
+                "SELECT cliniko_id, reckon_id FROM cross_refs WHERE kind = ?1 AND tenant = ?2",
+            )
             .map_err(backend)?;
         let rows = stmt
-            .query_map(params![kind.as_str()], |r| {
+            .query_map(params![kind.as_str(), self.tenant.as_str()], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })
             .map_err(backend)?;
@@ -513,7 +627,7 @@ impl StateStore for SqliteState {
     ) -> Result<Option<CrossRef>, StateError> {
         self.one_xref(
             &format!(
-                "SELECT {XREF_COLUMNS} FROM cross_refs WHERE kind = ?1 AND reckon_id = ?2 LIMIT 1"
+                "SELECT {XREF_COLUMNS} FROM cross_refs WHERE kind = ?1 AND reckon_id = ?2 AND tenant = ?3 LIMIT 1"
             ),
             kind.as_str(),
             &id.to_string(),
@@ -529,10 +643,12 @@ impl StateStore for SqliteState {
         // Reckon treats names case-insensitively for uniqueness, so compare the same way.
         let id: Option<String> = db
             .query_row(
-                "SELECT cliniko_id FROM cross_refs WHERE kind = ?1 AND reckon_name = ?2 COLLATE NOCASE
-                 UNION SELECT cliniko_id FROM intents WHERE kind = ?1 AND marker = ?2 COLLATE NOCASE
+                "SELECT cliniko_id FROM cross_refs
+                   WHERE tenant = ?3 AND kind = ?1 AND reckon_name = ?2 COLLATE NOCASE
+                 UNION SELECT cliniko_id FROM intents
+                   WHERE tenant = ?3 AND kind = ?1 AND marker = ?2 COLLATE NOCASE
                  LIMIT 1",
-                params![kind.as_str(), name],
+                params![kind.as_str(), name, self.tenant.as_str()],
                 |r| r.get(0),
             )
             .optional()
@@ -544,9 +660,9 @@ impl StateStore for SqliteState {
         let changed = self
             .db()?
             .execute(
-                "INSERT INTO cross_refs (kind, cliniko_id, reckon_id, version, content_hash, reckon_name, adopted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (kind, cliniko_id) DO UPDATE SET
+                "INSERT INTO cross_refs (kind, cliniko_id, reckon_id, version, content_hash, reckon_name, adopted, tenant)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (tenant, kind, cliniko_id) DO UPDATE SET
                    reckon_id = excluded.reckon_id, version = excluded.version,
                    content_hash = excluded.content_hash, reckon_name = excluded.reckon_name,
                    adopted = excluded.adopted
@@ -558,7 +674,8 @@ impl StateStore for SqliteState {
                     ts(x.version),
                     x.content_hash,
                     x.reckon_name,
-                    x.adopted
+                    x.adopted,
+                    self.tenant.as_str()
                 ],
             )
             .map_err(backend)?;
@@ -574,8 +691,14 @@ impl StateStore for SqliteState {
         let removed = self
             .db()?
             .execute(
-                "DELETE FROM cross_refs WHERE kind = ?1 AND cliniko_id = ?2 AND reckon_id = ?3",
-                params![kind.as_str(), id.to_string(), reckon_id.to_string()],
+                "DELETE FROM cross_refs
+                 WHERE kind = ?1 AND cliniko_id = ?2 AND reckon_id = ?3 AND tenant = ?4",
+                params![
+                    kind.as_str(),
+                    id.to_string(),
+                    reckon_id.to_string(),
+                    self.tenant.as_str()
+                ],
             )
             .map_err(backend)?;
         Ok(removed > 0)
@@ -585,8 +708,9 @@ impl StateStore for SqliteState {
         let db = self.db()?;
         let row: Option<(String, String)> = db
             .query_row(
-                "SELECT marker, started_at FROM intents WHERE kind = ?1 AND cliniko_id = ?2",
-                params![kind.as_str(), id.to_string()],
+                "SELECT marker, started_at FROM intents
+                 WHERE kind = ?1 AND cliniko_id = ?2 AND tenant = ?3",
+                params![kind.as_str(), id.to_string(), self.tenant.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
@@ -608,13 +732,14 @@ impl StateStore for SqliteState {
     async fn put_intent(&self, i: &Intent) -> Result<bool, StateError> {
         self.db()?
             .execute(
-                "INSERT OR REPLACE INTO intents (kind, cliniko_id, marker, started_at)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO intents (kind, cliniko_id, marker, started_at, tenant)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     i.kind.as_str(),
                     i.cliniko_id.to_string(),
                     i.marker,
-                    ts(i.started_at)
+                    ts(i.started_at),
+                    self.tenant.as_str()
                 ],
             )
             .map_err(backend)?;
@@ -624,8 +749,8 @@ impl StateStore for SqliteState {
     async fn clear_intent(&self, kind: EntityKind, id: ClinikoId) -> Result<(), StateError> {
         self.db()?
             .execute(
-                "DELETE FROM intents WHERE kind = ?1 AND cliniko_id = ?2",
-                params![kind.as_str(), id.to_string()],
+                "DELETE FROM intents WHERE kind = ?1 AND cliniko_id = ?2 AND tenant = ?3",
+                params![kind.as_str(), id.to_string(), self.tenant.as_str()],
             )
             .map_err(backend)?;
         Ok(())
@@ -634,8 +759,8 @@ impl StateStore for SqliteState {
     async fn audit(&self, e: &AuditEntry) -> Result<(), StateError> {
         self.db()?
             .execute(
-                "INSERT INTO audit (at, kind, cliniko_id, version, outcome, reckon_id, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO audit (at, kind, cliniko_id, version, outcome, reckon_id, detail, tenant)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     ts(e.at),
                     e.kind.as_str(),
@@ -643,7 +768,8 @@ impl StateStore for SqliteState {
                     ts(e.version),
                     e.outcome.as_str(),
                     e.reckon_id.map(|r| r.to_string()),
-                    e.detail
+                    e.detail,
+                    self.tenant.as_str()
                 ],
             )
             .map_err(backend)?;
@@ -653,9 +779,9 @@ impl StateStore for SqliteState {
     async fn record_failure(&self, f: &Failure) -> Result<(), StateError> {
         self.db()?
             .execute(
-                "INSERT INTO failures (kind, cliniko_id, version, error, retryable, attempts, last_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (kind, cliniko_id) DO UPDATE SET version = excluded.version,
+                "INSERT INTO failures (kind, cliniko_id, version, error, retryable, attempts, last_at, tenant)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (tenant, kind, cliniko_id) DO UPDATE SET version = excluded.version,
                    error = excluded.error, retryable = excluded.retryable,
                    attempts = excluded.attempts, last_at = excluded.last_at",
                 params![
@@ -665,7 +791,8 @@ impl StateStore for SqliteState {
                     f.error,
                     f.retryable,
                     f.attempts,
-                    ts(f.last_at)
+                    ts(f.last_at),
+                    self.tenant.as_str()
                 ],
             )
             .map_err(backend)?;
@@ -675,8 +802,8 @@ impl StateStore for SqliteState {
     async fn clear_failure(&self, kind: EntityKind, id: ClinikoId) -> Result<(), StateError> {
         self.db()?
             .execute(
-                "DELETE FROM failures WHERE kind = ?1 AND cliniko_id = ?2",
-                params![kind.as_str(), id.to_string()],
+                "DELETE FROM failures WHERE kind = ?1 AND cliniko_id = ?2 AND tenant = ?3",
+                params![kind.as_str(), id.to_string(), self.tenant.as_str()],
             )
             .map_err(backend)?;
         Ok(())
@@ -687,11 +814,11 @@ impl StateStore for SqliteState {
         let mut stmt = db
             .prepare(
                 "SELECT kind, cliniko_id, version, error, retryable, attempts, last_at
-                 FROM failures ORDER BY last_at DESC",
+                 FROM failures WHERE tenant = ?1 ORDER BY last_at DESC",
             )
             .map_err(backend)?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params![self.tenant.as_str()], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -732,14 +859,15 @@ impl WorkQueue for SqliteState {
             let version = ts(item.record.version());
             let body = serde_json::to_string(item).map_err(|e| corrupt("queue body", e))?;
             tx.execute(
-                "DELETE FROM queue WHERE kind = ?1 AND cliniko_id = ?2 AND version < ?3",
-                params![kind.as_str(), id, version],
+                "DELETE FROM queue WHERE kind = ?1 AND cliniko_id = ?2 AND version < ?3 AND tenant = ?4",
+                params![kind.as_str(), id, version, self.tenant.as_str()],
             )
             .map_err(backend)?;
             let newer: bool = tx
                 .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM queue WHERE kind = ?1 AND cliniko_id = ?2 AND version > ?3)",
-                    params![kind.as_str(), id, version],
+                    "SELECT EXISTS (SELECT 1 FROM queue
+                       WHERE kind = ?1 AND cliniko_id = ?2 AND version > ?3 AND tenant = ?4)",
+                    params![kind.as_str(), id, version, self.tenant.as_str()],
                     |r| r.get(0),
                 )
                 .map_err(backend)?;
@@ -747,15 +875,16 @@ impl WorkQueue for SqliteState {
                 continue;
             }
             tx.execute(
-                "INSERT OR IGNORE INTO queue (kind, rank, cliniko_id, version, body, available_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO queue (kind, rank, cliniko_id, version, body, available_at, tenant)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     kind.as_str(),
                     rank(kind),
                     id,
                     version,
                     body,
-                    ts(item.enqueued_at)
+                    ts(item.enqueued_at),
+                    self.tenant.as_str()
                 ],
             )
             .map_err(backend)?;
@@ -770,8 +899,8 @@ impl TokenStore for SqliteState {
         let db = self.db()?;
         let row: Option<(String, String, String)> = db
             .query_row(
-                "SELECT access_token, refresh_token, expires_at FROM tokens WHERE id = 1",
-                [],
+                "SELECT access_token, refresh_token, expires_at FROM tokens WHERE tenant = ?1",
+                params![self.tenant.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
@@ -789,12 +918,13 @@ impl TokenStore for SqliteState {
     async fn save(&self, t: &TokenSet) -> Result<(), StateError> {
         self.db()?
             .execute(
-                "INSERT OR REPLACE INTO tokens (id, access_token, refresh_token, expires_at)
-                 VALUES (1, ?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO tokens (tenant, access_token, refresh_token, expires_at)
+                 VALUES (?4, ?1, ?2, ?3)",
                 params![
                     t.access_token.expose_secret(),
                     t.refresh_token.expose_secret(),
-                    ts(t.expires_at)
+                    ts(t.expires_at),
+                    self.tenant.as_str()
                 ],
             )
             .map_err(backend)?;
@@ -831,9 +961,134 @@ impl TokenStore for SqliteState {
         let tx = db
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(backend)?;
-        tx.execute("UPDATE tokens SET id = id WHERE id = 1", [])
-            .map_err(backend)?;
+        tx.execute(
+            "UPDATE tokens SET tenant = tenant WHERE tenant = ?1",
+            params![self.tenant.as_str()],
+        )
+        .map_err(backend)?;
         tx.rollback().map_err(backend)
+    }
+}
+
+/// The tables whose rows belong to one tenant (removed with it).
+const TENANT_TABLES: [&str; 7] = [
+    "watermarks",
+    "cross_refs",
+    "intents",
+    "failures",
+    "audit",
+    "queue",
+    "tokens",
+];
+
+type TenantRow = (String, String, String, Option<String>, String, String);
+
+fn tenant_from_row(row: TenantRow) -> Result<TenantEntry, StateError> {
+    let (id, config, status, reason, added, changed) = row;
+    Ok(TenantEntry {
+        id: TenantId::new(&id).map_err(|e| corrupt("tenants.id", e))?,
+        config,
+        status: TenantStatus::parse(&status)
+            .ok_or_else(|| corrupt("tenants.status", format!("unknown status {status:?}")))?,
+        reason,
+        added_at: parse_ts("tenants.added_at", &added)?,
+        changed_at: parse_ts("tenants.changed_at", &changed)?,
+    })
+}
+
+const TENANT_COLUMNS: &str = "id, config, status, reason, added_at, changed_at";
+
+fn tenant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TenantRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+/// The clinics of a local state file: `config` is the path of each one's TOML file.
+impl TenantDirectory for SqliteState {
+    async fn tenants(&self) -> Result<Vec<TenantEntry>, StateError> {
+        let db = self.db()?;
+        let mut stmt = db
+            .prepare(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))
+            .map_err(backend)?;
+        let rows = stmt.query_map([], tenant_row).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(tenant_from_row(row.map_err(backend)?)?);
+        }
+        Ok(out)
+    }
+
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StateError> {
+        let db = self.db()?;
+        let row = db
+            .query_row(
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"),
+                params![id.as_str()],
+                tenant_row,
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(tenant_from_row).transpose()
+    }
+
+    async fn put_tenant(&self, t: &TenantEntry) -> Result<(), StateError> {
+        self.db()?
+            .execute(
+                "INSERT INTO tenants (id, config, status, reason, added_at, changed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET config = excluded.config",
+                params![
+                    t.id.as_str(),
+                    t.config,
+                    t.status.as_str(),
+                    t.reason,
+                    ts(t.added_at),
+                    ts(t.changed_at)
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn set_tenant_status(
+        &self,
+        id: &TenantId,
+        status: TenantStatus,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StateError> {
+        let changed = self
+            .db()?
+            .execute(
+                "UPDATE tenants SET status = ?2, reason = ?3, changed_at = ?4 WHERE id = ?1",
+                params![id.as_str(), status.as_str(), reason, ts(at)],
+            )
+            .map_err(backend)?;
+        Ok(changed > 0)
+    }
+
+    async fn remove_tenant(&self, id: &TenantId) -> Result<bool, StateError> {
+        let mut db = self.db()?;
+        let tx = db.transaction().map_err(backend)?;
+        let existed = tx
+            .execute("DELETE FROM tenants WHERE id = ?1", params![id.as_str()])
+            .map_err(backend)?
+            > 0;
+        for table in TENANT_TABLES {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE tenant = ?1"),
+                params![id.as_str()],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(existed)
     }
 }
 
@@ -976,5 +1231,137 @@ mod tests {
         };
         s.audit(&e).await.unwrap();
         assert_eq!(s.recent_audit(10).unwrap(), vec![e]);
+    }
+
+    #[tokio::test]
+    async fn two_tenants_in_one_file_never_see_each_others_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let a = SqliteState::open(&path).unwrap();
+        let b = a.for_tenant(&TenantId::new("clinic-b").unwrap());
+        a.advance_watermark(EntityKind::Patient, at(10))
+            .await
+            .unwrap();
+        a.enqueue(vec![WorkItem::new(patient(1, 1), at(0))])
+            .await
+            .unwrap();
+        a.save(&TokenSet {
+            access_token: SecretString::from("a-access"),
+            refresh_token: SecretString::from("a-refresh"),
+            expires_at: at(99),
+        })
+        .await
+        .unwrap();
+        b.enqueue(vec![WorkItem::new(patient(1, 1), at(0))])
+            .await
+            .unwrap();
+        assert_eq!(b.watermark(EntityKind::Patient).await.unwrap(), None);
+        assert!(
+            b.load().await.unwrap().is_none(),
+            "no token crosses tenants"
+        );
+        assert_eq!(a.claim(10, at(5)).unwrap().len(), 1);
+        let bs = b.claim(10, at(5)).unwrap();
+        assert_eq!(
+            bs.len(),
+            1,
+            "the same Cliniko id is a different record per tenant"
+        );
+        // Acking another tenant's row number does nothing to it.
+        a.ack(bs[0].seq).unwrap();
+        assert_eq!(b.queue_depth().unwrap().pending, 1);
+
+        let now = at(0);
+        for id in ["clinic-b", "default"] {
+            b.put_tenant(&TenantEntry {
+                id: TenantId::new(id).unwrap(),
+                config: format!("/etc/{id}.toml"),
+                status: TenantStatus::Active,
+                reason: None,
+                added_at: now,
+                changed_at: now,
+            })
+            .await
+            .unwrap();
+        }
+        assert!(b.remove_tenant(b.tenant_id()).await.unwrap());
+        assert_eq!(b.queue_depth().unwrap().pending, 0);
+        assert_eq!(
+            a.queue_depth().unwrap().pending,
+            1,
+            "the other tenant is kept"
+        );
+        assert!(a.load().await.unwrap().is_some());
+        let left: Vec<String> = a
+            .tenants()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id.to_string())
+            .collect();
+        assert_eq!(left, vec!["default"]);
+    }
+
+    #[tokio::test]
+    async fn a_schema_1_file_becomes_the_default_tenants_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE watermarks (kind TEXT PRIMARY KEY, at TEXT NOT NULL);
+                 CREATE TABLE cross_refs (kind TEXT NOT NULL, cliniko_id TEXT NOT NULL,
+                   reckon_id TEXT NOT NULL, version TEXT NOT NULL, content_hash TEXT NOT NULL,
+                   reckon_name TEXT, PRIMARY KEY (kind, cliniko_id));
+                 CREATE TABLE intents (kind TEXT NOT NULL, cliniko_id TEXT NOT NULL,
+                   marker TEXT NOT NULL, started_at TEXT NOT NULL, PRIMARY KEY (kind, cliniko_id));
+                 CREATE TABLE failures (kind TEXT NOT NULL, cliniko_id TEXT NOT NULL,
+                   version TEXT NOT NULL, error TEXT NOT NULL, retryable INTEGER NOT NULL,
+                   attempts INTEGER NOT NULL, last_at TEXT NOT NULL, PRIMARY KEY (kind, cliniko_id));
+                 CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+                   kind TEXT NOT NULL, cliniko_id TEXT NOT NULL, version TEXT NOT NULL,
+                   outcome TEXT NOT NULL, reckon_id TEXT, detail TEXT NOT NULL);
+                 CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+                   rank INTEGER NOT NULL, cliniko_id TEXT NOT NULL, version TEXT NOT NULL,
+                   body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                   available_at TEXT NOT NULL, last_error TEXT, UNIQUE (kind, cliniko_id, version));
+                 CREATE TABLE tokens (id INTEGER PRIMARY KEY CHECK (id = 1),
+                   access_token TEXT NOT NULL, refresh_token TEXT NOT NULL, expires_at TEXT NOT NULL);
+                 INSERT INTO watermarks VALUES ('patient', '2026-01-02T03:04:05.000000Z');
+                 INSERT INTO cross_refs VALUES ('patient', '7', '00000000-0000-0000-0000-000000000001',
+                   '2026-01-01T00:00:00.000000Z', 'h', 'Ann Lee');
+                 INSERT INTO tokens VALUES (1, 'acc', 'ref-1', '2026-01-01T00:00:00.000000Z');
+                 PRAGMA application_id = 1131172459;
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let s = SqliteState::open(&path).unwrap();
+        assert!(s.watermark(EntityKind::Patient).await.unwrap().is_some());
+        let x = s
+            .cross_ref(EntityKind::Patient, ClinikoId(7))
+            .await
+            .unwrap()
+            .expect("link kept");
+        assert_eq!(x.reckon_id, rid(1));
+        assert!(!x.adopted);
+        assert_eq!(
+            s.load()
+                .await
+                .unwrap()
+                .unwrap()
+                .refresh_token
+                .expose_secret(),
+            "ref-1"
+        );
+        let other = s.for_tenant(&TenantId::new("b").unwrap());
+        assert!(other.load().await.unwrap().is_none());
+        drop((s, other));
+        // Reopening a migrated file migrates nothing twice.
+        let again = SqliteState::open(&path).unwrap();
+        assert_eq!(
+            again.cross_ref_counts().unwrap(),
+            vec![(EntityKind::Patient, 1)]
+        );
     }
 }

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 /// `PRAGMA application_id` of our state files ("ClRk").
 pub const APPLICATION_ID: i32 = 0x436C_526B;
 /// `PRAGMA user_version`: the state schema this build writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+/// 2: every row carries its tenant (schema 1 held one clinic; its rows become `default`'s).
+pub const SCHEMA_VERSION: i32 = 2;
 
 fn unusable(path: &Path, reason: impl Into<String>) -> StateError {
     StateError::Unusable {
@@ -271,9 +272,15 @@ pub struct RefreshLock {
 }
 
 impl RefreshLock {
-    pub fn new(state: &Path) -> RefreshLock {
+    /// One lock per tenant: each clinic has its own Reckon tokens.
+    pub fn new(state: &Path, tenant: &crate::domain::TenantId) -> RefreshLock {
+        let suffix = if tenant.as_str() == crate::domain::DEFAULT_TENANT {
+            ".refresh.lock".to_string()
+        } else {
+            format!(".refresh-{tenant}.lock")
+        };
         RefreshLock {
-            path: sibling(state, ".refresh.lock"),
+            path: sibling(state, &suffix),
             held: std::sync::Mutex::new(None),
         }
     }

@@ -8,5 +8,5 @@ mod ids;
 mod reckon;
 
 pub use cliniko::*;
-pub use ids::{ClinikoId, ReckonId};
+pub use ids::{ClinikoId, DEFAULT_TENANT, InvalidTenantId, ReckonId, TenantId};
 pub use reckon::*;
