@@ -107,10 +107,10 @@ pub async fn sync(
         active
     } else {
         let tenant = scope.tenant_id();
-        if let Some(t) = store.tenant(&tenant).await.context("reading the tenant")? {
-            if t.status != TenantStatus::Active {
-                anyhow::bail!("{}", not_active(&t));
-            }
+        if let Some(t) = store.tenant(&tenant).await.context("reading the tenant")?
+            && t.status != TenantStatus::Active
+        {
+            anyhow::bail!("{}", not_active(&t));
         }
         vec![tenant]
     };
@@ -259,11 +259,11 @@ async fn sync_tenant_runs(
     let mut all_ok = true;
     loop {
         // Paused or removed meanwhile (`tenants pause`): stop before touching it again.
-        if let Some(t) = store.tenant(&tenant).await.context("reading the tenant")? {
-            if t.status != TenantStatus::Active {
-                eprintln!("{}{}", label(run, &tenant), not_active(&t));
-                return Ok(all_ok);
-            }
+        if let Some(t) = store.tenant(&tenant).await.context("reading the tenant")?
+            && t.status != TenantStatus::Active
+        {
+            eprintln!("{}{}", label(run, &tenant), not_active(&t));
+            return Ok(all_ok);
         }
         let result = run_once(&syncer, &poll, &retry, requeue, &bars).await;
         // `--retry-failed` retries everything once; later runs retry passing failures.
