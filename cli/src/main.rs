@@ -64,11 +64,9 @@ enum Command {
 enum TenantsCommand {
     /// Register a clinic (or point it at another file): its TOML file holds its Cliniko key,
     /// Reckon book and client, mapping and pacing. Environment variables never apply to it.
+    /// The file is the global `--config FILE`; it stays where it is and is read on every run.
     Add {
         id: cliniko_reckon::domain::TenantId,
-        /// The clinic's TOML configuration file (kept where it is; read on every run).
-        #[arg(long = "config", value_name = "FILE")]
-        file: PathBuf,
     },
     /// Every clinic with its status, links, queue, failures and how far it is synced.
     List {
@@ -273,7 +271,7 @@ fn main() -> ExitCode {
             }
             Command::Config(ConfigCommand::Check) => commands::config_check(&scope).await,
             Command::Tenants(t) => match t {
-                TenantsCommand::Add { id, file } => tenants::add(&scope, &id, &file).await,
+                TenantsCommand::Add { id } => tenants::add(&scope, &id).await,
                 TenantsCommand::List { json } => tenants::list(&scope, json).await,
                 TenantsCommand::Pause { id, reason } => {
                     tenants::set_status(

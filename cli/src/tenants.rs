@@ -7,12 +7,16 @@ use anyhow::{Context, bail};
 use cliniko_reckon::domain::TenantId;
 use cliniko_reckon::ports::{StateStore, TenantDirectory, TenantEntry, TenantStatus};
 use serde::Serialize;
-use std::path::Path;
 use std::process::ExitCode;
 
 /// Registers a clinic, or points a registered one at another file. The file must load and
 /// hold both sides' settings, so a typo is found now rather than at the first sync.
-pub async fn add(scope: &Scope, id: &TenantId, config: &Path) -> anyhow::Result<ExitCode> {
+pub async fn add(scope: &Scope, id: &TenantId) -> anyhow::Result<ExitCode> {
+    let Some(config) = scope.config.as_deref() else {
+        bail!(
+            "tenants add {id} needs the clinic's file: `cliniko-reckon tenants add {id} --config FILE`"
+        );
+    };
     let path =
         std::path::absolute(config).with_context(|| format!("resolving {}", config.display()))?;
     let mut loaded = Loaded::load(Some(&path))?;

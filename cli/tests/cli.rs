@@ -631,4 +631,380 @@ mod against_simulators {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+
+    /// One clinic of a multi-clinic state file: its own simulator pair and TOML file.
+    struct Clinic {
+        id: &'static str,
+        sims: Sims,
+        config: std::path::PathBuf,
+    }
+
+    async fn clinic(id: &'static str, seed: u64, dir: &std::path::Path) -> Clinic {
+        let cliniko = ClinikoSim::new(ClinikoConfig::default());
+        cliniko.with(|s| {
+            generator::seed_clinic(s, seed, ClinicSize::with_patients(12));
+            s.create_patient(
+                &serde_json::json!({"first_name": "Only", "last_name": format!("In-{id}")})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .unwrap();
+        });
+        let reckon = ReckonSim::new(ReckonConfig {
+            rate_limit_per_minute: 0,
+            seed,
+            ..Default::default()
+        });
+        let cliniko_server = cliniko.start("127.0.0.1", 0).await.unwrap();
+        let reckon_server = reckon.start("127.0.0.1", 0).await.unwrap();
+        let sims = Sims {
+            cliniko,
+            reckon,
+            cliniko_server,
+            reckon_server,
+        };
+        let oauth = &sims.reckon.config().oauth;
+        let config = dir.join(format!("{id}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[cliniko]\napi_key = \"{DEFAULT_API_KEY}\"\nbase_url = \"{}/v1\"\nuser_agent = \"Clinic {id} (ops@example.com)\"\n\
+                 [reckon]\napi_base_url = \"{}/r1/v2\"\nidentity_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\n\
+                 subscription_key = \"{DEFAULT_SUBSCRIPTION_KEY}\"\nbook_id = \"{}\"\n\
+                 [sync]\nreckon_requests_per_minute = 0\n",
+                sims.cliniko_server.origin(),
+                sims.reckon_server.origin(),
+                sims.reckon_server.origin(),
+                oauth.client_id,
+                oauth.client_secret,
+                sims.reckon.book_id(),
+            ),
+        )
+        .unwrap();
+        Clinic { id, sims, config }
+    }
+
+    impl Clinic {
+        fn customer_names(&self) -> Vec<String> {
+            self.sims
+                .reckon
+                .with_book(|b, _| b.customers.values().map(|c| c.name.clone()).collect())
+        }
+
+        fn patients(&self) -> usize {
+            self.sims.cliniko.with(|s| s.tables.patients.len())
+        }
+    }
+
+    /// The binary on a multi-clinic state file: no configuration but the clinics' own files.
+    fn tenants_cmd(state: &std::path::Path, args: &[&str]) -> Command {
+        let mut c = cmd();
+        c.arg("--state").arg(state).args(args);
+        c
+    }
+
+    fn ok(out: &Output) -> String {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn tenant_rows(state: &std::path::Path) -> serde_json::Value {
+        let out = tenants_cmd(state, &["tenants", "list", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_str(&ok(&out)).unwrap()
+    }
+
+    fn row<'a>(rows: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no tenant {id} in {rows}"))
+    }
+
+    /// Three clinics in one state file, each against its own Cliniko and Reckon: all synced
+    /// with nothing crossing between them; one clinic's Reckon down for the whole run while
+    /// the others finish; a clinic paused and resumed, and one added, without restarting
+    /// anything else; a revoked connection stopping only its clinic, its work kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_clinics_in_one_state_file_never_touch_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("clinics.sqlite");
+        let a = clinic("clinic-a", 11, dir.path()).await;
+        let b = clinic("clinic-b", 12, dir.path()).await;
+        let c = clinic("clinic-c", 13, dir.path()).await;
+        for k in [&a, &b] {
+            let config = k.config.display().to_string();
+            ok(&run(tenants_cmd(
+                &state,
+                &["tenants", "add", k.id, "--config", &config],
+            ))
+            .await);
+            let token = k.sims.reckon.issue_tokens().refresh_token;
+            ok(&run(tenants_cmd(
+                &state,
+                &["--tenant", k.id, "connect", "--refresh-token", &token],
+            ))
+            .await);
+        }
+        // An unknown clinic is named, never taken for the default one.
+        let out = run(tenants_cmd(
+            &state,
+            &["--tenant", "clinic-x", "sync", "--once"],
+        ))
+        .await;
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no tenant clinic-x"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let out = run(tenants_cmd(
+            &state,
+            &["sync", "--once", "--all-tenants", "--json"],
+        ))
+        .await;
+        let reports: Vec<serde_json::Value> = ok(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(reports.len(), 2, "{reports:?}");
+        for k in [&a, &b] {
+            let names = k.customer_names();
+            assert_eq!(names.len(), k.patients(), "{}: every patient, once", k.id);
+            let mine = format!("Only In-{}", k.id);
+            assert!(names.contains(&mine), "{}: {names:?}", k.id);
+            for other in ["clinic-a", "clinic-b", "clinic-c"]
+                .iter()
+                .filter(|o| **o != k.id)
+            {
+                assert!(
+                    !names.iter().any(|n| n.ends_with(&format!("In-{other}"))),
+                    "{} holds a patient of {other}: {names:?}",
+                    k.id
+                );
+            }
+            let report = reports.iter().find(|r| r["tenant"] == k.id).unwrap();
+            assert_eq!(report["failed"], 0, "{report}");
+            println!(
+                "{}: {} customers in {:.2} s, {} Cliniko and {} Reckon requests",
+                k.id,
+                names.len(),
+                report["duration_seconds"].as_f64().unwrap(),
+                report["api_requests"]["cliniko"],
+                report["api_requests"]["reckon"]
+            );
+        }
+
+        // A third clinic joins a running `sync --watch --all-tenants` with its Reckon down
+        // for the whole run: the others' changes still land, each on its next interval.
+        let config = c.config.display().to_string();
+        ok(&run(tenants_cmd(
+            &state,
+            &["tenants", "add", c.id, "--config", &config],
+        ))
+        .await);
+        let token = c.sims.reckon.issue_tokens().refresh_token;
+        ok(&run(tenants_cmd(
+            &state,
+            &["--tenant", c.id, "connect", "--refresh-token", &token],
+        ))
+        .await);
+        c.sims.reckon.faults.set_outage(true);
+        for k in [&a, &b] {
+            k.sims.cliniko.with(|s| {
+                s.create_patient(
+                    &serde_json::json!({"first_name": "Later", "last_name": format!("In-{}", k.id)})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                )
+                .unwrap();
+            });
+        }
+        let mut watch = tenants_cmd(
+            &state,
+            &[
+                "sync",
+                "--watch",
+                "--all-tenants",
+                "--json",
+                "--interval",
+                "1h",
+            ],
+        );
+        watch
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = watch.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    tx.send(v).ok();
+                }
+            }
+        });
+        let seen = tokio::task::spawn_blocking(move || {
+            let mut seen = Vec::new();
+            while seen.len() < 2 {
+                match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+                    Ok(v) => seen.push(v),
+                    Err(_) => break,
+                }
+            }
+            seen
+        })
+        .await
+        .unwrap();
+        let tenants_seen: Vec<&str> = seen.iter().filter_map(|r| r["tenant"].as_str()).collect();
+        assert!(
+            tenants_seen.contains(&"clinic-a") && tenants_seen.contains(&"clinic-b"),
+            "the healthy clinics report while clinic-c's Reckon is down: {seen:?}"
+        );
+        for k in [&a, &b] {
+            assert!(
+                k.customer_names().contains(&format!("Later In-{}", k.id)),
+                "{}",
+                k.id
+            );
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            c.customer_names().is_empty(),
+            "clinic-c's Reckon was down throughout"
+        );
+        for r in &seen {
+            println!(
+                "with clinic-c's Reckon down: {} synced its change in {:.2} s",
+                r["tenant"],
+                r["duration_seconds"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+        let rows = tenant_rows(&state);
+        let down = row(&rows, "clinic-c");
+        assert!(
+            down["queued"].as_u64().unwrap() > 0 || down["synced_up_to"].is_null(),
+            "whatever clinic-c read is queued, or it is read again: nothing is lost: {rows}"
+        );
+        assert_eq!(row(&rows, "clinic-a")["queued"], 0, "{rows}");
+
+        // Pause clinic-c (its outage goes on) and clinic-b: a change in b waits, untouched.
+        for id in ["clinic-c", "clinic-b"] {
+            ok(&run(tenants_cmd(
+                &state,
+                &["tenants", "pause", id, "--reason", "month-end close"],
+            ))
+            .await);
+        }
+        b.sims.cliniko.with(|s| {
+            s.create_patient(
+                &serde_json::json!({"first_name": "Paused", "last_name": "In-clinic-b"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .unwrap();
+        });
+        let out = run(tenants_cmd(
+            &state,
+            &["sync", "--once", "--all-tenants", "--json"],
+        ))
+        .await;
+        let stdout = ok(&out);
+        assert_eq!(stdout.lines().count(), 1, "only clinic-a ran: {stdout}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("clinic-b: paused"));
+        assert!(
+            !b.customer_names()
+                .contains(&"Paused In-clinic-b".to_string())
+        );
+        let refused = run(tenants_cmd(
+            &state,
+            &["--tenant", "clinic-b", "sync", "--once"],
+        ))
+        .await;
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("tenants resume clinic-b"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        ok(&run(tenants_cmd(&state, &["tenants", "resume", "clinic-b"])).await);
+
+        // clinic-a's connection is revoked: only clinic-a stops, marked, its change kept.
+        a.sims.cliniko.with(|s| {
+            s.create_patient(
+                &serde_json::json!({"first_name": "Revoked", "last_name": "In-clinic-a"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .unwrap();
+        });
+        a.sims.reckon.state().oauth.revoke_all();
+        let out = run(tenants_cmd(
+            &state,
+            &["sync", "--once", "--all-tenants", "--json"],
+        ))
+        .await;
+        assert!(!out.status.success(), "a clinic stopped");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("tenant clinic-a") && stderr.contains("connect"),
+            "{stderr}"
+        );
+        assert!(
+            b.customer_names()
+                .contains(&"Paused In-clinic-b".to_string())
+        );
+        let rows = tenant_rows(&state);
+        assert_eq!(
+            row(&rows, "clinic-a")["status"],
+            "needs_reconnect",
+            "{rows}"
+        );
+        assert!(
+            row(&rows, "clinic-a")["queued"].as_u64().unwrap() > 0,
+            "{rows}"
+        );
+        assert_eq!(row(&rows, "clinic-b")["status"], "active", "{rows}");
+        // Reconnecting makes it active; the kept change lands.
+        let token = a.sims.reckon.issue_tokens().refresh_token;
+        let out = ok(&run(tenants_cmd(
+            &state,
+            &["--tenant", "clinic-a", "connect", "--refresh-token", &token],
+        ))
+        .await);
+        assert!(out.contains("active again"), "{out}");
+        ok(&run(tenants_cmd(
+            &state,
+            &["--tenant", "clinic-a", "sync", "--once"],
+        ))
+        .await);
+        assert!(
+            a.customer_names()
+                .contains(&"Revoked In-clinic-a".to_string())
+        );
+        assert_eq!(row(&tenant_rows(&state), "clinic-a")["queued"], 0);
+
+        // Removing a clinic forgets its state only.
+        ok(&run(tenants_cmd(&state, &["tenants", "remove", "clinic-c"])).await);
+        let rows = tenant_rows(&state);
+        assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+        assert!(row(&rows, "clinic-a")["linked"].as_u64().unwrap() > 10);
+    }
 }

@@ -219,6 +219,12 @@ impl OAuthState {
         self.refresh.remove(token);
     }
 
+    /// What disconnecting the app in Reckon does: every token of the book stops working.
+    pub fn revoke_all(&mut self) {
+        self.access.clear();
+        self.refresh.clear();
+    }
+
     pub fn access_valid(&self, token: &str, now: DateTime<Utc>) -> bool {
         self.access.get(token).is_some_and(|a| a.expires > now)
     }
