@@ -1,4 +1,4 @@
-//! One contract for the state store, run against every adapter: SQLite (local mode) and
+//! One contract for the state store and one for the tenant directory, run against every adapter: SQLite (local mode) and
 //! DynamoDB (moto; run via `scripts/with-moto`). What only one adapter does (DynamoDB's
 //! conditional intent claims and TTLs, one table for many tenants) is tested beside it in
 //! `aws_adapters.rs`.
@@ -7,8 +7,11 @@
 mod support;
 
 use cliniko_reckon::adapters::sqlite::SqliteState;
+use cliniko_reckon::domain::TenantId;
 use cliniko_reckon::domain::{ClinikoId, EntityKind};
-use cliniko_reckon::ports::{Failure, Intent, StateStore};
+use cliniko_reckon::ports::{
+    Failure, Intent, StateStore, TenantDirectory, TenantEntry, TenantStatus,
+};
 use support::{at, rid, xref};
 
 async fn watermarks_never_move_backwards<St: StateStore>(s: &St) {
@@ -295,4 +298,157 @@ contract!(
     concurrent_cross_ref_puts_never_regress,
     intents_reserve_names_until_cleared,
     failures_round_trip,
+);
+
+fn tenant(id: &str, config: &str) -> TenantEntry {
+    TenantEntry {
+        id: TenantId::new(id).unwrap(),
+        config: config.into(),
+        status: TenantStatus::Active,
+        reason: None,
+        added_at: at(0),
+        changed_at: at(0),
+    }
+}
+
+/// The tenant directory: added, listed in id order, re-configured keeping the status,
+/// paused with a reason and resumed; an unknown tenant is said to be unknown.
+async fn tenants_are_added_paused_resumed_and_reconfigured<D, St>(d: &D, _: &St, _: &St)
+where
+    D: TenantDirectory,
+    St: StateStore,
+{
+    assert!(d.tenants().await.unwrap().is_empty());
+    d.put_tenant(&tenant("clinic-b", "b-1")).await.unwrap();
+    d.put_tenant(&tenant("clinic-a", "a-1")).await.unwrap();
+    let ids: Vec<String> = d
+        .tenants()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id.to_string())
+        .collect();
+    assert_eq!(ids, ["clinic-a", "clinic-b"]);
+    let a = TenantId::new("clinic-a").unwrap();
+    assert!(
+        d.set_tenant_status(&a, TenantStatus::Paused, Some("month-end"), at(5))
+            .await
+            .unwrap()
+    );
+    let mut again = tenant("clinic-a", "a-2");
+    again.added_at = at(9);
+    d.put_tenant(&again).await.unwrap();
+    let got = d.tenant(&a).await.unwrap().unwrap();
+    assert_eq!(got.config, "a-2", "the configuration is replaced");
+    assert_eq!(got.status, TenantStatus::Paused, "the status is kept");
+    assert_eq!(got.reason.as_deref(), Some("month-end"));
+    assert_eq!((got.added_at, got.changed_at), (at(0), at(5)));
+    assert!(
+        d.set_tenant_status(&a, TenantStatus::Active, None, at(6))
+            .await
+            .unwrap()
+    );
+    let got = d.tenant(&a).await.unwrap().unwrap();
+    assert_eq!((got.status, got.reason), (TenantStatus::Active, None));
+    let nobody = TenantId::new("clinic-z").unwrap();
+    assert!(d.tenant(&nobody).await.unwrap().is_none());
+    assert!(
+        !d.set_tenant_status(&nobody, TenantStatus::Paused, None, at(7))
+            .await
+            .unwrap()
+    );
+    assert!(
+        d.tenant(&nobody).await.unwrap().is_none(),
+        "no item made by a status change"
+    );
+}
+
+/// Removing a tenant removes its registration and its state, and nothing of another's.
+async fn removing_a_tenant_removes_its_state_only<D, St>(d: &D, a: &St, b: &St)
+where
+    D: TenantDirectory,
+    St: StateStore,
+{
+    d.put_tenant(&tenant("clinic-a", "a")).await.unwrap();
+    d.put_tenant(&tenant("clinic-b", "b")).await.unwrap();
+    for s in [a, b] {
+        s.advance_watermark(EntityKind::Patient, at(10))
+            .await
+            .unwrap();
+        assert!(s.put_cross_ref(&xref(ClinikoId(1), 1, "h")).await.unwrap());
+    }
+    assert!(
+        d.remove_tenant(&TenantId::new("clinic-a").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !d.remove_tenant(&TenantId::new("clinic-a").unwrap())
+            .await
+            .unwrap()
+    );
+    assert_eq!(a.watermark(EntityKind::Patient).await.unwrap(), None);
+    assert!(
+        a.cross_ref(EntityKind::Patient, ClinikoId(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(a.links(EntityKind::Patient).await.unwrap().is_empty());
+    assert_eq!(
+        b.watermark(EntityKind::Patient).await.unwrap(),
+        Some(at(10))
+    );
+    assert_eq!(
+        b.links(EntityKind::Patient).await.unwrap(),
+        vec![(ClinikoId(1), rid(7))]
+    );
+    let left: Vec<String> = d
+        .tenants()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id.to_string())
+        .collect();
+    assert_eq!(left, ["clinic-b"]);
+}
+
+/// Each directory contract test, once per adapter: the directory and two tenants' state.
+macro_rules! directory_contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_directory {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let s = SqliteState::open(&dir.path().join("state.sqlite")).unwrap();
+                    let a = s.for_tenant(&TenantId::new("clinic-a").unwrap());
+                    let b = s.for_tenant(&TenantId::new("clinic-b").unwrap());
+                    super::$name(&s, &a, &b).await;
+                }
+            )*
+        }
+        mod dynamo_directory {
+            use super::*;
+            use cliniko_reckon::adapters::aws::{DynamoState, DynamoTenants};
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(config) = support::moto().await else { return };
+                    let client = aws_sdk_dynamodb::Client::new(&config);
+                    let table = support::unique("tenants");
+                    support::create_table_named(&client, &table).await;
+                    let a = DynamoState::new(client.clone(), table.clone(), "clinic-a").unwrap();
+                    let b = DynamoState::new(client.clone(), table.clone(), "clinic-b").unwrap();
+                    super::$name(&DynamoTenants::new(client, table), &a, &b).await;
+                }
+            )*
+        }
+    };
+}
+
+directory_contract!(
+    tenants_are_added_paused_resumed_and_reconfigured,
+    removing_a_tenant_removes_its_state_only,
 );

@@ -31,6 +31,7 @@
 //! | failure | `T#{t}#FAIL` | `{kind}#{id}` | `version`, `error`, `retryable`, `attempts`, `last_at` | — |
 //! | audit entry | `T#{t}#AUDIT#{yyyy-mm-dd}` (UTC day of `at`) | `{at}#{kind}#{id}#{uuid}` | the entry's fields, `expires_at` (400 days) | — |
 //! | token lease | `T#{t}#LEASE` | `reckon-tokens` | `owner`, `lease_until_ms`, `expires_at` | — |
+//! | tenant | `TENANTS` | tenant id | `config` (TOML text), `status`, `reason`?, `added_at`, `changed_at` | — |
 //!
 //! - Watermarks move forward only: `UpdateItem` with
 //!   `attribute_not_exists(at) OR at < :new`; a refused condition is success (a newer
@@ -61,6 +62,7 @@ mod dynamo;
 mod reports;
 mod secrets;
 mod sqs;
+mod tenants;
 
 pub use dynamo::{DynamoState, create_state_table};
 pub use reports::S3Reports;
@@ -69,6 +71,7 @@ pub use secrets::{
     TokenLease, load_app_secrets, load_cliniko_api_key, load_reckon_app_secret,
 };
 pub use sqs::{DecodeError, MAX_MESSAGE_BYTES, QueueUrls, SqsQueue, decode_message};
+pub use tenants::{DynamoTenants, TENANTS_PK};
 
 use crate::ports::StateError;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -163,17 +166,16 @@ where
     }
 }
 
-/// Tenant ids become part of every key, so they must not contain the separator.
+/// Tenant ids become part of every key, so they must be [`TenantId`]s (no separator).
+///
+/// [`TenantId`]: crate::domain::TenantId
 pub(crate) fn check_tenant(tenant: &str) -> Result<(), StateError> {
-    if tenant.is_empty() || tenant.contains('#') || tenant.chars().any(char::is_control) {
-        return Err(StateError::Backend {
-            detail: format!(
-                "invalid tenant id {tenant:?}: it must be non-empty, without '#' or control characters"
-            ),
+    crate::domain::TenantId::new(tenant)
+        .map(|_| ())
+        .map_err(|e| StateError::Backend {
+            detail: e.to_string(),
             retryable: false,
-        });
-    }
-    Ok(())
+        })
 }
 
 #[cfg(test)]
