@@ -62,11 +62,23 @@ fn reckon_config(s: &ReckonSettings) -> anyhow::Result<ReckonClientConfig> {
 /// `RECKON_REFRESH_TOKEN` when the store holds no tokens yet.
 pub async fn reckon(s: &ReckonSettings, store: SqliteState) -> anyhow::Result<Reckon> {
     let has_tokens = store.load().await?.is_some();
+    let tenant = store.tenant_id().clone();
+    let single = tenant.as_str() == cliniko_reckon::domain::DEFAULT_TENANT;
     let client = ReckonClient::new(reckon_config(s)?, store).map_err(|e| anyhow!("{e}"))?;
     if !has_tokens {
         let Some(token) = s.refresh_token.clone() else {
             bail!(
-                "Reckon is not connected: run `cliniko-reckon connect` (or set RECKON_REFRESH_TOKEN)"
+                "Reckon is not connected for tenant {tenant}: run `cliniko-reckon{} connect`{}",
+                if single {
+                    String::new()
+                } else {
+                    format!(" --tenant {tenant}")
+                },
+                if single {
+                    " (or set RECKON_REFRESH_TOKEN)"
+                } else {
+                    ""
+                }
             );
         };
         client

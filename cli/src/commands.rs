@@ -77,6 +77,11 @@ pub async fn sync(
     } else {
         "sync --once"
     };
+    if all_tenants && scope.tenant.is_some() {
+        anyhow::bail!(
+            "--all-tenants syncs every active clinic: drop --tenant (or drop --all-tenants)"
+        );
+    }
     if all_tenants && scope.config.is_some() {
         anyhow::bail!(
             "--all-tenants reads each clinic's own file: drop --config (or sync one clinic with --tenant ID --config FILE)"
@@ -450,6 +455,13 @@ pub async fn status(scope: &Scope, json: bool) -> anyhow::Result<ExitCode> {
     }
     let store = SqliteState::open(&path)?.for_tenant(&scope.tenant_id());
     let entry = store.tenant(store.tenant_id()).await?;
+    if entry.is_none() && store.tenant_id().as_str() != cliniko_reckon::domain::DEFAULT_TENANT {
+        anyhow::bail!(
+            "no tenant {} in {} (`cliniko-reckon tenants list` shows them)",
+            store.tenant_id(),
+            path.display()
+        );
+    }
     let depth = store.queue_depth()?;
     let failures = store.failures().await?;
     let view = StatusView {

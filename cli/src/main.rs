@@ -18,7 +18,8 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "cliniko-reckon", version)]
 struct Cli {
-    /// TOML configuration file (environment variables override its values).
+    /// TOML configuration file. For the `default` clinic environment variables override its
+    /// values; with `tenants add` it is the new clinic's file (never overridden).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -66,6 +67,7 @@ enum TenantsCommand {
     /// Reckon book and client, mapping and pacing. Environment variables never apply to it.
     /// The file is the global `--config FILE`; it stays where it is and is read on every run.
     Add {
+        /// The clinic's id: 1-64 letters, digits, '_', '.' or '-'.
         id: cliniko_reckon::domain::TenantId,
     },
     /// Every clinic with its status, links, queue, failures and how far it is synced.
@@ -76,6 +78,7 @@ enum TenantsCommand {
     /// Stop syncing a clinic, keeping all of its state (a running `sync --watch` stops it
     /// before its next run).
     Pause {
+        /// The clinic's id.
         id: cliniko_reckon::domain::TenantId,
         /// Why (shown by `tenants list` and `status`).
         #[arg(long)]
@@ -83,10 +86,12 @@ enum TenantsCommand {
     },
     /// Sync a paused clinic again, from where it stopped.
     Resume {
+        /// The clinic's id.
         id: cliniko_reckon::domain::TenantId,
     },
     /// Forget a clinic and all of its sync state. Cliniko and Reckon are untouched.
     Remove {
+        /// The clinic's id.
         id: cliniko_reckon::domain::TenantId,
     },
 }

@@ -405,10 +405,16 @@ impl Scope {
             .with_context(|| format!("reading tenant {tenant}"))?;
         match entry {
             Some(entry) => {
-                let path = self
-                    .config
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(&entry.config));
+                let path = PathBuf::from(&entry.config);
+                // Another file would pair this clinic's state and tokens with other books.
+                if let Some(given) = &self.config
+                    && std::path::absolute(given).ok().as_deref() != Some(path.as_path())
+                {
+                    bail!(
+                        "tenant {tenant} reads {}; drop --config, or change the file with `cliniko-reckon tenants add {tenant} --config FILE`",
+                        path.display()
+                    );
+                }
                 let mut loaded =
                     Loaded::load(Some(&path)).with_context(|| format!("tenant {tenant}"))?;
                 loaded.use_env = false;

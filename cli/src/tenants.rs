@@ -12,6 +12,11 @@ use std::process::ExitCode;
 /// Registers a clinic, or points a registered one at another file. The file must load and
 /// hold both sides' settings, so a typo is found now rather than at the first sync.
 pub async fn add(scope: &Scope, id: &TenantId) -> anyhow::Result<ExitCode> {
+    if id.as_str() == cliniko_reckon::domain::DEFAULT_TENANT {
+        bail!(
+            "`default` is the clinic of --config and the environment; register this clinic under its own name"
+        );
+    }
     let Some(config) = scope.config.as_deref() else {
         bail!(
             "tenants add {id} needs the clinic's file: `cliniko-reckon tenants add {id} --config FILE`"
@@ -24,10 +29,33 @@ pub async fn add(scope: &Scope, id: &TenantId) -> anyhow::Result<ExitCode> {
     loaded
         .cliniko()
         .with_context(|| format!("tenant {id}: {}", path.display()))?;
-    loaded
+    let book = loaded
         .reckon()
-        .with_context(|| format!("tenant {id}: {}", path.display()))?;
-    let store = settings::open_state_writer(&scope.state_path(), "tenants add")?;
+        .with_context(|| format!("tenant {id}: {}", path.display()))?
+        .book_id;
+    // Not the writer lock: a running `sync --watch --all-tenants` picks the clinic up.
+    let store = settings::open_state(&scope.state_path())?;
+    // Two tenants on one book would both write every record into it.
+    for other in store.tenants().await? {
+        if other.id == *id {
+            continue;
+        }
+        let same_file = std::path::Path::new(&other.config) == path;
+        let same_book = Loaded::load(Some(std::path::Path::new(&other.config)))
+            .ok()
+            .and_then(|mut l| {
+                l.use_env = false;
+                l.reckon().ok()
+            })
+            .is_some_and(|r| r.book_id.eq_ignore_ascii_case(&book));
+        if same_file || same_book {
+            bail!(
+                "tenant {} already syncs into Reckon book {book} ({}): one book, one tenant, or every record is written twice",
+                other.id,
+                other.config
+            );
+        }
+    }
     let now = chrono::Utc::now();
     let existed = store.tenant(id).await?.is_some();
     store
@@ -68,7 +96,7 @@ struct TenantView {
 pub async fn list(scope: &Scope, json: bool) -> anyhow::Result<ExitCode> {
     let path = scope.state_path();
     if !path.exists() {
-        bail!("no state file at {} (pass --state)", path.display());
+        bail!("no state file at {}", path.display());
     }
     let store = settings::open_state(&path)?;
     let mut views = Vec::new();
@@ -128,7 +156,18 @@ pub async fn set_status(
     status: TenantStatus,
     reason: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
+    if !scope.state_path().exists() {
+        bail!("no state file at {}", scope.state_path().display());
+    }
     let store = settings::open_state(&scope.state_path())?;
+    if status == TenantStatus::Active
+        && let Some(t) = store.tenant(id).await?
+        && t.status == TenantStatus::NeedsReconnect
+    {
+        bail!(
+            "tenant {id} needs Reckon connecting again: `cliniko-reckon --tenant {id} connect` makes it active"
+        );
+    }
     let found = store
         .set_tenant_status(id, status, reason, chrono::Utc::now())
         .await?;
@@ -137,7 +176,7 @@ pub async fn set_status(
     }
     match status {
         TenantStatus::Paused => println!(
-            "tenant {id} paused: nothing is read or written for it until `cliniko-reckon tenants resume {id}`"
+            "tenant {id} paused: `sync` leaves it alone until `cliniko-reckon tenants resume {id}`"
         ),
         _ => println!("tenant {id} active: the next sync picks up where it stopped"),
     }

@@ -754,6 +754,37 @@ mod against_simulators {
             ))
             .await);
         }
+        // Two tenants on one book would write every record twice; `default` is the clinic
+        // of --config and the environment; a tenant's file is not swapped for another's.
+        let a_config = a.config.display().to_string();
+        for (args, says) in [
+            (
+                vec!["tenants", "add", "clinic-a2", "--config", &a_config],
+                "already syncs into",
+            ),
+            (
+                vec!["tenants", "add", "default", "--config", &a_config],
+                "register this clinic",
+            ),
+            (
+                vec![
+                    "--tenant", "clinic-b", "--config", &a_config, "sync", "--once",
+                ],
+                "drop --config",
+            ),
+            (vec!["--tenant", "nobody", "status"], "no tenant nobody"),
+            (
+                vec!["--tenant", "clinic-a", "sync", "--once", "--all-tenants"],
+                "drop --tenant",
+            ),
+        ] {
+            let out = run(tenants_cmd(&state, &args)).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && stderr.contains(says),
+                "{args:?}: {stderr}"
+            );
+        }
         // An unknown clinic is named, never taken for the default one.
         let out = run(tenants_cmd(
             &state,
@@ -982,7 +1013,10 @@ mod against_simulators {
             "{rows}"
         );
         assert_eq!(row(&rows, "clinic-b")["status"], "active", "{rows}");
-        // Reconnecting makes it active; the kept change lands.
+        // Resuming cannot revive it; reconnecting makes it active and the kept change lands.
+        let out = run(tenants_cmd(&state, &["tenants", "resume", "clinic-a"])).await;
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--tenant clinic-a connect"));
         let token = a.sims.reckon.issue_tokens().refresh_token;
         let out = ok(&run(tenants_cmd(
             &state,

@@ -287,7 +287,8 @@ async fn queues(config: &aws_config::SdkConfig) -> (aws_sdk_sqs::Client, QueueUr
 async fn queue_batches_and_routes_work_items() {
     let Some(config) = moto().await else { return };
     let (client, urls) = queues(&config).await;
-    let q = SqsQueue::new(client.clone(), urls.clone());
+    let clinic = cliniko_reckon::domain::TenantId::new("clinic-7").unwrap();
+    let q = SqsQueue::new(client.clone(), urls.clone()).for_tenant(clinic.clone());
     let mut items: Vec<WorkItem> = (1..=25)
         .map(|i| WorkItem::new(patient(1_100_000_000_000_000_000 + i, i as i64), at(100)))
         .collect();
@@ -295,6 +296,10 @@ async fn queue_batches_and_routes_work_items() {
     items.push(WorkItem::new(billable_item(8), at(100)));
     items.push(WorkItem::new(invoice(9), at(100)));
     q.enqueue(items.clone()).await.unwrap();
+    // Every message names the tenant whose queue sent it.
+    for item in &mut items {
+        item.tenant = clinic.clone();
+    }
 
     let mut got: HashMap<&str, Vec<WorkItem>> = HashMap::new();
     for (route, url) in [

@@ -5,7 +5,7 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use cliniko_reckon::domain::EntityKind;
+use cliniko_reckon::domain::{EntityKind, TenantId};
 use cliniko_reckon::pipeline::disposition::{Disposition, RetryPolicy, disposition, park};
 use cliniko_reckon::pipeline::requeue::{Requeue, requeue_failures};
 use cliniko_reckon::pipeline::{
@@ -28,10 +28,18 @@ pub enum PoisonMessage {
     NewerSchema(u32),
     #[error("a {0} does not belong on this queue")]
     WrongQueue(EntityKind),
+    /// Never applied: this deployment keeps another clinic's books.
+    #[error("a record of tenant {found}, but this function serves tenant {serves}")]
+    OtherTenant { found: TenantId, serves: TenantId },
 }
 
-/// Reads a queued work item, accepting every schema up to the current one.
-pub fn decode(body: &str, accepts: &[EntityKind]) -> Result<WorkItem, PoisonMessage> {
+/// Reads a queued work item, accepting every schema up to the current one, for the tenant
+/// this function serves only.
+pub fn decode(
+    body: &str,
+    accepts: &[EntityKind],
+    serves: &TenantId,
+) -> Result<WorkItem, PoisonMessage> {
     let item: WorkItem =
         serde_json::from_str(body).map_err(|e| PoisonMessage::Unreadable(e.to_string()))?;
     if item.schema > WORK_SCHEMA {
@@ -39,6 +47,12 @@ pub fn decode(body: &str, accepts: &[EntityKind]) -> Result<WorkItem, PoisonMess
     }
     if !accepts.contains(&item.record.kind()) {
         return Err(PoisonMessage::WrongQueue(item.record.kind()));
+    }
+    if item.tenant != *serves {
+        return Err(PoisonMessage::OtherTenant {
+            found: item.tenant,
+            serves: serves.clone(),
+        });
     }
     Ok(item)
 }
@@ -62,6 +76,7 @@ pub async fn handle_batch<S, R, St>(
     event: SqsEvent,
     accepts: &[EntityKind],
     max_receives: u32,
+    serves: &TenantId,
 ) -> Result<SqsBatchResponse, PipelineError>
 where
     S: ClinikoSource,
@@ -82,7 +97,7 @@ where
             response.batch_item_failures.push(failure);
         };
         let body = message.body.as_deref().unwrap_or_default();
-        let item = match decode(body, accepts) {
+        let item = match decode(body, accepts, serves) {
             Ok(item) => item,
             Err(e) => {
                 tracing::error!(message_id = %id, error = %e, "poison message");

@@ -25,12 +25,13 @@ pub async fn run_sync_worker(accepts: &'static [EntityKind]) -> Result<(), Error
     init_logging();
     let aws = Aws::from_env().await?;
     let syncer = aws.syncer().await?;
-    let syncer = &syncer;
+    let serves = aws.tenant_id()?;
+    let (syncer, serves) = (&syncer, &serves);
     // As the stack sets it from the queue's redrive policy (infra/lib/entity-queue.ts).
     let max_receives = env_number("MAX_RECEIVE_COUNT", 5, 1, 1000)? as u32;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse =
-            handle_batch(syncer, event.payload, accepts, max_receives).await?;
+            handle_batch(syncer, event.payload, accepts, max_receives, serves).await?;
         Ok::<_, Error>(response)
     }))
     .await

@@ -99,7 +99,15 @@ impl Aws {
         .map_err(|e| WiringError(format!("TENANT_ID: {e}")))
     }
 
+    /// This deployment's tenant (`TENANT_ID`), checked.
+    pub fn tenant_id(&self) -> Result<cliniko_reckon::domain::TenantId, WiringError> {
+        cliniko_reckon::domain::TenantId::new(&self.tenant)
+            .map_err(|e| WiringError(format!("TENANT_ID: {e}")))
+    }
+
+    /// The work queues, stamping this deployment's tenant on every message.
     pub fn queue(&self) -> Result<SqsQueue, WiringError> {
+        let tenant = self.tenant_id()?;
         Ok(SqsQueue::new(
             self.sqs.clone(),
             QueueUrls {
@@ -107,7 +115,8 @@ impl Aws {
                 products: var("PRODUCTS_QUEUE_URL")?,
                 invoices: var("INVOICES_QUEUE_URL")?,
             },
-        ))
+        )
+        .for_tenant(tenant))
     }
 
     /// The Cliniko client from `CLINIKO_SECRET_ARN` (`{"api_key", "user_agent"}`).

@@ -13,6 +13,7 @@ use cliniko_reckon::adapters::aws::{
     DynamoState, LeasedTokenStore, QueueUrls, S3Reports, SecretsTokenStore, SqsQueue, TokenLease,
     create_state_table, load_sdk_config,
 };
+use cliniko_reckon::domain::TenantId;
 use cliniko_reckon::domain::{ClinikoId, EntityKind};
 use cliniko_reckon::mapping::MappingConfig;
 use cliniko_reckon::pipeline::Syncer;
@@ -164,9 +165,15 @@ where
                 ));
                 event.records.push(record);
             }
-            let response = handle_batch(syncer, event, q.accepts, MAX_RECEIVE_COUNT)
-                .await
-                .unwrap();
+            let response = handle_batch(
+                syncer,
+                event,
+                q.accepts,
+                MAX_RECEIVE_COUNT,
+                &TenantId::default(),
+            )
+            .await
+            .unwrap();
             invocations += 1;
             for (id, handle) in handles {
                 let failed = response

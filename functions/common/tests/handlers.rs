@@ -3,6 +3,7 @@
 //! ends with Reckon in step with Cliniko.
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use cliniko_reckon::domain::TenantId;
 use cliniko_reckon::domain::{ClinikoId, EntityKind};
 use cliniko_reckon::ports::StateStore;
 use cliniko_reckon_e2e::{Harness, Options};
@@ -36,8 +37,12 @@ fn every_sample_event_loads() {
         let event = sqs_event(file);
         assert!(!event.records.is_empty(), "{file}");
         for m in &event.records {
-            let item = decode(m.body.as_deref().unwrap_or_default(), accepts)
-                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let item = decode(
+                m.body.as_deref().unwrap_or_default(),
+                accepts,
+                &TenantId::default(),
+            )
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert!(accepts.contains(&item.record.kind()));
         }
     }
@@ -45,7 +50,14 @@ fn every_sample_event_loads() {
     let errors: Vec<_> = poison
         .records
         .iter()
-        .map(|m| decode(m.body.as_deref().unwrap_or_default(), PATIENTS).unwrap_err())
+        .map(|m| {
+            decode(
+                m.body.as_deref().unwrap_or_default(),
+                PATIENTS,
+                &TenantId::default(),
+            )
+            .unwrap_err()
+        })
         .collect();
     assert!(
         matches!(errors[0], PoisonMessage::Unreadable(_)),
@@ -65,9 +77,22 @@ fn every_sample_event_loads() {
     let patients = sqs_event("patient-sync-batch.json");
     let body = patients.records[0].body.as_deref().unwrap_or_default();
     assert!(matches!(
-        decode(body, INVOICES),
+        decode(body, INVOICES, &TenantId::default()),
         Err(PoisonMessage::WrongQueue(EntityKind::Patient))
     ));
+    // Another clinic's record is refused by a function serving this one, before anything
+    // is applied; the queue adapters stamp the polling tenant on every message.
+    let clinic_b = TenantId::new("clinic-b").unwrap();
+    match decode(body, PATIENTS, &clinic_b) {
+        Err(PoisonMessage::OtherTenant { found, serves }) => {
+            assert_eq!((found.as_str(), serves.as_str()), ("default", "clinic-b"));
+        }
+        other => panic!("expected OtherTenant, got {other:?}"),
+    }
+    let mut stamped: serde_json::Value = serde_json::from_str(body).unwrap();
+    stamped["tenant"] = "clinic-b".into();
+    let item = decode(&stamped.to_string(), PATIENTS, &clinic_b).unwrap();
+    assert_eq!(item.tenant, clinic_b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,9 +102,15 @@ async fn the_sample_patient_batch_applies() {
         ..Default::default()
     })
     .await;
-    let response = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS, 5)
-        .await
-        .unwrap();
+    let response = handle_batch(
+        &h.syncer,
+        sqs_event("patient-sync-batch.json"),
+        PATIENTS,
+        5,
+        &TenantId::default(),
+    )
+    .await
+    .unwrap();
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     for (id, name, status) in [
         (
@@ -100,9 +131,15 @@ async fn the_sample_patient_batch_applies() {
     }
     // Redelivery of the same batch writes nothing new.
     let writes = h.reckon_writes();
-    let again = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS, 5)
-        .await
-        .unwrap();
+    let again = handle_batch(
+        &h.syncer,
+        sqs_event("patient-sync-batch.json"),
+        PATIENTS,
+        5,
+        &TenantId::default(),
+    )
+    .await
+    .unwrap();
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(h.reckon_writes(), writes);
 }
@@ -120,7 +157,9 @@ async fn poison_messages_are_reported_not_applied() {
         .iter()
         .filter_map(|m| m.message_id.clone())
         .collect();
-    let response = handle_batch(&h.syncer, event, PATIENTS, 5).await.unwrap();
+    let response = handle_batch(&h.syncer, event, PATIENTS, 5, &TenantId::default())
+        .await
+        .unwrap();
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -194,7 +233,9 @@ async fn poller_then_workers_bring_reckon_in_step() {
         ("products", PRODUCTS),
     ] {
         for event in queues.remove(queue).unwrap_or_default() {
-            let response = handle_batch(&h.syncer, event, accepts, 5).await.unwrap();
+            let response = handle_batch(&h.syncer, event, accepts, 5, &TenantId::default())
+                .await
+                .unwrap();
             assert!(
                 response.batch_item_failures.is_empty(),
                 "{queue}: {response:?}"
@@ -220,9 +261,15 @@ async fn retryable_failures_go_back_on_the_queue_and_permanent_ones_are_recorded
     h.reckon
         .faults
         .add(FaultRule::fail_next("/r1/v2/*", 503, 1000));
-    let response = handle_batch(&h.syncer, sqs_event("patient-sync-batch.json"), PATIENTS, 5)
-        .await
-        .unwrap();
+    let response = handle_batch(
+        &h.syncer,
+        sqs_event("patient-sync-batch.json"),
+        PATIENTS,
+        5,
+        &TenantId::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.batch_item_failures.len(), 2);
     assert!(
         h.state().failures().await.unwrap().is_empty(),
@@ -235,7 +282,9 @@ async fn retryable_failures_go_back_on_the_queue_and_permanent_ones_are_recorded
         m.attributes
             .insert("ApproximateReceiveCount".into(), "5".into());
     }
-    let response = handle_batch(&h.syncer, last, PATIENTS, 5).await.unwrap();
+    let response = handle_batch(&h.syncer, last, PATIENTS, 5, &TenantId::default())
+        .await
+        .unwrap();
     assert_eq!(response.batch_item_failures.len(), 2);
     let parked = h.state().failures().await.unwrap();
     assert_eq!(parked.len(), 2, "{parked:?}");
@@ -250,9 +299,15 @@ async fn retryable_failures_go_back_on_the_queue_and_permanent_ones_are_recorded
     h.reckon.faults.clear();
 
     // A product whose tax Cliniko does not list cannot be mapped: recorded with the reason.
-    let response = handle_batch(&h.syncer, sqs_event("product-sync-batch.json"), PRODUCTS, 5)
-        .await
-        .unwrap();
+    let response = handle_batch(
+        &h.syncer,
+        sqs_event("product-sync-batch.json"),
+        PRODUCTS,
+        5,
+        &TenantId::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
     let failures = h.state().failures().await.unwrap();
     assert_eq!(failures.len(), 1);
@@ -344,12 +399,16 @@ async fn a_panicking_record_fails_alone_and_the_rest_of_the_batch_applies() {
         .records
         .iter()
         .map(|m| {
-            decode(m.body.as_deref().unwrap_or_default(), PRODUCTS)
-                .expect("item")
-                .record
+            decode(
+                m.body.as_deref().unwrap_or_default(),
+                PRODUCTS,
+                &TenantId::default(),
+            )
+            .expect("item")
+            .record
         })
         .collect();
-    let response = handle_batch(&syncer, event, PRODUCTS, 5)
+    let response = handle_batch(&syncer, event, PRODUCTS, 5, &TenantId::default())
         .await
         .expect("the batch returns");
     let failed: Vec<&str> = response

@@ -857,7 +857,11 @@ impl WorkQueue for SqliteState {
             let kind = item.record.kind();
             let id = item.record.id().to_string();
             let version = ts(item.record.version());
-            let body = serde_json::to_string(item).map_err(|e| corrupt("queue body", e))?;
+            let stamped = WorkItem {
+                tenant: self.tenant.clone(),
+                ..item.clone()
+            };
+            let body = serde_json::to_string(&stamped).map_err(|e| corrupt("queue body", e))?;
             tx.execute(
                 "DELETE FROM queue WHERE kind = ?1 AND cliniko_id = ?2 AND version < ?3 AND tenant = ?4",
                 params![kind.as_str(), id, version, self.tenant.as_str()],

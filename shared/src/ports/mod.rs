@@ -545,6 +545,11 @@ pub const WORK_SCHEMA: u32 = 1;
 pub struct WorkItem {
     pub schema: u32,
     pub enqueued_at: DateTime<Utc>,
+    /// Whose record it is: stamped by the queue adapter of the tenant that polled it, and
+    /// checked by the worker before anything is applied (absent in messages written before
+    /// tenants were named: `default`).
+    #[serde(default)]
+    pub tenant: TenantId,
     #[serde(flatten)]
     pub record: Record,
 }
@@ -554,6 +559,7 @@ impl WorkItem {
         WorkItem {
             schema: WORK_SCHEMA,
             enqueued_at: now,
+            tenant: TenantId::default(),
             record,
         }
     }

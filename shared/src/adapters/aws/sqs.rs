@@ -37,6 +37,8 @@ impl QueueUrls {
 pub struct SqsQueue {
     client: Client,
     urls: QueueUrls,
+    /// Stamped on every message (`WorkItem::tenant`).
+    tenant: crate::domain::TenantId,
 }
 
 /// One encoded message, named for errors.
@@ -46,8 +48,18 @@ struct Outgoing {
 }
 
 impl SqsQueue {
+    /// The queues of the `default` tenant; see [`SqsQueue::for_tenant`].
     pub fn new(client: Client, urls: QueueUrls) -> SqsQueue {
-        SqsQueue { client, urls }
+        SqsQueue {
+            client,
+            urls,
+            tenant: crate::domain::TenantId::default(),
+        }
+    }
+
+    /// The same queues, stamping `tenant` on what it sends.
+    pub fn for_tenant(self, tenant: crate::domain::TenantId) -> SqsQueue {
+        SqsQueue { tenant, ..self }
     }
 
     pub fn urls(&self) -> &QueueUrls {
@@ -130,7 +142,11 @@ impl WorkQueue for SqsQueue {
                 item.record.id(),
                 super::ts(item.record.version())
             );
-            let body = serde_json::to_string(item).map_err(|e| StateError::Backend {
+            let stamped = WorkItem {
+                tenant: self.tenant.clone(),
+                ..item.clone()
+            };
+            let body = serde_json::to_string(&stamped).map_err(|e| StateError::Backend {
                 detail: format!("encoding {name} as a queue message: {e}"),
                 retryable: false,
             })?;
