@@ -129,13 +129,20 @@ pub async fn sync(
     });
     let mut runs = tokio::task::JoinSet::new();
     let mut running = std::collections::BTreeSet::new();
+    // Starts a clinic's runs unless they are running already.
+    let start = |runs: &mut tokio::task::JoinSet<_>,
+                 running: &mut std::collections::BTreeSet<TenantId>,
+                 t: &TenantId| {
+        if running.insert(t.clone()) {
+            runs.spawn(sync_tenant(
+                scope.for_tenant(t),
+                store.for_tenant(t),
+                options.clone(),
+            ));
+        }
+    };
     for t in &tenants {
-        running.insert(t.clone());
-        runs.spawn(sync_tenant(
-            scope.for_tenant(t),
-            store.for_tenant(t),
-            options.clone(),
-        ));
+        start(&mut runs, &mut running, t);
     }
     let mut code = ExitCode::SUCCESS;
     let mut note = |tenant: &TenantId, result: anyhow::Result<bool>| -> anyhow::Result<()> {
@@ -171,12 +178,8 @@ pub async fn sync(
             }
             _ = rescan, if !stopping => {
                 for t in store.tenants().await.context("listing tenants")? {
-                    if t.status == TenantStatus::Active && running.insert(t.id.clone()) {
-                        runs.spawn(sync_tenant(
-                            scope.for_tenant(&t.id),
-                            store.for_tenant(&t.id),
-                            options.clone(),
-                        ));
+                    if t.status == TenantStatus::Active {
+                        start(&mut runs, &mut running, &t.id);
                     }
                 }
             }

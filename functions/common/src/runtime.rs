@@ -25,8 +25,7 @@ pub async fn run_sync_worker(accepts: &'static [EntityKind]) -> Result<(), Error
     init_logging();
     let aws = Aws::from_env().await?;
     let syncer = aws.syncer().await?;
-    let serves = aws.tenant_id()?;
-    let (syncer, serves) = (&syncer, &serves);
+    let (syncer, serves) = (&syncer, &aws.tenant);
     // As the stack sets it from the queue's redrive policy (infra/lib/entity-queue.ts).
     let max_receives = env_number("MAX_RECEIVE_COUNT", 5, 1, 1000)? as u32;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
@@ -95,7 +94,7 @@ pub async fn run_reconciler() -> Result<(), Error> {
     // The reconciler compares with the mapping the workers write with.
     let mut mapping = crate::wiring::mapping_from_env();
     crate::wiring::checked_accounts(&mut book, &mut mapping).await?;
-    let tenant = aws.tenant.clone();
+    let tenant = aws.tenant.to_string();
     let (source, book, state, reports, queue, mapping, tenant) =
         (&source, &book, &state, &reports, &queue, &mapping, &tenant);
     lambda_runtime::run(service_fn(

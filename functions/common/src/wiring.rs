@@ -23,7 +23,7 @@ use cliniko_reckon::adapters::aws::{
     load_reckon_app_secret, load_sdk_config,
 };
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
-use cliniko_reckon::domain::ReckonId;
+use cliniko_reckon::domain::{ReckonId, TenantId};
 use cliniko_reckon::mapping::MappingConfig;
 use cliniko_reckon::pipeline::Syncer;
 use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
@@ -71,7 +71,8 @@ pub struct Aws {
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub table: String,
-    pub tenant: String,
+    /// The clinic this deployment serves (`TENANT_ID`, default `default`), checked once.
+    pub tenant: TenantId,
 }
 
 impl Aws {
@@ -83,10 +84,13 @@ impl Aws {
             sqs: aws_sdk_sqs::Client::new(&sdk),
             s3: aws_sdk_s3::Client::new(&sdk),
             table: var("TABLE_NAME")?,
-            tenant: std::env::var("TENANT_ID")
+            tenant: match std::env::var("TENANT_ID")
                 .ok()
                 .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(|| "default".into()),
+            {
+                Some(t) => TenantId::new(&t).map_err(|e| WiringError(format!("TENANT_ID: {e}")))?,
+                None => TenantId::default(),
+            },
         })
     }
 
@@ -94,20 +98,13 @@ impl Aws {
         DynamoState::new(
             self.dynamodb.clone(),
             self.table.clone(),
-            self.tenant.clone(),
+            self.tenant.to_string(),
         )
         .map_err(|e| WiringError(format!("TENANT_ID: {e}")))
     }
 
-    /// This deployment's tenant (`TENANT_ID`), checked.
-    pub fn tenant_id(&self) -> Result<cliniko_reckon::domain::TenantId, WiringError> {
-        cliniko_reckon::domain::TenantId::new(&self.tenant)
-            .map_err(|e| WiringError(format!("TENANT_ID: {e}")))
-    }
-
     /// The work queues, stamping this deployment's tenant on every message.
     pub fn queue(&self) -> Result<SqsQueue, WiringError> {
-        let tenant = self.tenant_id()?;
         Ok(SqsQueue::new(
             self.sqs.clone(),
             QueueUrls {
@@ -116,7 +113,7 @@ impl Aws {
                 invoices: var("INVOICES_QUEUE_URL")?,
             },
         )
-        .for_tenant(tenant))
+        .for_tenant(self.tenant.clone()))
     }
 
     /// The Cliniko client from `CLINIKO_SECRET_ARN` (`{"api_key", "user_agent"}`).
@@ -199,7 +196,7 @@ impl Aws {
         let lease = TokenLease::new(
             self.dynamodb.clone(),
             self.table.clone(),
-            self.tenant.clone(),
+            self.tenant.to_string(),
             format!("lambda-{}", uuid::Uuid::new_v4()),
             LEASE_TTL,
         )

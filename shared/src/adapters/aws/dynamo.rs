@@ -34,7 +34,7 @@ impl std::fmt::Debug for DynamoState {
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
@@ -42,7 +42,7 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn get_s<'a>(item: &'a Item, key: &str, attr: &str) -> Result<&'a str, StateError> {
+pub(super) fn get_s<'a>(item: &'a Item, key: &str, attr: &str) -> Result<&'a str, StateError> {
     match item.get(attr) {
         Some(AttributeValue::S(v)) => Ok(v),
         Some(_) => Err(corrupt(key, format!("attribute {attr} is not a string"))),
@@ -50,7 +50,7 @@ fn get_s<'a>(item: &'a Item, key: &str, attr: &str) -> Result<&'a str, StateErro
     }
 }
 
-fn get_opt_s(item: &Item, key: &str, attr: &str) -> Result<Option<String>, StateError> {
+pub(super) fn get_opt_s(item: &Item, key: &str, attr: &str) -> Result<Option<String>, StateError> {
     match item.get(attr) {
         Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
         Some(AttributeValue::Null(_)) | None => Ok(None),
@@ -154,6 +154,37 @@ pub async fn create_state_table(client: &Client, table: &str) -> Result<(), Stat
     Ok(())
 }
 
+/// Every item of partition `pk` in `table` (all pages, consistent reads), in sort-key
+/// order, keeping only the `projection` attributes when given.
+pub(super) async fn query_partition(
+    client: &Client,
+    table: &str,
+    pk: &str,
+    projection: Option<&str>,
+) -> Result<Vec<Item>, StateError> {
+    let mut out = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("#pk = :pk")
+            .set_projection_expression(projection.map(str::to_string))
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| backend("DynamoDB Query", e))?;
+        out.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(out),
+        }
+    }
+}
+
 impl DynamoState {
     /// The state of `tenant` in `table` (created by the CDK stack, or by the tests with the
     /// same schema). The tenant id must be non-empty and free of `#`.
@@ -250,28 +281,7 @@ impl DynamoState {
         pk: String,
         projection: Option<&str>,
     ) -> Result<Vec<Item>, StateError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .set_projection_expression(projection.map(str::to_string))
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend("DynamoDB Query", e))?;
-            out.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(out),
-            }
-        }
+        query_partition(&self.client, &self.table, &pk, projection).await
     }
 
     /// The base-table keys `(pk, sk)` of the items `gsi1` holds under `gsi1pk` (all pages).

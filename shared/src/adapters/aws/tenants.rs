@@ -3,6 +3,7 @@
 //! (the same schema and validation as a local clinic file, without credentials: those are
 //! in the tenant's secrets) and its status.
 
+use super::dynamo::{get_opt_s, get_s, query_partition, s};
 use super::{backend, corrupt, parse_ts, ts};
 use crate::domain::TenantId;
 use crate::ports::{StateError, TenantDirectory, TenantEntry, TenantStatus};
@@ -23,35 +24,18 @@ pub struct DynamoTenants {
     table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn text<'a>(item: &'a Item, key: &str, attr: &str) -> Result<&'a str, StateError> {
-    match item.get(attr) {
-        Some(AttributeValue::S(v)) => Ok(v),
-        _ => Err(corrupt(
-            key,
-            format!("attribute {attr} is missing or not a string"),
-        )),
-    }
-}
-
 fn entry(item: &Item) -> Result<TenantEntry, StateError> {
-    let id = text(item, "TENANTS", "sk")?;
+    let id = get_s(item, "TENANTS", "sk")?;
     let key = format!("TENANTS/{id}");
-    let status = text(item, &key, "status")?;
+    let status = get_s(item, &key, "status")?;
     Ok(TenantEntry {
         id: TenantId::new(id).map_err(|e| corrupt(&key, e))?,
-        config: text(item, &key, "config")?.to_string(),
+        config: get_s(item, &key, "config")?.to_string(),
         status: TenantStatus::parse(status)
             .ok_or_else(|| corrupt(&key, format!("unknown status {status:?}")))?,
-        reason: match item.get("reason") {
-            Some(AttributeValue::S(r)) => Some(r.clone()),
-            _ => None,
-        },
-        added_at: parse_ts(&key, text(item, &key, "added_at")?)?,
-        changed_at: parse_ts(&key, text(item, &key, "changed_at")?)?,
+        reason: get_opt_s(item, &key, "reason")?,
+        added_at: parse_ts(&key, get_s(item, &key, "added_at")?)?,
+        changed_at: parse_ts(&key, get_s(item, &key, "changed_at")?)?,
     })
 }
 
@@ -137,28 +121,11 @@ impl DynamoTenants {
 
 impl TenantDirectory for DynamoTenants {
     async fn tenants(&self) -> Result<Vec<TenantEntry>, StateError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(TENANTS_PK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend("DynamoDB Query", e))?;
-            for item in page.items() {
-                out.push(entry(item)?);
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(out),
-            }
-        }
+        query_partition(&self.client, &self.table, TENANTS_PK, None)
+            .await?
+            .iter()
+            .map(entry)
+            .collect()
     }
 
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StateError> {
