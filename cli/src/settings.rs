@@ -3,126 +3,16 @@
 
 use anyhow::{Context, anyhow, bail};
 use cliniko_reckon::adapters::sqlite::SqliteState;
+use cliniko_reckon::config::{TenantConfig, parse_tenant_config};
 use cliniko_reckon::domain::{DEFAULT_TENANT, TenantId};
-use cliniko_reckon::mapping::MappingConfig;
 use cliniko_reckon::ports::TenantDirectory;
 use secrecy::SecretString;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use url::Url;
 
 pub const DEFAULT_RECKON_API: &str = "https://api.reckon.com/r1/v2";
 pub const DEFAULT_RECKON_IDENTITY: &str = "https://identity.reckon.com";
 pub const DEFAULT_REDIRECT: &str = "http://127.0.0.1:8765/callback";
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FileConfig {
-    pub cliniko: ClinikoSection,
-    pub reckon: ReckonSection,
-    pub mapping: MappingConfig,
-    pub sync: SyncSection,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClinikoSection {
-    pub api_key: Option<String>,
-    pub base_url: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReckonSection {
-    pub api_base_url: Option<String>,
-    pub identity_url: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub subscription_key: Option<String>,
-    pub book_id: Option<String>,
-    pub refresh_token: Option<String>,
-    pub redirect_uri: Option<String>,
-    /// Bank or clearing account that receives payments of invoices Cliniko marks paid.
-    pub receipt_account: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SyncSection {
-    /// How far back each poll re-reads before the watermark, in seconds (0–3600).
-    #[serde(deserialize_with = "overlap_seconds")]
-    pub overlap_seconds: i64,
-    /// Cliniko's documented limit is 200 per minute per user (1–10000).
-    #[serde(deserialize_with = "per_minute")]
-    pub cliniko_requests_per_minute: u32,
-    /// Reckon does not document its limit; 60 per minute is a cautious default (0 = no
-    /// pacing, up to 10000).
-    #[serde(deserialize_with = "per_minute_or_zero")]
-    pub reckon_requests_per_minute: u32,
-}
-
-/// A whole number from the configuration within `min..=max`, with a message that says
-/// what was expected and what was found (serde adds the key's path).
-fn whole_number<'de, D: serde::Deserializer<'de>>(
-    d: D,
-    what: &'static str,
-    min: i64,
-    max: i64,
-) -> Result<i64, D::Error> {
-    use serde::de::Error;
-    let value = toml::Value::deserialize(d)?;
-    let n = match &value {
-        toml::Value::Integer(n) => *n,
-        toml::Value::String(s) => {
-            return Err(D::Error::custom(format!("expected {what}, got {s:?}")));
-        }
-        other => return Err(D::Error::custom(format!("expected {what}, got {other}"))),
-    };
-    if !(min..=max).contains(&n) {
-        return Err(D::Error::custom(format!(
-            "expected {what} from {min} to {max}, got {n}"
-        )));
-    }
-    Ok(n)
-}
-
-fn overlap_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    whole_number(d, "a whole number of seconds", 0, 3600)
-}
-
-fn per_minute<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    whole_number(d, "a whole number of requests per minute", 1, 10_000).map(|n| n as u32)
-}
-
-fn per_minute_or_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    whole_number(d, "a whole number of requests per minute", 0, 10_000).map(|n| n as u32)
-}
-
-/// Reads the TOML configuration; an error names the key (`sync.overlap_seconds: …`).
-pub fn parse_file_config(text: &str) -> Result<FileConfig, String> {
-    let de = toml::Deserializer::parse(text).map_err(|e| e.message().to_string())?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = inner.message().to_string();
-        if path.is_empty() || path == "." {
-            message
-        } else {
-            format!("{path}: {message}")
-        }
-    })
-}
-
-impl Default for SyncSection {
-    fn default() -> Self {
-        SyncSection {
-            overlap_seconds: 120,
-            cliniko_requests_per_minute: 200,
-            reckon_requests_per_minute: 60,
-        }
-    }
-}
 
 /// Where each value came from, for error messages.
 struct Source<'a> {
@@ -164,7 +54,7 @@ pub struct ReckonSettings {
 }
 
 pub struct Loaded {
-    pub file: FileConfig,
+    pub file: TenantConfig,
     /// Whether environment variables override the file: only for the one clinic of a state
     /// file without registered tenants, so one clinic's environment never reaches another.
     pub use_env: bool,
@@ -196,11 +86,12 @@ impl Loaded {
     /// Reads the file if given (a missing file named explicitly is an error).
     pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
         let file = match path {
-            None => FileConfig::default(),
+            None => TenantConfig::default(),
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read config file {}", p.display()))?;
-                parse_file_config(&text).map_err(|e| anyhow!("config file {}: {e}", p.display()))?
+                parse_tenant_config(&text)
+                    .map_err(|e| anyhow!("config file {}: {e}", p.display()))?
             }
         };
         Ok(Loaded {
@@ -497,42 +388,42 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_key_and_what_was_expected() {
-        let err = parse_file_config("[sync]\noverlap_seconds = \"ten\"\n").unwrap_err();
+        let err = parse_tenant_config("[sync]\noverlap_seconds = \"ten\"\n").unwrap_err();
         assert_eq!(
             err,
             "sync.overlap_seconds: expected a whole number of seconds, got \"ten\""
         );
-        let err = parse_file_config("[sync]\noverlap_seconds = 999999999999\n").unwrap_err();
+        let err = parse_tenant_config("[sync]\noverlap_seconds = 999999999999\n").unwrap_err();
         assert!(
             err.starts_with(
                 "sync.overlap_seconds: expected a whole number of seconds from 0 to 3600"
             ),
             "{err}"
         );
-        let err = parse_file_config("[sync]\noverlap_seconds = -5\n").unwrap_err();
+        let err = parse_tenant_config("[sync]\noverlap_seconds = -5\n").unwrap_err();
         assert!(err.contains("from 0 to 3600, got -5"), "{err}");
-        let err = parse_file_config("[sync]\ncliniko_requests_per_minute = 0\n").unwrap_err();
+        let err = parse_tenant_config("[sync]\ncliniko_requests_per_minute = 0\n").unwrap_err();
         assert!(
             err.starts_with("sync.cliniko_requests_per_minute: expected"),
             "{err}"
         );
-        let err = parse_file_config("[sync]\nreckon_requests_per_minute = 1.5\n").unwrap_err();
+        let err = parse_tenant_config("[sync]\nreckon_requests_per_minute = 1.5\n").unwrap_err();
         assert!(
             err.starts_with("sync.reckon_requests_per_minute: expected a whole number"),
             "{err}"
         );
-        let err = parse_file_config("[mapping]\nprefer_invoice_email = \"yes\"\n").unwrap_err();
+        let err = parse_tenant_config("[mapping]\nprefer_invoice_email = \"yes\"\n").unwrap_err();
         assert!(err.starts_with("mapping.prefer_invoice_email:"), "{err}");
-        let ok = parse_file_config("[sync]\nreckon_requests_per_minute = 0\n").unwrap();
+        let ok = parse_tenant_config("[sync]\nreckon_requests_per_minute = 0\n").unwrap();
         assert_eq!(ok.sync.reckon_requests_per_minute, 0);
         assert_eq!(ok.sync.overlap_seconds, 120);
     }
 
     #[test]
     fn file_config_rejects_unknown_keys() {
-        let err = toml::from_str::<FileConfig>("[cliniko]\napi_kye = \"x\"\n").unwrap_err();
+        let err = toml::from_str::<TenantConfig>("[cliniko]\napi_kye = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("api_kye"), "{err}");
-        let ok: FileConfig = toml::from_str(
+        let ok: TenantConfig = toml::from_str(
             "[cliniko]\napi_key = \"k-au2\"\nuser_agent = \"A (a@b.co)\"\n[sync]\noverlap_seconds = 60\n",
         )
         .unwrap();

@@ -5,7 +5,7 @@ import { SyncStack } from '../lib/sync-stack';
 
 const app = new App();
 
-/** Context values: `-c lambdaAssetsDir=DIR -c tenantId=ID -c rustLog=FILTER -c stackName=NAME`. */
+/** Context values: `-c lambdaAssetsDir=DIR -c tenantSecretPrefix=PREFIX -c rustLog=FILTER -c stackName=NAME`. */
 function context(name: string): string | undefined {
   const v: unknown = app.node.tryGetContext(name);
   return typeof v === 'string' && v !== '' ? v : undefined;
@@ -14,7 +14,7 @@ function context(name: string): string | undefined {
 new SyncStack(app, context('stackName') ?? 'ClinikoReckonSync', {
   description: 'Cliniko -> Reckon One sync (serverless)',
   lambdaAssetsDir: context('lambdaAssetsDir'),
-  tenantId: context('tenantId'),
+  tenantSecretPrefix: context('tenantSecretPrefix'),
   rustLog: context('rustLog'),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

@@ -7,7 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC_NAMESPACE, METRICS, TENANT_DIMENSION } from './constants';
+import { METRIC_NAMESPACE, METRICS } from './constants';
 
 /** Poller lag above which the sync counts as stalled (seconds). */
 export const WATERMARK_AGE_THRESHOLD_SECONDS = 15 * 60;
@@ -18,7 +18,6 @@ export interface SyncAlarmsProps {
   /** Email address subscribed to the alarm topic (a CfnParameter's value in the stack). */
   readonly alarmEmail: string;
   readonly encryptionKey: kms.IKey;
-  readonly tenantId: string;
   readonly functions: Record<string, lambda.IFunction>;
   /** Work queues and their DLQs by entity type. */
   readonly queues: Record<string, { queue: sqs.IQueue; deadLetterQueue: sqs.IQueue }>;
@@ -87,10 +86,15 @@ export class SyncAlarms extends Construct {
       });
     }
 
-    const dimensionsMap = { [TENANT_DIMENSION]: props.tenantId };
+    // The custom metrics' all-tenants series (no dimension): a clinic added later is covered
+    // without a deploy. Which clinic: the dashboard's per-tenant graphs, and the `tenant` field
+    // of the function's log lines.
+    const dimensionsMap = {};
+    const whichClinic = ' Which clinic: the dashboard (per-tenant graphs) or the log lines\' tenant field.';
     this.add('PollerLag', {
       alarmDescription:
-        'The Cliniko watermark is more than 15 minutes old, or the poller stopped reporting it: changes are not reaching Reckon.',
+        'The Cliniko watermark is more than 15 minutes old, or the poller stopped reporting it: changes are not reaching Reckon.' +
+        whichClinic,
       metric: new cloudwatch.Metric({
         namespace: METRIC_NAMESPACE,
         metricName: METRICS.watermarkAgeSeconds,
@@ -105,7 +109,9 @@ export class SyncAlarms extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
     this.add('ReconciliationMismatches', {
-      alarmDescription: 'The nightly reconciliation found records that differ between Cliniko and Reckon.',
+      alarmDescription:
+        'The nightly reconciliation found records that differ between Cliniko and Reckon (report under reports/<tenant>/).' +
+        whichClinic,
       metric: new cloudwatch.Metric({
         namespace: METRIC_NAMESPACE,
         metricName: METRICS.reconciliationMismatches,
@@ -120,7 +126,9 @@ export class SyncAlarms extends Construct {
     });
     this.add('ReckonReauthorizationNeeded', {
       alarmDescription:
-        'Reckon refused the stored refresh token: nothing reaches Reckon until someone runs `cliniko-reckon connect` again.',
+        "Reckon refused a clinic's refresh token: that clinic is stopped (needs_reconnect in `cliniko-reckon tenants list --aws`), " +
+        'its work kept, until someone runs `cliniko-reckon --tenant <id> connect --aws`; the other clinics go on.' +
+        whichClinic,
       metric: new cloudwatch.Metric({
         namespace: METRIC_NAMESPACE,
         metricName: METRICS.reckonReauthorizationNeeded,
@@ -133,10 +141,27 @@ export class SyncAlarms extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    this.add('PollFailures', {
+      alarmDescription:
+        "A clinic's poll failed or could not start (its Cliniko key, configuration or Cliniko itself): its changes are not read." +
+        whichClinic,
+      metric: new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: METRICS.pollFailures,
+        dimensionsMap,
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      // Three failed minutes in five: a single blip is retried by the next minute's poll.
+      threshold: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
   }
 
   private add(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
-    // Readable names in the notification emails, unique per stack (one stack per tenant).
+    // Readable names in the notification emails, unique per stack.
     const alarmName = `${Stack.of(this).stackName}-${id}`;
     const alarm = new cloudwatch.Alarm(this, id, { alarmName, ...props });
     alarm.addAlarmAction(this.action);

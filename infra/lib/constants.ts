@@ -10,13 +10,14 @@
 export const METRIC_NAMESPACE = 'ClinikoReckonSync';
 
 /**
- * Custom metric names (EMF `MetricName`s). Every metric carries one dimension, `TenantId`.
+ * Custom metric names (EMF `MetricName`s). Each value is published twice: with the dimension
+ * `TenantId` (which clinic: the dashboard's per-tenant graphs) and with no dimension (every
+ * clinic together: the series the alarms read, so a clinic added later needs no deploy).
  */
 export const METRICS = {
   /**
    * Emitted by the poller after each cycle, per entity type: seconds between now and the
-   * oldest watermark of the tenant (how far behind Cliniko the sync is). Extra dimension
-   * sets are allowed, the alarm reads the `TenantId`-only series.
+   * oldest watermark of the tenant (how far behind Cliniko the sync is).
    */
   watermarkAgeSeconds: 'WatermarkAgeSeconds',
   /** Emitted by the reconciler once per run: count of records that differ between the sides. */
@@ -26,6 +27,8 @@ export const METRICS = {
    * a person must run `cliniko-reckon connect` again.
    */
   reckonReauthorizationNeeded: 'ReckonReauthorizationNeeded',
+  /** Emitted (value 1) by the poller for each tenant whose poll failed or could not start. */
+  pollFailures: 'PollFailures',
 } as const;
 
 /** The dimension every custom metric carries. */
@@ -53,16 +56,18 @@ export const ENV = {
   patientsQueueUrl: 'PATIENTS_QUEUE_URL',
   productsQueueUrl: 'PRODUCTS_QUEUE_URL',
   invoicesQueueUrl: 'INVOICES_QUEUE_URL',
-  /** JSON `{"api_key": "...", "user_agent": "..."}`. */
-  clinikoSecretArn: 'CLINIKO_SECRET_ARN',
-  /** JSON `{"client_id": "...", "client_secret": "...", "subscription_key": "..."}`. */
+  /**
+   * Where each tenant's secrets are: `{prefix}{tenant}/cliniko` (`{"api_key"}`) and
+   * `{prefix}{tenant}/reckon-tokens` (`{"access_token", "refresh_token", "expires_at"}`, written
+   * by the functions). Written by `cliniko-reckon tenants add --aws` and `connect --aws`.
+   */
+  tenantSecretPrefix: 'TENANT_SECRET_PREFIX',
+  /** The consultancy's Reckon app, one for every tenant: `{"client_id", "client_secret", "subscription_key"}`. */
   reckonAppSecretArn: 'RECKON_APP_SECRET_ARN',
-  /** JSON `{"access_token": "...", "refresh_token": "...", "expires_at": "RFC 3339"}`, written by the functions. */
-  reckonTokensSecretArn: 'RECKON_TOKENS_SECRET_ARN',
   /** S3 bucket name for reconciliation reports (reconciler only). */
   reportBucket: 'REPORT_BUCKET',
-  /** Tenant (clinic) this deployment serves; context `tenantId` or parameter, default `default`. */
-  tenantId: 'TENANT_ID',
+  /** Tenants the poller polls at once (poller only). */
+  pollConcurrency: 'POLL_CONCURRENCY',
   /** tracing filter, e.g. `info` or `info,shared=debug`. */
   rustLog: 'RUST_LOG',
   /** The worker's queue `maxReceiveCount` (workers only): the last receive parks the record before the DLQ. */
@@ -81,7 +86,7 @@ export const TABLE_KEYS = {
   gsi1SortKey: 'gsi1sk',
 } as const;
 
-/** The time zone of the clinic's business day, used by the nightly schedule. */
+/** The time zone of the nightly reconciliation's schedule. */
 export const BUSINESS_TIME_ZONE = 'Australia/Sydney';
 
 /** Log retention of every function's log group, in days. */
@@ -103,3 +108,9 @@ export const FUNCTION_MEMORY_MB: Record<FunctionName, number> = {
   'invoice-sync': 256,
   reconciler: 1024,
 };
+
+/** The partition of the tenant directory in the state table (one item per tenant). */
+export const TENANTS_PARTITION = 'TENANTS';
+
+/** Default `TENANT_SECRET_PREFIX`: the Rust side's `wiring::DEFAULT_SECRET_PREFIX`. */
+export const DEFAULT_TENANT_SECRET_PREFIX = 'cliniko-reckon/tenants/';

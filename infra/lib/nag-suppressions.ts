@@ -1,4 +1,4 @@
-import { CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -14,6 +14,12 @@ export interface NagTargets {
   readonly keyGrantees: IConstruct[];
   /** Construct owning the reconciler's role. */
   readonly reportWriter: IConstruct;
+  /** Name prefix of the tenants' secrets (`{prefix}{tenant}/cliniko`, `.../reckon-tokens`). */
+  readonly tenantSecretPrefix: string;
+  /** Constructs owning roles that read the tenants' Cliniko secrets. */
+  readonly clinikoSecretReaders: IConstruct[];
+  /** Constructs owning roles that read and rotate the tenants' Reckon token secrets. */
+  readonly tokenSecretUsers: IConstruct[];
 }
 
 /** One acknowledged cdk-nag finding: where, which rule (with finding id), and why. */
@@ -63,12 +69,32 @@ export function nagAcknowledgements(stack: Stack, t: NagTargets): NagAcknowledge
     }
   }
 
+  // As cdk-nag renders the tenants' secret ARNs (tokens become `<AWS::...>`).
+  const part = (v: string, token: string) => (Token.isUnresolved(v) ? `<AWS::${token}>` : v);
+  const secretArn = (name: string) =>
+    `arn:<AWS::Partition>:secretsmanager:${part(stack.region, 'Region')}:${part(stack.account, 'AccountId')}:secret:` +
+    `${t.tenantSecretPrefix}*/${name}-??????`;
+  const perTenant =
+    'One deployment serves every clinic of the tenant directory, and clinics are added without a deploy, so the ' +
+    'functions read the secrets of any tenant: limited to this deployment\'s prefix and to the one secret name of ' +
+    'that kind per tenant (the `-??????` is the suffix Secrets Manager appends to every secret ARN).';
+  for (const scope of t.clinikoSecretReaders) {
+    acks.push({ scope, id: `AwsSolutions-IAM5[Resource::${secretArn('cliniko')}]`, reason: perTenant });
+  }
+  for (const scope of t.tokenSecretUsers) {
+    acks.push({
+      scope,
+      id: `AwsSolutions-IAM5[Resource::${secretArn('reckon-tokens')}]`,
+      reason: `${perTenant} Refreshing a clinic's Reckon tokens rotates the refresh token, which must be written back.`,
+    });
+  }
+
   acks.push({
     scope: t.reportWriter,
-    id: `AwsSolutions-IAM5[Resource::${arn(t.reportsBucket)}/*]`,
+    id: `AwsSolutions-IAM5[Resource::${arn(t.reportsBucket)}/reports/*]`,
     reason:
-      'The reconciler writes a new object per report (dated keys), so it needs s3:PutObject on the objects of the ' +
-      'reports bucket; it has no read, list or delete permission.',
+      'The reconciler writes a new object per report (dated keys under reports/<tenant>/), so it needs s3:PutObject on ' +
+      'the report objects of the bucket; it has no read, list or delete permission.',
   });
   return acks;
 }

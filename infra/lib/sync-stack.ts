@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { CfnParameter, Duration, RemovalPolicy, SecretValue, Stack, StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, CfnParameter, Duration, RemovalPolicy, SecretValue, Stack, StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -7,7 +7,17 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { SyncAlarms } from './alarms';
-import { BUSINESS_TIME_ZONE, ENTITY_QUEUES, ENV, EntityType, FUNCTION_TIMEOUT_SECONDS, FunctionName } from './constants';
+import {
+  BUSINESS_TIME_ZONE,
+  DEFAULT_TENANT_SECRET_PREFIX,
+  ENTITY_QUEUES,
+  ENV,
+  EntityType,
+  FUNCTION_TIMEOUT_SECONDS,
+  FunctionName,
+  TENANTS_PARTITION,
+} from './constants';
+import { SyncDashboard } from './dashboard';
 import { EntityQueue, MAX_RECEIVE_COUNT } from './entity-queue';
 import { addNagSuppressions, NagAcknowledgement } from './nag-suppressions';
 import { RustFunction } from './rust-function';
@@ -22,16 +32,19 @@ export const DEFAULT_LAMBDA_ASSETS_DIR = path.join('target', 'lambda');
 /**
  * Event source mapping settings shared by the three workers.
  *
- * maxConcurrency = 2 (the smallest value Lambda accepts) per queue, so at most 6 workers run
- * at once across the three queues. Cliniko allows 200 requests per minute per API user and all
- * functions share one API key; Reckon One does not document its limit (the Rust clients default
- * to a cautious 60/min). Each worker also paces itself in-process, so 6 concurrent workers stay
- * inside both budgets, while 2 per queue still drains a backlog and keeps one slow record from
- * stalling its queue. Raise it only together with the clients' requests-per-minute settings.
+ * The queues are shared by every tenant. Isolation between clinics (docs/many-clinics.md):
+ * the poller stamps each message with its tenant as the SQS fair-queue message group, so a
+ * clinic with a backlog does not lengthen the others' dwell time; a worker applies each
+ * tenant's messages of a batch concurrently, and a clinic whose Reckon keeps failing is not
+ * tried again for 30 s (its messages return, and on their last receive are kept as passing
+ * failures for the poller's re-queue, not dead-lettered). maxConcurrency caps the workers per
+ * queue: each paces itself per tenant credential in-process, so at most 4 per queue keeps one
+ * clinic inside Cliniko's 200 requests per minute per API user and a cautious Reckon rate while
+ * several clinics' batches run side by side. Raise it together with the clients' pacing.
  */
 export const WORKER_EVENT_SOURCE = {
   batchSize: 10,
-  maxConcurrency: 2,
+  maxConcurrency: 4,
   reportBatchItemFailures: true,
 } as const;
 
@@ -46,8 +59,11 @@ export interface SyncStackProps extends StackProps {
    * --output-format zip`). Relative paths are read from the repository root. Default: `target/lambda`.
    */
   readonly lambdaAssetsDir?: string;
-  /** Tenant (clinic) served by this deployment; `TENANT_ID` and the metrics' `TenantId`. Default: `default`. */
-  readonly tenantId?: string;
+  /**
+   * Name prefix of the tenants' secrets (`{prefix}{tenant}/cliniko`, `{prefix}{tenant}/reckon-tokens`).
+   * Default: `cliniko-reckon/tenants/`. Functions may read only secrets under it.
+   */
+  readonly tenantSecretPrefix?: string;
   /** `RUST_LOG` of every function. Default: `info`. */
   readonly rustLog?: string;
 }
@@ -62,9 +78,9 @@ export class SyncStack extends Stack {
   constructor(scope: Construct, id: string, props: SyncStackProps = {}) {
     super(scope, id, props);
     const assetsDir = path.resolve(REPO_ROOT, props.lambdaAssetsDir ?? DEFAULT_LAMBDA_ASSETS_DIR);
-    const tenantId = props.tenantId ?? 'default';
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(tenantId)) {
-      throw new Error(`tenantId '${tenantId}' must be 1-64 letters, digits, '_', '.' or '-'`);
+    const secretPrefix = props.tenantSecretPrefix ?? DEFAULT_TENANT_SECRET_PREFIX;
+    if (!/^[A-Za-z0-9/_+=.@-]{1,200}\/$/.test(secretPrefix)) {
+      throw new Error(`tenantSecretPrefix '${secretPrefix}' must be secret-name characters ending in '/'`);
     }
     const rustLog = props.rustLog ?? 'info';
 
@@ -95,14 +111,10 @@ export class SyncStack extends Stack {
     // ---- State
     const { table } = new StateTable(this, 'State', { encryptionKey: key });
 
-    // ---- Secrets. Created with empty fields; operators fill them (see README). Vendor
-    // values are never in the template; CloudFormation does not reset a secret's value
-    // while this template value stays unchanged.
-    const clinikoSecret = new secretsmanager.Secret(this, 'ClinikoSecret', {
-      description: 'Cliniko API key and User-Agent: {"api_key": "...", "user_agent": "App (email)"}',
-      encryptionKey: key,
-      secretObjectValue: { api_key: SecretValue.unsafePlainText(''), user_agent: SecretValue.unsafePlainText('') },
-    });
+    // ---- Secrets. The consultancy's Reckon app is one secret, created with empty fields for
+    // operators to fill (see README); each tenant's Cliniko key and Reckon tokens are written by
+    // `cliniko-reckon tenants add --aws` / `connect --aws` under `secretPrefix`, never by this
+    // template, so adding a clinic needs no deploy.
     const reckonAppSecret = new secretsmanager.Secret(this, 'ReckonAppSecret', {
       description: 'Reckon One app credentials: {"client_id", "client_secret", "subscription_key"}',
       encryptionKey: key,
@@ -112,16 +124,16 @@ export class SyncStack extends Stack {
         subscription_key: SecretValue.unsafePlainText(''),
       },
     });
-    const reckonTokensSecret = new secretsmanager.Secret(this, 'ReckonTokensSecret', {
-      description:
-        'Reckon One OAuth tokens {"access_token", "refresh_token", "expires_at"}: seeded by `cliniko-reckon connect`, then written by the functions',
-      encryptionKey: key,
-      secretObjectValue: {
-        access_token: SecretValue.unsafePlainText(''),
-        refresh_token: SecretValue.unsafePlainText(''),
-        expires_at: SecretValue.unsafePlainText(''),
-      },
-    });
+    // Secret ARNs end in `-` and six random characters.
+    const tenantSecret = (name: 'cliniko' | 'reckon-tokens') =>
+      Stack.of(this).formatArn({
+        service: 'secretsmanager',
+        resource: 'secret',
+        resourceName: `${secretPrefix}*/${name}-??????`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+    const clinikoSecrets = tenantSecret('cliniko');
+    const tokenSecrets = tenantSecret('reckon-tokens');
 
     // ---- Reconciliation reports, with server access logs in their own bucket.
     const accessLogs = new s3.Bucket(this, 'AccessLogsBucket', {
@@ -160,98 +172,102 @@ export class SyncStack extends Stack {
     this.queues = queues;
 
     // ---- Functions. Environment variables are the Rust functions' contract (lib/constants.ts).
+    // Every function serves every tenant of the directory (the `TENANTS` items of the table).
     const common = {
       [ENV.tableName]: table.tableName,
-      [ENV.tenantId]: tenantId,
+      [ENV.tenantSecretPrefix]: secretPrefix,
       [ENV.rustLog]: rustLog,
     };
-    const reckonEnv = {
-      [ENV.clinikoSecretArn]: clinikoSecret.secretArn,
-      [ENV.reckonAppSecretArn]: reckonAppSecret.secretArn,
-      [ENV.reckonTokensSecretArn]: reckonTokensSecret.secretArn,
-    };
-    const fn = (name: FunctionName, environment: Record<string, string>) =>
-      new RustFunction(this, capitalise(name), { name, assetsDir, environment });
-
-    // poller: reads Cliniko, enqueues changes, advances watermarks.
-    const poller = fn('poller', {
-      ...common,
+    const queueEnv = {
       [ENV.patientsQueueUrl]: queues.patients.queue.queueUrl,
       [ENV.productsQueueUrl]: queues.products.queue.queueUrl,
       [ENV.invoicesQueueUrl]: queues.invoices.queue.queueUrl,
-      [ENV.clinikoSecretArn]: clinikoSecret.secretArn,
-    });
-    table.grantReadData(poller.function);
-    // Watermarks (and applied-version markers) are single-item conditional writes.
-    poller.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
-        resources: [table.tableArn],
-      }),
-    );
-    for (const q of Object.values(queues)) q.queue.grantSendMessages(poller.function);
-    clinikoSecret.grantRead(poller.function);
+    };
+    const fn = (name: FunctionName, environment: Record<string, string>) =>
+      new RustFunction(this, capitalise(name), { name, assetsDir, environment });
+    // Table access by partition (`dynamodb:LeadingKeys`): tenant state is `T#{tenant}#...`,
+    // the directory is `TENANTS`; the index's partitions are `T#{tenant}#...` too. A
+    // transaction (a cross-reference with its name claim) is authorised item by item.
+    const tableAccess = (role: iam.Role, actions: string[], partitions: string[]) =>
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions,
+          resources: [table.tableArn, `${table.tableArn}/index/*`],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': partitions } },
+        }),
+      );
+    const readSecrets = (role: iam.Role, arns: string[]) => {
+      role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: arns }));
+      // The tenants' secrets are encrypted with the stack's key (`--kms-key` of `tenants add`).
+      role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [key.keyArn] }));
+    };
 
-    // workers: one per entity type, each consuming its own queue.
+    // poller: lists the tenants, reads each one's Cliniko, enqueues changes, advances its
+    // watermarks and marks re-queued failures as tried.
+    const poller = fn('poller', { ...common, ...queueEnv });
+    tableAccess(poller.role, ['dynamodb:GetItem', 'dynamodb:Query'], [TENANTS_PARTITION, 'T#*#WM', 'T#*#XREF#*', 'T#*#FAIL']);
+    tableAccess(poller.role, ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['T#*#WM', 'T#*#FAIL']);
+    for (const q of Object.values(queues)) q.queue.grantSendMessages(poller.function);
+    readSecrets(poller.role, [clinikoSecrets]);
+
+    // workers: one per entity type, each consuming its own queue, for every tenant.
     const workers = {} as Record<EntityType, RustFunction>;
     for (const q of ENTITY_QUEUES) {
       const worker = fn(q.consumer, {
         ...common,
-        ...reckonEnv,
+        [ENV.reckonAppSecretArn]: reckonAppSecret.secretArn,
         [ENV.maxReceiveCount]: String(MAX_RECEIVE_COUNT),
       });
-      table.grantReadWriteData(worker.function);
-      clinikoSecret.grantRead(worker.function);
+      tableAccess(
+        worker.role,
+        [
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:ConditionCheckItem',
+        ],
+        ['T#*'],
+      );
+      // The directory: read the tenant, and mark it as needing Reckon connected again.
+      tableAccess(worker.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [TENANTS_PARTITION]);
       reckonAppSecret.grantRead(worker.function);
+      readSecrets(worker.role, [clinikoSecrets, tokenSecrets]);
       // Refreshing the OAuth token pair rotates the refresh token: it must be written back.
-      reckonTokensSecret.grantRead(worker.function);
-      grantPutSecretValue(worker.role, reckonTokensSecret, key);
+      grantPutSecretValue(worker.role, tokenSecrets, key);
       // Adds sqs:ReceiveMessage/DeleteMessage/... on this queue (and kms:Decrypt) to the role.
       worker.function.addEventSource(new SqsEventSource(queues[q.entity].queue, { ...WORKER_EVENT_SOURCE }));
       workers[q.entity] = worker;
     }
 
-    // reconciler: reads both sides, writes reports and metrics (metrics go through EMF log
-    // lines, so no cloudwatch:PutMetricData is needed).
+    // reconciler: reads both sides of each tenant, writes reports and metrics (metrics go
+    // through EMF log lines, so no cloudwatch:PutMetricData is needed).
     const reconciler = fn('reconciler', {
       ...common,
-      ...reckonEnv,
+      [ENV.reckonAppSecretArn]: reckonAppSecret.secretArn,
       [ENV.reportBucket]: reports.bucketName,
       // An invocation with {"repair": true} queues what the sync can put right.
-      [ENV.patientsQueueUrl]: queues.patients.queue.queueUrl,
-      [ENV.productsQueueUrl]: queues.products.queue.queueUrl,
-      [ENV.invoicesQueueUrl]: queues.invoices.queue.queueUrl,
+      ...queueEnv,
     });
-    table.grantReadData(reconciler.function);
+    tableAccess(reconciler.role, ['dynamodb:GetItem', 'dynamodb:Query'], [TENANTS_PARTITION, 'T#*']);
     // Writes, by partition only: the token-refresh lease (`T#{tenant}#LEASE`, put and
     // delete); and for a repair, clearing a cross-reference's stored content or dropping a
     // link to a deleted Reckon record (`XREF#*` with its `XNAME#*` name claim, transactional)
     // and the audit entry saying so (`AUDIT#*`).
-    reconciler.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
-        resources: [table.tableArn],
-        conditions: {
-          'ForAllValues:StringLike': {
-            'dynamodb:LeadingKeys': [
-              `T#${tenantId}#LEASE`,
-              `T#${tenantId}#XREF#*`,
-              `T#${tenantId}#XNAME#*`,
-              `T#${tenantId}#AUDIT#*`,
-            ],
-          },
-        },
-      }),
+    tableAccess(
+      reconciler.role,
+      ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      ['T#*#LEASE', 'T#*#XREF#*', 'T#*#XNAME#*', 'T#*#AUDIT#*'],
     );
     for (const q of Object.values(queues)) q.queue.grantSendMessages(reconciler.function);
-    clinikoSecret.grantRead(reconciler.function);
     reckonAppSecret.grantRead(reconciler.function);
     // Reading Reckon needs a valid access token; refreshing one rotates the refresh token,
     // which must be written back or the next caller is locked out.
-    reckonTokensSecret.grantRead(reconciler.function);
-    grantPutSecretValue(reconciler.role, reckonTokensSecret, key);
+    readSecrets(reconciler.role, [clinikoSecrets, tokenSecrets]);
+    grantPutSecretValue(reconciler.role, tokenSecrets, key);
     reconciler.role.addToPolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [reports.arnForObjects('*')] }),
+      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [reports.arnForObjects('reports/*')] }),
     );
     reconciler.role.addToPolicy(
       new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }),
@@ -287,18 +303,27 @@ export class SyncStack extends Stack {
     new SyncAlarms(this, 'Alarms', {
       alarmEmail: alarmEmail.valueAsString,
       encryptionKey: key,
-      tenantId,
       functions: Object.fromEntries(Object.entries(this.functions).map(([n, f]) => [n, f.function])),
       queues,
     });
 
+    new SyncDashboard(this, 'Dashboard', { queues });
+
+    // What `cliniko-reckon tenants add --aws` needs to know about this deployment.
+    new CfnOutput(this, 'StateTableName', { value: table.tableName });
+    new CfnOutput(this, 'TenantSecretPrefix', { value: secretPrefix });
+    new CfnOutput(this, 'DataKeyArn', { value: key.keyArn });
+
     this.nagAcknowledgements = addNagSuppressions(this, {
       table,
       reportsBucket: reports,
-      secrets: [clinikoSecret, reckonAppSecret, reckonTokensSecret],
+      secrets: [reckonAppSecret],
       tableReaders: [poller, ...Object.values(workers), reconciler],
-      keyGrantees: [poller, ...Object.values(workers), reconciler],
+      keyGrantees: [poller, reconciler],
       reportWriter: reconciler,
+      tenantSecretPrefix: secretPrefix,
+      clinikoSecretReaders: [poller, ...Object.values(workers), reconciler],
+      tokenSecretUsers: [...Object.values(workers), reconciler],
     });
   }
 }
@@ -307,10 +332,8 @@ export class SyncStack extends Stack {
  * Write access to one secret's value and nothing else (CDK's `grantWrite` adds UpdateSecret and
  * UpdateSecretVersionStage, which could re-key or re-stage the secret).
  */
-function grantPutSecretValue(role: iam.IRole, secret: secretsmanager.ISecret, key: kms.IKey): void {
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({ actions: ['secretsmanager:PutSecretValue'], resources: [secret.secretArn] }),
-  );
+function grantPutSecretValue(role: iam.IRole, secretArn: string, key: kms.IKey): void {
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:PutSecretValue'], resources: [secretArn] }));
   // Secrets Manager encrypts the new version with the secret's customer-managed key.
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }),

@@ -5,7 +5,7 @@ import { OLDEST_MESSAGE_AGE_THRESHOLD_SECONDS, WATERMARK_AGE_THRESHOLD_SECONDS }
 import { ENTITY_QUEUES, FUNCTION_NAMES, METRIC_NAMESPACE, METRICS, TENANT_DIMENSION } from '../lib/constants';
 import { buildStack, findOne, functionId, Resource } from './helpers';
 
-const { stack } = buildStack({ tenantId: 'clinic-7' });
+const { stack } = buildStack();
 const resources = Template.fromStack(stack).toJSON().Resources as Record<string, Resource>;
 const topicId = findOne(resources, 'AWS::SNS::Topic', () => true);
 const alarms = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
@@ -36,8 +36,8 @@ const queueIds = (entity: string) => {
 };
 
 describe('alarms', () => {
-  it('are 19: 2 per queue, 2 per function, poller lag, mismatches, re-authorisation', () => {
-    assert.equal(alarms.length, 2 * ENTITY_QUEUES.length + 2 * FUNCTION_NAMES.length + 3);
+  it('are 20: 2 per queue, 2 per function, poller lag, poll failures, mismatches, re-authorisation', () => {
+    assert.equal(alarms.length, 2 * ENTITY_QUEUES.length + 2 * FUNCTION_NAMES.length + 4);
   });
 
   it('all notify the one SNS topic, and only it', () => {
@@ -91,7 +91,7 @@ describe('alarms', () => {
   });
 
   it('poller lag: WatermarkAgeSeconds > 15 min, missing data is breaching', () => {
-    const p = alarm(METRIC_NAMESPACE, METRICS.watermarkAgeSeconds, { [TENANT_DIMENSION]: 'clinic-7' });
+    const p = alarm(METRIC_NAMESPACE, METRICS.watermarkAgeSeconds, {});
     assert.equal(p.ComparisonOperator, 'GreaterThanThreshold');
     assert.equal(p.Threshold, WATERMARK_AGE_THRESHOLD_SECONDS);
     assert.equal(WATERMARK_AGE_THRESHOLD_SECONDS, 900);
@@ -100,17 +100,33 @@ describe('alarms', () => {
   });
 
   it('reconciliation mismatches > 0', () => {
-    const p = alarm(METRIC_NAMESPACE, METRICS.reconciliationMismatches, { [TENANT_DIMENSION]: 'clinic-7' });
+    const p = alarm(METRIC_NAMESPACE, METRICS.reconciliationMismatches, {});
     assert.equal(p.ComparisonOperator, 'GreaterThanThreshold');
     assert.equal(p.Threshold, 0);
     assert.equal(p.TreatMissingData, 'notBreaching');
   });
 
   it('Reckon re-authorisation needed >= 1', () => {
-    const p = alarm(METRIC_NAMESPACE, METRICS.reckonReauthorizationNeeded, { [TENANT_DIMENSION]: 'clinic-7' });
+    const p = alarm(METRIC_NAMESPACE, METRICS.reckonReauthorizationNeeded, {});
     assert.equal(p.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
     assert.equal(p.Threshold, 1);
     assert.equal(p.TreatMissingData, 'notBreaching');
+  });
+
+  it('poll failures: 3 failed tenant polls in 5 minutes, over every clinic', () => {
+    const p = alarm(METRIC_NAMESPACE, METRICS.pollFailures, {});
+    assert.equal(p.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+    assert.equal(p.Threshold, 3);
+    assert.equal(p.Statistic, 'Sum');
+  });
+
+  it('read the all-clinics series (no dimension), so a clinic added later needs no deploy', () => {
+    const custom = alarms.filter(([, r]) => r.Properties.Namespace === METRIC_NAMESPACE);
+    assert.equal(custom.length, 4);
+    for (const [, r] of custom) {
+      assert.equal(r.Properties.Dimensions, undefined);
+      assert.match(r.Properties.AlarmDescription as string, /Which clinic/);
+    }
   });
 
   it('metric names and namespace are the exported constants the Rust side matches', () => {
@@ -119,6 +135,7 @@ describe('alarms', () => {
       watermarkAgeSeconds: 'WatermarkAgeSeconds',
       reconciliationMismatches: 'ReconciliationMismatches',
       reckonReauthorizationNeeded: 'ReckonReauthorizationNeeded',
+      pollFailures: 'PollFailures',
     });
     assert.equal(TENANT_DIMENSION, 'TenantId');
   });

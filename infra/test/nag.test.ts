@@ -34,8 +34,8 @@ describe('cdk-nag AwsSolutions', () => {
     assert.equal(result.success, true);
   });
 
-  it('has no errors in a stack with another tenant and log level either', () => {
-    const { stack } = buildStack({ tenantId: 'clinic-1', rustLog: 'debug' });
+  it('has no errors in a stack with another secret prefix and log level either', () => {
+    const { stack } = buildStack({ tenantSecretPrefix: 'acme/clinics/', rustLog: 'debug' });
     const errors = new AwsSolutionsChecks().validateScope(stack).violations.filter((v) => v.severity === 'error');
     assert.deepEqual(errors, []);
   });

@@ -10,9 +10,17 @@ const resources = Template.fromStack(stack).toJSON().Resources as Record<string,
 const tableId = findOne(resources, 'AWS::DynamoDB::Table', () => true);
 const keyId = findOne(resources, 'AWS::KMS::Key', () => true);
 const secret = (desc: string) => findOne(resources, 'AWS::SecretsManager::Secret', (p) => p.Description.startsWith(desc));
-const cliniko = ref(secret('Cliniko'));
 const reckonApp = ref(secret('Reckon One app'));
-const tokens = ref(secret('Reckon One OAuth'));
+/** Every tenant's secret of one kind under the default prefix, as the template renders it. */
+const tenantSecrets = (name: string) =>
+  JSON.stringify({
+    'Fn::Join': [
+      '',
+      ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:ap-southeast-2:123456789012:secret:cliniko-reckon/tenants/*/${name}-??????`],
+    ],
+  });
+const cliniko = tenantSecrets('cliniko');
+const tokens = tenantSecrets('reckon-tokens');
 const reportsId = findOne(resources, 'AWS::S3::Bucket', (p) => p.LoggingConfiguration !== undefined);
 const queueId = (entity: string) => {
   const prefix = entity.charAt(0).toUpperCase() + entity.slice(1) + 'Queue';
@@ -48,79 +56,95 @@ const logs = (name: string) => ({
   'logs:CreateLogStream': [logGroupOf(name)],
   'logs:PutLogEvents': [logGroupOf(name)],
 });
-const tableRead = {
-  'dynamodb:BatchGetItem': [table, tableIndexes],
-  'dynamodb:ConditionCheckItem': [table, tableIndexes],
-  'dynamodb:DescribeTable': [table, tableIndexes],
-  'dynamodb:GetItem': [table, tableIndexes],
-  'dynamodb:GetRecords': [table, tableIndexes],
-  'dynamodb:GetShardIterator': [table, tableIndexes],
-  'dynamodb:Query': [table, tableIndexes],
-  'dynamodb:Scan': [table, tableIndexes],
+const both = [table, tableIndexes];
+const appSecretRead = {
+  'secretsmanager:DescribeSecret': [reckonApp],
+  'secretsmanager:GetSecretValue': [reckonApp],
 };
-const tableWrite = {
-  'dynamodb:BatchWriteItem': [table, tableIndexes],
-  'dynamodb:DeleteItem': [table, tableIndexes],
-  'dynamodb:PutItem': [table, tableIndexes],
-  'dynamodb:UpdateItem': [table, tableIndexes],
-};
-const secretRead = (...arns: string[]) => ({
-  'secretsmanager:DescribeSecret': arns,
-  'secretsmanager:GetSecretValue': arns,
-});
+/** From CDK's grant to send to the encrypted queues. */
 const keyUse = {
   'kms:Decrypt': [key],
-  'kms:DescribeKey': [key],
   'kms:Encrypt': [key],
   'kms:GenerateDataKey*': [key],
   'kms:ReEncrypt*': [key],
 };
 
+/** The `dynamodb:LeadingKeys` partitions each DynamoDB action of a function is limited to. */
+function partitionsOf(name: string): Map<string, string[]> {
+  const roleId = resources[functionId(resources, name)]!.Properties.Role['Fn::GetAtt'][0] as string;
+  const out = new Map<string, string[]>();
+  for (const st of roleStatements(resources, roleId)) {
+    for (const action of [st.Action].flat() as string[]) {
+      if (!action.startsWith('dynamodb:')) continue;
+      const leading = st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] as string[] | undefined;
+      assert.ok(leading, `${name}: ${action} without dynamodb:LeadingKeys`);
+      out.set(action, [...(out.get(action) ?? []), ...leading].sort());
+    }
+  }
+  return out;
+}
+
 describe('least-privilege permissions of each function', () => {
-  it('poller: read the table, write watermarks (put/update only), send to the three queues, read the Cliniko secret', () => {
+  it('poller: get/query its partitions, write watermarks and failures, send to the three queues, read Cliniko keys', () => {
     assertExactly('poller', {
       ...logs('poller'),
-      ...tableRead,
-      'dynamodb:PutItem': [table],
-      'dynamodb:UpdateItem': [table],
+      'dynamodb:GetItem': both,
+      'dynamodb:Query': both,
+      'dynamodb:PutItem': both,
+      'dynamodb:UpdateItem': both,
       'sqs:SendMessage': ENTITY_QUEUES.map((q) => getAttArn(queueId(q.entity))),
       'sqs:GetQueueAttributes': ENTITY_QUEUES.map((q) => getAttArn(queueId(q.entity))),
       'sqs:GetQueueUrl': ENTITY_QUEUES.map((q) => getAttArn(queueId(q.entity))),
-      ...secretRead(cliniko),
+      'secretsmanager:GetSecretValue': [cliniko],
       ...keyUse,
     });
+    const partitions = partitionsOf('poller');
+    assert.deepEqual(partitions.get('dynamodb:PutItem'), ['T#*#FAIL', 'T#*#WM']);
+    assert.deepEqual(partitions.get('dynamodb:UpdateItem'), ['T#*#FAIL', 'T#*#WM']);
+    assert.deepEqual(partitions.get('dynamodb:GetItem'), ['T#*#FAIL', 'T#*#WM', 'T#*#XREF#*', 'TENANTS']);
   });
 
   for (const { entity, consumer } of ENTITY_QUEUES) {
-    it(`${consumer}: table read/write, read both secrets, read/write tokens, consume only the ${entity} queue`, () => {
+    it(`${consumer}: tenant state read/write, the directory read and status only, tenants' secrets, only the ${entity} queue`, () => {
       const q = getAttArn(queueId(entity));
       assertExactly(consumer, {
         ...logs(consumer),
-        ...tableRead,
-        ...tableWrite,
-        ...secretRead(cliniko, reckonApp, tokens),
+        'dynamodb:GetItem': both,
+        'dynamodb:Query': both,
+        'dynamodb:PutItem': both,
+        'dynamodb:UpdateItem': both,
+        'dynamodb:DeleteItem': both,
+        'dynamodb:ConditionCheckItem': both,
+        ...appSecretRead,
+        'secretsmanager:GetSecretValue': [cliniko, tokens, reckonApp],
         'secretsmanager:PutSecretValue': [tokens],
         'sqs:ReceiveMessage': [q],
         'sqs:DeleteMessage': [q],
         'sqs:ChangeMessageVisibility': [q],
         'sqs:GetQueueAttributes': [q],
         'sqs:GetQueueUrl': [q],
-        ...keyUse,
-        // from the explicit token write (redundant with GenerateDataKey* from the queue/table grants)
+        'kms:Decrypt': [key],
         'kms:GenerateDataKey': [key],
       });
+      const partitions = partitionsOf(consumer);
+      for (const write of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem']) {
+        assert.deepEqual(partitions.get(write), ['T#*'], `${consumer}: ${write} never touches the directory`);
+      }
+      assert.deepEqual(partitions.get('dynamodb:UpdateItem'), ['T#*', 'TENANTS'], 'status of its tenant');
     });
   }
 
-  it('reconciler: table read, partition-scoped writes, both secrets, tokens read/write, put report objects, send repairs', () => {
-    const objects = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [reportsId, 'Arn'] }, '/*']] });
+  it('reconciler: reads, partition-scoped writes, tenants\' secrets, put report objects, send repairs', () => {
+    const objects = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [reportsId, 'Arn'] }, '/reports/*']] });
     const queues = ENTITY_QUEUES.map((q) => getAttArn(queueId(q.entity)));
     assertExactly('reconciler', {
       ...logs('reconciler'),
-      ...tableRead,
-      'dynamodb:PutItem': [table],
-      'dynamodb:DeleteItem': [table],
-      ...secretRead(cliniko, reckonApp, tokens),
+      'dynamodb:GetItem': both,
+      'dynamodb:Query': both,
+      'dynamodb:PutItem': both,
+      'dynamodb:DeleteItem': both,
+      ...appSecretRead,
+      'secretsmanager:GetSecretValue': [cliniko, tokens, reckonApp],
       'secretsmanager:PutSecretValue': [tokens],
       's3:PutObject': [objects],
       'sqs:SendMessage': queues,
@@ -132,18 +156,21 @@ describe('least-privilege permissions of each function', () => {
   });
 
   it('reconciler: its table writes are limited to the lease, cross-reference, name and audit partitions', () => {
-    const roleId = resources[functionId(resources, 'reconciler')]!.Properties.Role['Fn::GetAtt'][0] as string;
-    const writes = roleStatements(resources, roleId).filter((st) =>
-      [st.Action].flat().some((a: string) => a === 'dynamodb:PutItem' || a === 'dynamodb:DeleteItem'),
-    );
-    assert.equal(writes.length, 1, JSON.stringify(writes));
-    const leading = writes[0]!.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
-    const text = JSON.stringify(leading);
-    for (const partition of ['#LEASE', '#XREF#*', '#XNAME#*', '#AUDIT#*']) {
-      assert.ok(text.includes(partition), `${partition} in ${text}`);
+    const partitions = partitionsOf('reconciler');
+    for (const write of ['dynamodb:PutItem', 'dynamodb:DeleteItem']) {
+      assert.deepEqual(partitions.get(write), ['T#*#AUDIT#*', 'T#*#LEASE', 'T#*#XNAME#*', 'T#*#XREF#*']);
     }
-    assert.equal((leading as unknown[]).length, 4, text);
-    assert.ok(!text.includes('#WM') && !text.includes('INTENT'), 'no watermark or intent writes');
+    assert.ok(!partitions.has('dynamodb:UpdateItem'));
+  });
+
+  it('no function may scan the table or write the tenant directory beyond a status', () => {
+    for (const name of FUNCTION_NAMES) {
+      const partitions = partitionsOf(name);
+      assert.ok(!partitions.has('dynamodb:Scan') && !partitions.has('dynamodb:BatchWriteItem'), name);
+      for (const write of ['dynamodb:PutItem', 'dynamodb:DeleteItem']) {
+        assert.ok(!(partitions.get(write) ?? []).includes('TENANTS'), `${name}: ${write} on TENANTS`);
+      }
+    }
   });
 
   it('no function may put metric data (EMF log lines carry the metrics) or use wildcards for all resources', () => {

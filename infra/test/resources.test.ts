@@ -43,13 +43,14 @@ describe('resource inventory', () => {
       'AWS::IAM::Role': 7, // 5 functions + 2 schedules
       'AWS::IAM::Policy': 5,
       'AWS::Scheduler::Schedule': 2,
-      'AWS::SecretsManager::Secret': 3,
+      'AWS::SecretsManager::Secret': 1,
       'AWS::S3::Bucket': 2,
       'AWS::S3::BucketPolicy': 2,
       'AWS::SNS::Topic': 1,
       'AWS::SNS::TopicPolicy': 1,
       'AWS::SNS::Subscription': 1,
-      'AWS::CloudWatch::Alarm': 19,
+      'AWS::CloudWatch::Alarm': 20,
+      'AWS::CloudWatch::Dashboard': 1,
     };
     for (const [type, count] of Object.entries(expected)) template.resourceCountIs(type, count);
     const types = new Set(Object.values(resources).map((r) => r.Type));
@@ -171,9 +172,9 @@ describe('SQS queues', () => {
     });
   }
 
-  it('event sources: batch 10, max concurrency 2', () => {
+  it('event sources: batch 10, max concurrency 4', () => {
     assert.equal(WORKER_EVENT_SOURCE.batchSize, 10);
-    assert.equal(WORKER_EVENT_SOURCE.maxConcurrency, 2);
+    assert.equal(WORKER_EVENT_SOURCE.maxConcurrency, 4);
     assert.equal(WORKER_EVENT_SOURCE.reportBatchItemFailures, true);
   });
 });
@@ -207,10 +208,10 @@ describe('Lambda functions', () => {
   });
 
   it('environment variables: each function gets exactly its contract', () => {
-    const common = [ENV.tableName, ENV.tenantId, ENV.rustLog];
-    const reckon = [ENV.clinikoSecretArn, ENV.reckonAppSecretArn, ENV.reckonTokensSecretArn];
+    const common = [ENV.tableName, ENV.tenantSecretPrefix, ENV.rustLog];
+    const reckon = [ENV.reckonAppSecretArn];
     const expected: Record<string, string[]> = {
-      poller: [...common, ENV.patientsQueueUrl, ENV.productsQueueUrl, ENV.invoicesQueueUrl, ENV.clinikoSecretArn],
+      poller: [...common, ENV.patientsQueueUrl, ENV.productsQueueUrl, ENV.invoicesQueueUrl],
       'patient-sync': [...common, ...reckon, ENV.maxReceiveCount],
       'product-sync': [...common, ...reckon, ENV.maxReceiveCount],
       'invoice-sync': [...common, ...reckon, ENV.maxReceiveCount],
@@ -219,7 +220,7 @@ describe('Lambda functions', () => {
     for (const name of FUNCTION_NAMES) {
       const vars = resources[functionId(resources, name)]!.Properties.Environment.Variables as Record<string, unknown>;
       assert.deepEqual(Object.keys(vars).sort(), expected[name]!.sort(), name);
-      assert.equal(vars[ENV.tenantId], 'default');
+      assert.equal(vars[ENV.tenantSecretPrefix], 'cliniko-reckon/tenants/');
       assert.equal(vars[ENV.rustLog], 'info');
       if (name.endsWith('-sync')) {
         assert.equal(vars[ENV.maxReceiveCount], String(MAX_RECEIVE_COUNT), `${name}: parks on the last receive`);
@@ -238,22 +239,38 @@ describe('Lambda functions', () => {
     assert.deepEqual(poller[ENV.tableName], { Ref: tableId });
     const secret = (desc: string) => findOne(resources, 'AWS::SecretsManager::Secret', (p) => p.Description.startsWith(desc));
     const rec = resources[functionId(resources, 'reconciler')]!.Properties.Environment.Variables;
-    assert.deepEqual(rec[ENV.clinikoSecretArn], { Ref: secret('Cliniko') });
     assert.deepEqual(rec[ENV.reckonAppSecretArn], { Ref: secret('Reckon One app') });
-    assert.deepEqual(rec[ENV.reckonTokensSecretArn], { Ref: secret('Reckon One OAuth') });
     const reports = findOne(resources, 'AWS::S3::Bucket', (p) => p.LoggingConfiguration !== undefined);
     assert.deepEqual(rec[ENV.reportBucket], { Ref: reports });
   });
 
-  it('tenant id and RUST_LOG come from props (context in bin/app.ts)', () => {
-    const t = Template.fromStack(buildStack({ tenantId: 'clinic-42', rustLog: 'debug' }).stack);
+  it('the secret prefix and RUST_LOG come from props (context in bin/app.ts)', () => {
+    const t = Template.fromStack(buildStack({ tenantSecretPrefix: 'acme/clinics/', rustLog: 'debug' }).stack);
     t.allResourcesProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ TENANT_ID: 'clinic-42', RUST_LOG: 'debug' }) },
+      Environment: { Variables: Match.objectLike({ TENANT_SECRET_PREFIX: 'acme/clinics/', RUST_LOG: 'debug' }) },
     });
   });
 
-  it('rejects a tenant id that cannot be a metric dimension or key prefix', () => {
-    assert.throws(() => buildStack({ tenantId: 'a b' }), /tenantId 'a b'/);
+  it('rejects a secret prefix that is not a secret-name folder', () => {
+    assert.throws(() => buildStack({ tenantSecretPrefix: 'a b/' }), /tenantSecretPrefix 'a b\/'/);
+    assert.throws(() => buildStack({ tenantSecretPrefix: 'no-slash' }), /tenantSecretPrefix/);
+  });
+
+  it('serves every clinic without a per-clinic resource: no TENANT_ID, one dashboard', () => {
+    for (const name of FUNCTION_NAMES) {
+      const vars = resources[functionId(resources, name)]!.Properties.Environment.Variables as Record<string, unknown>;
+      assert.equal(vars.TENANT_ID, undefined, name);
+    }
+    assert.equal(Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Dashboard').length, 1);
+    const body = JSON.stringify(Object.values(resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard')!.Properties);
+    for (const metric of ['WatermarkAgeSeconds', 'PollFailures', 'ReconciliationMismatches', 'ReckonReauthorizationNeeded']) {
+      const searches = body.split("SEARCH('").slice(1).map((part) => part.split("'")[0]!);
+      assert.ok(
+        searches.some((q) => q.startsWith('{ClinikoReckonSync,TenantId} MetricName=') && q.includes(metric)),
+        `per-tenant ${metric}`,
+      );
+    }
+    assert.match(body, /ApproximateAgeOfOldestMessage/);
   });
 });
 
@@ -286,11 +303,8 @@ describe('schedules', () => {
 });
 
 describe('secrets', () => {
-  for (const [desc, fields] of [
-    ['Cliniko API key', ['api_key', 'user_agent']],
-    ['Reckon One app credentials', ['client_id', 'client_secret', 'subscription_key']],
-    ['Reckon One OAuth tokens', ['access_token', 'expires_at', 'refresh_token']],
-  ] as const) {
+  // Only the consultancy's app: each clinic's secrets are written by `tenants add --aws`.
+  for (const [desc, fields] of [['Reckon One app credentials', ['client_id', 'client_secret', 'subscription_key']]] as const) {
     it(`${desc}: KMS-encrypted, JSON fields ${fields.join(', ')}, no value in the template`, () => {
       const id = findOne(resources, 'AWS::SecretsManager::Secret', (p) => p.Description.startsWith(desc));
       const p = resources[id]!.Properties;

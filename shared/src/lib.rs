@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod cliniko;
+pub mod config;
 pub mod domain;
 pub mod mapping;
 pub mod pipeline;

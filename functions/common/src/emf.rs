@@ -13,6 +13,9 @@ pub enum Metric {
     /// 1 when a Reckon call found the refresh token dead: run `cliniko-reckon connect`.
     ReckonReauthorizationNeeded,
     ReconciliationMismatches,
+    /// 1 for each tenant poll that failed or could not start (misconfigured, Cliniko
+    /// unreadable): the per-tenant series says which clinic.
+    PollFailures,
 }
 
 impl Metric {
@@ -21,6 +24,7 @@ impl Metric {
             Metric::WatermarkAgeSeconds => "WatermarkAgeSeconds",
             Metric::ReckonReauthorizationNeeded => "ReckonReauthorizationNeeded",
             Metric::ReconciliationMismatches => "ReconciliationMismatches",
+            Metric::PollFailures => "PollFailures",
         }
     }
 
@@ -32,21 +36,16 @@ impl Metric {
     }
 }
 
-fn tenant() -> String {
-    std::env::var("TENANT_ID")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| "default".into())
-}
-
-/// The EMF document for one value, dimensioned by tenant.
+/// The EMF document for one value, published twice: per tenant (`TenantId`, for the
+/// dashboard and a clinic's own graphs) and over all tenants (no dimension, the series the
+/// alarms read, so a clinic added later is covered without a deploy).
 pub fn document(metric: Metric, value: f64, tenant: &str, at_ms: i64) -> serde_json::Value {
     json!({
         "_aws": {
             "Timestamp": at_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["TenantId"]],
+                "Dimensions": [["TenantId"], []],
                 "Metrics": [{"Name": metric.name(), "Unit": metric.unit()}]
             }]
         },
@@ -56,13 +55,8 @@ pub fn document(metric: Metric, value: f64, tenant: &str, at_ms: i64) -> serde_j
 }
 
 /// Writes the metric to stdout, where Lambda's log capture hands it to CloudWatch.
-pub fn emit(metric: Metric, value: f64) {
-    let doc = document(
-        metric,
-        value,
-        &tenant(),
-        chrono::Utc::now().timestamp_millis(),
-    );
+pub fn emit(metric: Metric, value: f64, tenant: &str) {
+    let doc = document(metric, value, tenant, chrono::Utc::now().timestamp_millis());
     println!("{doc}");
 }
 
@@ -92,9 +86,9 @@ pub fn reconciliation_document(
     doc
 }
 
-pub fn emit_reconciliation(total: u64, per_category: &[(&str, u64)]) {
+pub fn emit_reconciliation(tenant: &str, total: u64, per_category: &[(&str, u64)]) {
     let doc = reconciliation_document(
-        &tenant(),
+        tenant,
         total,
         per_category,
         chrono::Utc::now().timestamp_millis(),
@@ -117,6 +111,7 @@ mod tests {
         let set = &d["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(set["Namespace"], NAMESPACE);
         assert_eq!(set["Dimensions"][0][0], "TenantId");
+        assert_eq!(set["Dimensions"][1], json!([]), "the all-tenants series");
         let names: Vec<&str> = set["Metrics"]
             .as_array()
             .unwrap()
@@ -172,6 +167,7 @@ mod tests {
             Metric::WatermarkAgeSeconds,
             Metric::ReckonReauthorizationNeeded,
             Metric::ReconciliationMismatches,
+            Metric::PollFailures,
         ] {
             assert!(constants.contains(m.name()), "{}", m.name());
         }

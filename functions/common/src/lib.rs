@@ -6,18 +6,19 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use cliniko_reckon::domain::{EntityKind, TenantId};
-use cliniko_reckon::pipeline::disposition::{Disposition, RetryPolicy, disposition, park};
+use cliniko_reckon::pipeline::disposition::{Disposition, RetryPolicy, disposition, hold, park};
 use cliniko_reckon::pipeline::requeue::{Requeue, requeue_failures};
 use cliniko_reckon::pipeline::{
     PipelineError, PollConfig, PollFailure, PollReport, Syncer, poll_every_kind,
 };
 use cliniko_reckon::ports::{
-    ClinikoSource, ReckonSink, StateStore, WORK_SCHEMA, WorkItem, WorkQueue,
+    ClinikoSource, ReckonSink, StateStore, TenantDirectory, WORK_SCHEMA, WorkItem, WorkQueue,
 };
 use futures_util::FutureExt;
 use serde::Serialize;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+pub use tenancy::{BuildForTenant, TenantUnavailable, Tenants};
 
 /// Why a message could not even be read: it goes to the DLQ as it is.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,18 @@ pub fn decode(
     accepts: &[EntityKind],
     serves: &TenantId,
 ) -> Result<WorkItem, PoisonMessage> {
+    let item = decode_any_tenant(body, accepts)?;
+    if item.tenant != *serves {
+        return Err(PoisonMessage::OtherTenant {
+            found: item.tenant,
+            serves: serves.clone(),
+        });
+    }
+    Ok(item)
+}
+
+/// Reads a queued work item of any tenant (the deployed workers serve them all).
+pub fn decode_any_tenant(body: &str, accepts: &[EntityKind]) -> Result<WorkItem, PoisonMessage> {
     let item: WorkItem =
         serde_json::from_str(body).map_err(|e| PoisonMessage::Unreadable(e.to_string()))?;
     if item.schema > WORK_SCHEMA {
@@ -47,12 +60,6 @@ pub fn decode(
     }
     if !accepts.contains(&item.record.kind()) {
         return Err(PoisonMessage::WrongQueue(item.record.kind()));
-    }
-    if item.tenant != *serves {
-        return Err(PoisonMessage::OtherTenant {
-            found: item.tenant,
-            serves: serves.clone(),
-        });
     }
     Ok(item)
 }
@@ -65,12 +72,27 @@ fn receive_count(message: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// One SQS batch for a sync worker, with the pipeline's one failure policy
-/// ([`disposition`]): applied messages are deleted; a passing failure comes back on the
-/// queue after the visibility timeout; a permanent one, or a passing one on its last
-/// receive (`max_receives`, the queue's `maxReceiveCount`), is recorded with its reason (for
-/// `status`, the report and the alarm) and left to reach the DLQ; a lost Reckon connection
-/// keeps the message and raises the reconnect alarm.
+/// A message that decoded to a work item.
+struct Delivered {
+    message_id: String,
+    receives: u32,
+    item: WorkItem,
+}
+
+fn failure(message_id: &str) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = message_id.to_string();
+    failure
+}
+
+/// After this many passing failures in a row, a tenant's Reckon (or Cliniko) is taken to be
+/// down: the rest of its messages in the batch go back untried instead of each waiting out
+/// its own timeouts, so the batch (and the other tenants' messages in it) is not held up.
+const OUTAGE_AFTER: u32 = 2;
+
+/// One SQS batch for a sync worker serving one tenant's syncer (`serves`); a message of
+/// another tenant is poison. The deployed workers serve every tenant of the directory
+/// through [`handle_tenant_batch`]; both share [`apply_in_order`].
 pub async fn handle_batch<S, R, St>(
     syncer: &Syncer<S, R, St>,
     event: SqsEvent,
@@ -83,43 +105,218 @@ where
     R: ReckonSink,
     St: StateStore,
 {
+    let mut response = SqsBatchResponse::default();
+    let mut group = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        match decode(message.body.as_deref().unwrap_or_default(), accepts, serves) {
+            Ok(item) => group.push(Delivered {
+                message_id: id,
+                receives: receive_count(&message),
+                item,
+            }),
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, "poison message");
+                response.batch_item_failures.push(failure(&id));
+            }
+        }
+    }
+    let outcome = apply_in_order(syncer, serves, &group, max_receives, None, |_| async {
+        Ok(true)
+    })
+    .await?;
+    response
+        .batch_item_failures
+        .extend(outcome.failed.iter().map(|id| failure(id)));
+    Ok(response)
+}
+
+/// One SQS batch for a sync worker serving every tenant of the directory: the messages are
+/// grouped by tenant and the groups applied concurrently, each in its own order, so one
+/// clinic's slow or failing Reckon never holds up another's records. A paused tenant's
+/// records, and those of a tenant that needs Reckon connected again, are kept as passing
+/// failures and deleted from the queue (the poller's re-queue brings them back once the
+/// tenant is active); a record of an unknown tenant is poison.
+pub async fn handle_tenant_batch<D, B, S, R, St>(
+    tenants: &Tenants<D, B>,
+    event: SqsEvent,
+    accepts: &[EntityKind],
+    max_receives: u32,
+) -> SqsBatchResponse
+where
+    D: TenantDirectory,
+    B: BuildForTenant<Built = Syncer<S, R, St>> + HoldState<St>,
+    S: ClinikoSource,
+    R: ReckonSink,
+    St: StateStore,
+{
+    let mut response = SqsBatchResponse::default();
+    let mut groups: std::collections::BTreeMap<TenantId, Vec<Delivered>> = Default::default();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        match decode_any_tenant(message.body.as_deref().unwrap_or_default(), accepts) {
+            Ok(item) => groups
+                .entry(item.tenant.clone())
+                .or_default()
+                .push(Delivered {
+                    message_id: id,
+                    receives: receive_count(&message),
+                    item,
+                }),
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, "poison message");
+                response.batch_item_failures.push(failure(&id));
+            }
+        }
+    }
+    let runs = groups.iter().map(|(tenant, group)| async move {
+        let failed = tenant_group(tenants, tenant, group, max_receives).await;
+        match failed {
+            Ok(failed) => failed,
+            Err(e) => {
+                // The tenant's own state store failed: its messages come back, the
+                // other tenants' results stand.
+                tracing::error!(tenant = %tenant, error = %e, "recording the batch's outcome failed");
+                group.iter().map(|d| d.message_id.clone()).collect()
+            }
+        }
+    });
+    for failed in futures_util::future::join_all(runs).await {
+        response
+            .batch_item_failures
+            .extend(failed.iter().map(|id| failure(id)));
+    }
+    response
+}
+
+/// Where a worker records the work it holds for a tenant it cannot sync now.
+pub trait HoldState<St>: Send + Sync {
+    fn state(&self, tenant: &TenantId) -> Result<St, cliniko_reckon::ports::StateError>;
+}
+
+async fn tenant_group<D, B, S, R, St>(
+    tenants: &Tenants<D, B>,
+    tenant: &TenantId,
+    group: &[Delivered],
+    max_receives: u32,
+) -> Result<Vec<String>, PipelineError>
+where
+    D: TenantDirectory,
+    B: BuildForTenant<Built = Syncer<S, R, St>> + HoldState<St>,
+    S: ClinikoSource,
+    R: ReckonSink,
+    St: StateStore,
+{
+    let unavailable = match tenants.get(tenant).await {
+        Ok(syncer) => {
+            let known = tenants.outage(tenant).await;
+            let outcome = apply_in_order(
+                &syncer,
+                tenant,
+                group,
+                max_receives,
+                known.clone(),
+                |reason| async move { tenants.needs_reconnect(tenant, &reason).await },
+            )
+            .await?;
+            // A known outage simply runs out (`Tenants::outage_rest`); the next batch tries.
+            if let (Some(why), None) = (&outcome.outage, known) {
+                tenants.mark_outage(tenant, why).await;
+            }
+            return Ok(outcome.failed);
+        }
+        Err(unavailable) => unavailable,
+    };
+    let reason = unavailable.to_string();
+    if matches!(unavailable, TenantUnavailable::Unknown(_)) {
+        tracing::error!(tenant = %tenant, "poison: {reason}");
+        return Ok(group.iter().map(|d| d.message_id.clone()).collect());
+    }
+    let state = tenants.builder().state(tenant)?;
+    let mut failed = Vec::new();
+    for d in group {
+        let last = d.receives >= max_receives;
+        if unavailable.holds_work() || last {
+            hold(&state, &d.item.record, &reason, d.receives, Utc::now()).await?;
+        }
+        if !unavailable.holds_work() {
+            failed.push(d.message_id.clone());
+        }
+    }
+    if matches!(unavailable, TenantUnavailable::Misconfigured { .. }) {
+        tracing::error!(tenant = %tenant, held = group.len(), "{reason}");
+    } else {
+        tracing::warn!(tenant = %tenant, held = group.len(), "{reason}");
+    }
+    Ok(failed)
+}
+
+/// What one tenant's group of messages came to.
+struct GroupOutcome {
+    /// Message ids to report as failed.
+    failed: Vec<String>,
+    /// Set when the group met an outage (its service kept failing for a passing reason).
+    outage: Option<String>,
+}
+
+/// One tenant's messages in order, with the pipeline's one failure policy
+/// ([`disposition`]): applied messages are deleted; a passing failure comes back on the
+/// queue after the visibility timeout; a permanent one, or a passing one on its last
+/// receive (`max_receives`, the queue's `maxReceiveCount`), is recorded with its reason (for
+/// `status`, the report and the alarm) and left to reach the DLQ. A lost Reckon connection
+/// stops the tenant (`stop_tenant` marks it; true when this call did, so the alarm fires
+/// once): that record and the rest of the group are kept as passing failures and deleted.
+///
+/// After [`OUTAGE_AFTER`] passing failures in a row (or when `known_outage` says the
+/// tenant's service failed moments ago), the rest of the group is not tried: each message
+/// goes back to the queue, and on its last receive is kept as a passing failure and deleted
+/// (an outage is not the record's fault; the poller's re-queue brings it back).
+async fn apply_in_order<S, R, St, F, Fut>(
+    syncer: &Syncer<S, R, St>,
+    tenant: &TenantId,
+    group: &[Delivered],
+    max_receives: u32,
+    known_outage: Option<String>,
+    stop_tenant: F,
+) -> Result<GroupOutcome, PipelineError>
+where
+    S: ClinikoSource,
+    R: ReckonSink,
+    St: StateStore,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, cliniko_reckon::ports::StateError>>,
+{
     // SQS waits the visibility timeout between receives; only the count matters here.
     let retry = RetryPolicy {
         max_attempts: max_receives,
         ..RetryPolicy::default()
     };
-    let mut response = SqsBatchResponse::default();
-    for message in event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let mut fail = |id: String| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        };
-        let body = message.body.as_deref().unwrap_or_default();
-        let item = match decode(body, accepts, serves) {
-            Ok(item) => item,
-            Err(e) => {
-                tracing::error!(message_id = %id, error = %e, "poison message");
-                fail(id);
-                continue;
+    let mut failed = Vec::new();
+    let mut stopped: Option<String> = None;
+    let mut passing_in_a_row = 0u32;
+    let mut outage = known_outage;
+    let mut untried = 0usize;
+    for d in group {
+        let record = &d.item.record;
+        if let Some(reason) = &stopped {
+            hold(&syncer.state, record, reason, d.receives, Utc::now()).await?;
+            continue;
+        }
+        if let Some(why) = &outage {
+            untried += 1;
+            if d.receives >= max_receives {
+                let reason = format!("not tried, the tenant's service was failing: {why}");
+                hold(&syncer.state, record, &reason, d.receives, Utc::now()).await?;
+            } else {
+                failed.push(d.message_id.clone());
             }
-        };
-        let record = &item.record;
-        // The last line of defence: nothing a record contains may panic the batch (the
-        // later messages would never be tried). A panic is that record's failure alone.
-        let applied = match AssertUnwindSafe(syncer.apply(record)).catch_unwind().await {
-            Ok(result) => result,
-            Err(panic) => Err(PipelineError::Internal(format!(
-                "{} {}: the sync panicked applying it ({}); it is parked for a person",
-                record.kind(),
-                record.id(),
-                panic_message(panic.as_ref())
-            ))),
-        };
-        let e = match applied {
+            continue;
+        }
+        let e = match apply_guarded(syncer, record).await {
             Ok(applied) => {
+                passing_in_a_row = 0;
                 tracing::info!(
+                    tenant = %tenant,
                     kind = %record.kind(),
                     cliniko_id = %record.id(),
                     outcome = applied.outcome.as_str(),
@@ -129,24 +326,65 @@ where
             }
             Err(e) => e,
         };
-        let receives = receive_count(&message);
-        match disposition(&e, receives, &retry) {
+        match disposition(&e, d.receives, &retry) {
             Disposition::StopTenant => {
-                // Nothing works until someone reconnects: alarm, and keep the message.
-                tracing::error!(error = %e, "Reckon needs to be connected again");
-                emf::emit(emf::Metric::ReckonReauthorizationNeeded, 1.0);
+                let reason = format!("kept until Reckon is connected again: {e}");
+                if stop_tenant(reason.clone()).await? {
+                    tracing::error!(tenant = %tenant, error = %e, "Reckon needs to be connected again");
+                    emf::emit(
+                        emf::Metric::ReckonReauthorizationNeeded,
+                        1.0,
+                        tenant.as_str(),
+                    );
+                }
+                hold(&syncer.state, record, &reason, d.receives, Utc::now()).await?;
+                stopped = Some(reason);
+                continue;
             }
             Disposition::Retry { .. } => {
-                tracing::warn!(kind = %record.kind(), cliniko_id = %record.id(), receives, error = %e, "will retry");
+                tracing::warn!(tenant = %tenant, kind = %record.kind(), cliniko_id = %record.id(), receives = d.receives, error = %e, "will retry");
             }
             Disposition::Park => {
-                tracing::error!(kind = %record.kind(), cliniko_id = %record.id(), receives, error = %e, "failed");
-                park(&syncer.state, record, &e, receives, Utc::now()).await?;
+                tracing::error!(tenant = %tenant, kind = %record.kind(), cliniko_id = %record.id(), receives = d.receives, error = %e, "failed");
+                park(&syncer.state, record, &e, d.receives, Utc::now()).await?;
             }
         }
-        fail(id);
+        failed.push(d.message_id.clone());
+        if e.is_retryable() && !matches!(e, PipelineError::InProgress(_)) {
+            passing_in_a_row += 1;
+            if passing_in_a_row >= OUTAGE_AFTER {
+                outage = Some(e.to_string());
+            }
+        } else {
+            passing_in_a_row = 0;
+        }
     }
-    Ok(response)
+    if untried > 0 {
+        tracing::warn!(tenant = %tenant, untried, "the tenant's service is failing; the rest of its batch was not tried");
+    }
+    Ok(GroupOutcome { failed, outage })
+}
+
+/// The last line of defence: nothing a record contains may panic the batch (the later
+/// messages would never be tried). A panic is that record's failure alone.
+async fn apply_guarded<S, R, St>(
+    syncer: &Syncer<S, R, St>,
+    record: &cliniko_reckon::domain::Record,
+) -> Result<cliniko_reckon::pipeline::Applied, PipelineError>
+where
+    S: ClinikoSource,
+    R: ReckonSink,
+    St: StateStore,
+{
+    match AssertUnwindSafe(syncer.apply(record)).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(PipelineError::Internal(format!(
+            "{} {}: the sync panicked applying it ({}); it is parked for a person",
+            record.kind(),
+            record.id(),
+            panic_message(panic.as_ref())
+        ))),
+    }
 }
 
 /// What a panic said, when it said it with a string.
@@ -228,6 +466,96 @@ where
     Ok(summary)
 }
 
+/// What the poller needs of one tenant: its Cliniko source, its state and the queues that
+/// stamp its id on every message.
+pub trait TenantPollParts: Send + Sync {
+    type Source: ClinikoSource;
+    type State: StateStore;
+    type Queue: WorkQueue;
+    fn parts(&self) -> (&Self::Source, &Self::State, &Self::Queue);
+}
+
+/// How one tenant's poll went.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantPolled {
+    pub tenant: TenantId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<PollSummary>,
+    /// Why the tenant was not polled (paused, needs reconnecting, misconfigured), or why its
+    /// poll failed; the other tenants are polled all the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// The poller's invocation for every tenant of the directory: each active tenant's rounds
+/// run concurrently (`concurrency` at a time) with the tenant's own Cliniko client and
+/// pacing, so one clinic's slow or failing Cliniko never delays another's changes. Returns
+/// one entry per tenant; only a directory that cannot be read fails the invocation.
+pub async fn poll_tenants<D, B>(
+    tenants: &Tenants<D, B>,
+    plan: &PollLoop,
+    concurrency: usize,
+) -> Result<Vec<TenantPolled>, cliniko_reckon::ports::StateError>
+where
+    D: TenantDirectory,
+    B: BuildForTenant,
+    B::Built: TenantPollParts,
+{
+    use futures_util::StreamExt;
+    let entries = tenants.all().await?;
+    let polls = entries.into_iter().map(|entry| async move {
+        let tenant = entry.id.clone();
+        let parts = match tenants.for_entry(&entry).await {
+            Ok(parts) => parts,
+            Err(why) => {
+                if matches!(
+                    why,
+                    TenantUnavailable::Misconfigured { .. } | TenantUnavailable::Passing { .. }
+                ) {
+                    tracing::error!(tenant = %tenant, "not polled: {why}");
+                    emf::emit(emf::Metric::PollFailures, 1.0, tenant.as_str());
+                }
+                return TenantPolled {
+                    tenant,
+                    summary: None,
+                    skipped: Some(why.to_string()),
+                };
+            }
+        };
+        let (source, state, queue) = parts.parts();
+        let started = std::time::Instant::now();
+        match poll_rounds(source, state, queue, plan).await {
+            Ok(summary) => {
+                let per_round = started.elapsed().as_secs_f64() / f64::from(summary.rounds.max(1));
+                if summary.errors.is_empty() {
+                    emf::emit(emf::Metric::WatermarkAgeSeconds, per_round, tenant.as_str());
+                } else {
+                    emf::emit(emf::Metric::PollFailures, 1.0, tenant.as_str());
+                }
+                tracing::info!(tenant = %tenant, rounds = summary.rounds, enqueued = summary.enqueued, "polled");
+                TenantPolled {
+                    tenant,
+                    summary: Some(summary),
+                    skipped: None,
+                }
+            }
+            Err(e) => {
+                tracing::error!(tenant = %tenant, error = %e, "polling failed");
+                emf::emit(emf::Metric::PollFailures, 1.0, tenant.as_str());
+                TenantPolled {
+                    tenant,
+                    summary: None,
+                    skipped: Some(format!("polling failed: {e}")),
+                }
+            }
+        }
+    });
+    Ok(futures_util::stream::iter(polls)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await)
+}
+
 /// What one reconciler run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReconcileOutcome {
@@ -248,6 +576,19 @@ pub fn repair_requested(event: &serde_json::Value) -> bool {
         .get("repair")
         .and_then(serde_json::Value::as_bool)
         .unwrap_or(false)
+}
+
+/// The tenant a reconciler invocation names (`{"tenant": "clinic-a"}`), if any.
+pub fn tenant_requested(event: &serde_json::Value) -> Result<Option<TenantId>, String> {
+    match event.get("tenant") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(t)) => TenantId::new(t)
+            .map(Some)
+            .map_err(|e| format!("event field tenant: {e}")),
+        Some(other) => Err(format!(
+            "event field tenant: expected a tenant id, got {other}"
+        )),
+    }
 }
 
 /// The reconciler's invocation: the shared reconcile-and-publish step (reports to S3 on
@@ -287,7 +628,7 @@ where
         .iter()
         .map(|c| (c.key(), report.count(*c)))
         .collect();
-    emf::emit_reconciliation(report.total(), &per_category);
+    emf::emit_reconciliation(tenant, report.total(), &per_category);
     Ok(ReconcileOutcome {
         mismatches: report.total(),
         summary: report.summary.clone(),
@@ -312,5 +653,6 @@ pub enum ReconcilerError {
 pub mod emf;
 #[cfg(feature = "aws")]
 pub mod runtime;
+pub mod tenancy;
 #[cfg(feature = "aws")]
 pub mod wiring;

@@ -1,12 +1,12 @@
 //! The Lambda entry points: build everything once per execution environment (outside the
 //! handler), then serve events. Each function's `main.rs` calls one of these.
 
-use crate::wiring::Aws;
-use crate::{PollLoop, emf, handle_batch, poll_rounds};
+use crate::wiring::{Aws, PollParts, PollerBuilder, ReconcilerBuilder, WorkerBuilder};
+use crate::{PollLoop, TenantPollParts, Tenants, handle_tenant_batch, poll_tenants};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cliniko_reckon::domain::EntityKind;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// JSON logs without timestamps (CloudWatch adds them), level from `RUST_LOG`.
 pub fn init_logging() {
@@ -20,17 +20,18 @@ pub fn init_logging() {
         .init();
 }
 
-/// A sync worker for the entity types its queue carries.
+/// A sync worker for the entity types its queue carries, serving every tenant.
 pub async fn run_sync_worker(accepts: &'static [EntityKind]) -> Result<(), Error> {
     init_logging();
     let aws = Aws::from_env().await?;
-    let syncer = aws.syncer().await?;
-    let (syncer, serves) = (&syncer, &aws.tenant);
+    let app = aws.reckon_app().await?;
+    let tenants = Tenants::new(aws.directory(), WorkerBuilder { aws, app });
     // As the stack sets it from the queue's redrive policy (infra/lib/entity-queue.ts).
     let max_receives = env_number("MAX_RECEIVE_COUNT", 5, 1, 1000)? as u32;
+    let tenants = &tenants;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse =
-            handle_batch(syncer, event.payload, accepts, max_receives, serves).await?;
+            handle_tenant_batch(tenants, event.payload, accepts, max_receives).await;
         Ok::<_, Error>(response)
     }))
     .await
@@ -50,74 +51,94 @@ fn env_number(name: &str, default: u64, min: u64, max: u64) -> Result<u64, Error
     }
 }
 
-/// The poller: `POLL_ROUNDS` rounds (default 1), `POLL_PAUSE_SECONDS` apart (default 10),
-/// per scheduled invocation; emits the poller-lag metric after each successful invocation.
+/// The poller: for every active tenant, `POLL_ROUNDS` rounds (default 1),
+/// `POLL_PAUSE_SECONDS` apart (default 10), `POLL_CONCURRENCY` tenants at once (default 16),
+/// per scheduled invocation.
 pub async fn run_poller() -> Result<(), Error> {
     init_logging();
     let aws = Aws::from_env().await?;
-    let source = aws.cliniko().await?;
-    let state = aws.state()?;
-    let queue = aws.queue()?;
+    let queues = Aws::queue_urls()?;
+    let tenants = Tenants::new(aws.directory(), PollerBuilder { aws, queues });
     let plan = PollLoop {
         rounds: env_number("POLL_ROUNDS", 1, 1, 12)? as u32,
         pause: Duration::from_secs(env_number("POLL_PAUSE_SECONDS", 10, 0, 60)?),
         ..PollLoop::default()
     };
-    let (source, state, queue, plan) = (&source, &state, &queue, &plan);
+    let concurrency = env_number("POLL_CONCURRENCY", 16, 1, 256)? as usize;
+    let (tenants, plan) = (&tenants, &plan);
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
-            let started = Instant::now();
-            let summary = poll_rounds(source, state, queue, plan).await?;
-            let per_round = started.elapsed().as_secs_f64() / f64::from(summary.rounds.max(1));
-            emf::emit(emf::Metric::WatermarkAgeSeconds, per_round);
-            tracing::info!(
-                rounds = summary.rounds,
-                enqueued = summary.enqueued,
-                "polled"
-            );
-            Ok::<_, Error>(serde_json::to_value(&summary)?)
+            let polled = poll_tenants(tenants, plan, concurrency).await?;
+            Ok::<_, Error>(serde_json::to_value(&polled)?)
         },
     ))
     .await
 }
 
-/// The nightly reconciler: reads both sides in full, writes the report to S3 and emits the
-/// mismatch counts (the alarm fires on any).
+/// The nightly reconciler: for every active tenant (or the one the event names,
+/// `{"tenant": "clinic-a"}`), reads both sides in full, writes the report under the
+/// tenant's prefix in S3 and emits the mismatch counts (the alarm fires on any). One
+/// tenant's failure is reported and the others still run.
 pub async fn run_reconciler() -> Result<(), Error> {
     init_logging();
     let aws = Aws::from_env().await?;
-    let source = aws.cliniko().await?;
-    let mut book = aws.reckon().await?;
-    let state = aws.state()?;
+    let app = aws.reckon_app().await?;
     let reports = aws.reports()?;
-    let queue = aws.queue()?;
-    // The reconciler compares with the mapping the workers write with.
-    let mut mapping = crate::wiring::mapping_from_env();
-    crate::wiring::checked_accounts(&mut book, &mut mapping).await?;
-    let tenant = aws.tenant.to_string();
-    let (source, book, state, reports, queue, mapping, tenant) =
-        (&source, &book, &state, &reports, &queue, &mapping, &tenant);
+    let queues = Aws::queue_urls()?;
+    let tenants = Tenants::new(aws.directory(), ReconcilerBuilder { aws, app, queues });
+    let (tenants, reports) = (&tenants, &reports);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let repair_into = crate::repair_requested(&event.payload).then_some(queue);
-            let outcome = crate::reconcile_and_publish(
-                source,
-                book,
-                state,
-                mapping,
-                tenant,
-                reports,
-                repair_into,
-            )
-            .await?;
-            tracing::info!(
-                mismatches = outcome.mismatches,
-                report = %outcome.report_key,
-                repaired = ?outcome.repair,
-                "reconciled"
-            );
-            Ok::<_, Error>(serde_json::to_value(&outcome)?)
+            let only = crate::tenant_requested(&event.payload)?;
+            let repair = crate::repair_requested(&event.payload);
+            let mut results = serde_json::Map::new();
+            for entry in tenants.all().await? {
+                if only.as_ref().is_some_and(|t| *t != entry.id) {
+                    continue;
+                }
+                let tenant = entry.id.clone();
+                let outcome = match tenants.for_entry(&entry).await {
+                    Err(why) => serde_json::json!({ "skipped": why.to_string() }),
+                    Ok(parts) => match crate::reconcile_and_publish(
+                        &parts.source,
+                        &parts.book,
+                        &parts.state,
+                        &parts.mapping,
+                        tenant.as_str(),
+                        reports,
+                        repair.then_some(&parts.queue),
+                    )
+                    .await
+                    {
+                        Ok(outcome) => {
+                            tracing::info!(
+                                tenant = %tenant,
+                                mismatches = outcome.mismatches,
+                                report = %outcome.report_key,
+                                repaired = ?outcome.repair,
+                                "reconciled"
+                            );
+                            serde_json::to_value(&outcome)?
+                        }
+                        Err(e) => {
+                            tracing::error!(tenant = %tenant, error = %e, "reconciliation failed");
+                            serde_json::json!({ "error": e.to_string() })
+                        }
+                    },
+                };
+                results.insert(tenant.to_string(), outcome);
+            }
+            Ok::<_, Error>(serde_json::Value::Object(results))
         },
     ))
     .await
+}
+
+impl TenantPollParts for PollParts {
+    type Source = cliniko_reckon::cliniko::ClinikoClient;
+    type State = cliniko_reckon::adapters::aws::DynamoState;
+    type Queue = cliniko_reckon::adapters::aws::SqsQueue;
+    fn parts(&self) -> (&Self::Source, &Self::State, &Self::Queue) {
+        (&self.source, &self.state, &self.queue)
+    }
 }

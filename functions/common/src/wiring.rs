@@ -1,33 +1,42 @@
-//! Cold-start wiring shared by the functions: configuration from the environment (the
-//! contract with `infra/lib/constants.ts`), secrets read once, clients built once.
+//! Cold-start wiring shared by the functions: the deployment's settings from the
+//! environment (the contract with `infra/lib/constants.ts`), and for each tenant of the
+//! directory its clients, built from the tenant item's configuration and the tenant's
+//! secrets the first time the tenant comes by.
 //!
 //! | Variable | Used by | Meaning |
 //! |---|---|---|
-//! | `TABLE_NAME` | all | the state table |
-//! | `TENANT_ID` | all | the clinic this deployment serves (default `default`) |
+//! | `TABLE_NAME` | all | the state table (tenant items, every tenant's state) |
 //! | `PATIENTS_QUEUE_URL`, `PRODUCTS_QUEUE_URL`, `INVOICES_QUEUE_URL` | poller, reconciler | work queues (the reconciler queues repairs) |
-//! | `CLINIKO_SECRET_ARN` | all | `{"api_key", "user_agent"}` (or the bare key) |
-//! | `RECKON_APP_SECRET_ARN` | workers, reconciler | `{"client_id", "client_secret", "subscription_key"}` |
-//! | `RECKON_TOKENS_SECRET_ARN` | workers, reconciler | the OAuth token pair (read and rotated) |
-//! | `RECKON_BOOK_ID` | workers, reconciler | the Reckon book's GUID (else `book_id` in the app secret) |
-//! | `REPORT_BUCKET` | reconciler | the S3 bucket for reconciliation reports |
-//! | `CLINIKO_USER_AGENT` | all | when the Cliniko secret has no `user_agent` |
-//! | `CLINIKO_BASE_URL`, `RECKON_API_BASE_URL`, `RECKON_IDENTITY_URL`, `RECKON_RECEIPT_ACCOUNT` | optional | endpoint and account overrides |
-//! | `MAPPING_PRODUCT_INCOME_ACCOUNT`, `MAPPING_SERVICE_INCOME_ACCOUNT` | optional, workers and reconciler | income accounts (default `Sales`, `Income`), checked against the book at cold start |
+//! | `TENANT_SECRET_PREFIX` | all | where each tenant's secrets are: `{prefix}{tenant}/cliniko` (`{"api_key"}` or the bare key) and `{prefix}{tenant}/reckon-tokens` (the OAuth token pair, read and rotated); default `cliniko-reckon/tenants/` |
+//! | `RECKON_APP_SECRET_ARN` | workers, reconciler | the consultancy's Reckon app, one for every tenant: `{"client_id", "client_secret", "subscription_key"}` |
+//! | `REPORT_BUCKET` | reconciler | the S3 bucket for reconciliation reports (under each tenant's prefix) |
+//! | `CLINIKO_USER_AGENT` | all | when a tenant's configuration names no `cliniko.user_agent` |
+//! | `MAX_RECEIVE_COUNT` | workers | the queue's `maxReceiveCount` |
+//! | `POLL_ROUNDS`, `POLL_PAUSE_SECONDS`, `POLL_CONCURRENCY` | poller | rounds per invocation, the pause between them, tenants polled at once |
+//!
+//! A tenant's configuration is the same TOML a clinic's file holds locally
+//! (`cliniko_reckon::config`), minus credentials, which live in its secrets: a tenant item
+//! that carries one is refused, naming the key. Its Reckon book is `reckon.book_id`; endpoint
+//! overrides (`cliniko.base_url`, `reckon.api_base_url`, `reckon.identity_url`), accounts,
+//! mapping and pacing come from the same file.
 //!
 //! The AWS endpoint comes from the SDK's own configuration (`AWS_ENDPOINT_URL` for a local
 //! emulator); there is no local-mode switch.
 
+use crate::HoldState;
+use crate::tenancy::{BuildForTenant, TenantUnavailable, Tenants};
 use cliniko_reckon::adapters::aws::{
-    DynamoState, LeasedTokenStore, QueueUrls, S3Reports, SecretsTokenStore, SqsQueue, TokenLease,
+    AppSecretsError, DynamoState, DynamoTenants, LeasedTokenStore, QueueUrls, ReckonAppSecret,
+    S3Reports, SecretsTokenStore, SqsQueue, TokenLease, load_cliniko_api_key,
     load_reckon_app_secret, load_sdk_config,
 };
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
+use cliniko_reckon::config::{TenantConfig, parse_tenant_config};
 use cliniko_reckon::domain::{ReckonId, TenantId};
 use cliniko_reckon::mapping::MappingConfig;
 use cliniko_reckon::pipeline::Syncer;
+use cliniko_reckon::ports::{StateError, TenantEntry};
 use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
-use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use url::Url;
 
@@ -41,7 +50,13 @@ fn token_timeout_within_lease(configured: Duration) -> Duration {
     configured.min(LEASE_TTL / 3)
 }
 
-pub type LambdaSyncer = Syncer<ClinikoClient, ReckonClient<LeasedTokenStore>, DynamoState>;
+pub const DEFAULT_SECRET_PREFIX: &str = "cliniko-reckon/tenants/";
+const DEFAULT_RECKON_API: &str = "https://api.reckon.com/r1/v2";
+const DEFAULT_RECKON_IDENTITY: &str = "https://identity.reckon.com";
+const DEFAULT_RECEIPT_ACCOUNT: &str = "Undeposited Funds";
+
+pub type LambdaReckon = ReckonClient<LeasedTokenStore>;
+pub type LambdaSyncer = Syncer<ClinikoClient, LambdaReckon, DynamoState>;
 
 /// A configuration problem, naming the variable or secret; fatal at cold start.
 #[derive(Debug, thiserror::Error)]
@@ -55,173 +70,83 @@ fn var(name: &str) -> Result<String, WiringError> {
         .ok_or_else(|| WiringError(format!("environment variable {name} is not set")))
 }
 
-fn optional_url(name: &str) -> Result<Option<Url>, WiringError> {
-    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(v) => Url::parse(&v)
-            .map(Some)
-            .map_err(|e| WiringError(format!("{name} is not a valid URL: {e}"))),
-    }
+/// The secret names of one tenant, under the deployment's prefix.
+pub fn cliniko_secret_id(prefix: &str, tenant: &TenantId) -> String {
+    format!("{prefix}{tenant}/cliniko")
 }
 
-/// The AWS clients every function shares.
+pub fn tokens_secret_id(prefix: &str, tenant: &TenantId) -> String {
+    format!("{prefix}{tenant}/reckon-tokens")
+}
+
+/// The AWS clients and deployment settings every function shares.
+#[derive(Clone)]
 pub struct Aws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub table: String,
-    /// The clinic this deployment serves (`TENANT_ID`, default `default`), checked once.
-    pub tenant: TenantId,
+    /// Where each tenant's secrets are (`TENANT_SECRET_PREFIX`).
+    pub secret_prefix: String,
+    /// Used when a tenant's configuration names no `cliniko.user_agent`.
+    pub default_user_agent: Option<String>,
 }
 
 impl Aws {
     pub async fn from_env() -> Result<Aws, WiringError> {
         let sdk = load_sdk_config().await;
-        Ok(Aws {
-            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            s3: aws_sdk_s3::Client::new(&sdk),
-            table: var("TABLE_NAME")?,
-            tenant: match std::env::var("TENANT_ID")
-                .ok()
-                .filter(|t| !t.trim().is_empty())
-            {
-                Some(t) => TenantId::new(&t).map_err(|e| WiringError(format!("TENANT_ID: {e}")))?,
-                None => TenantId::default(),
-            },
-        })
+        Ok(Aws::new(&sdk, var("TABLE_NAME")?)
+            .with_secret_prefix(
+                std::env::var("TENANT_SECRET_PREFIX")
+                    .ok()
+                    .filter(|p| !p.trim().is_empty())
+                    .unwrap_or_else(|| DEFAULT_SECRET_PREFIX.into()),
+            )
+            .with_default_user_agent(var("CLINIKO_USER_AGENT").ok()))
     }
 
-    pub fn state(&self) -> Result<DynamoState, WiringError> {
+    pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Aws {
+        Aws {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            s3: aws_sdk_s3::Client::new(sdk),
+            table: table.into(),
+            secret_prefix: DEFAULT_SECRET_PREFIX.into(),
+            default_user_agent: None,
+        }
+    }
+
+    pub fn with_secret_prefix(mut self, prefix: impl Into<String>) -> Aws {
+        self.secret_prefix = prefix.into();
+        self
+    }
+
+    pub fn with_default_user_agent(mut self, agent: Option<String>) -> Aws {
+        self.default_user_agent = agent;
+        self
+    }
+
+    pub fn directory(&self) -> DynamoTenants {
+        DynamoTenants::new(self.dynamodb.clone(), self.table.clone())
+    }
+
+    pub fn state(&self, tenant: &TenantId) -> Result<DynamoState, StateError> {
         DynamoState::new(
             self.dynamodb.clone(),
             self.table.clone(),
-            self.tenant.to_string(),
+            tenant.to_string(),
         )
-        .map_err(|e| WiringError(format!("TENANT_ID: {e}")))
     }
 
-    /// The work queues, stamping this deployment's tenant on every message.
-    pub fn queue(&self) -> Result<SqsQueue, WiringError> {
-        Ok(SqsQueue::new(
-            self.sqs.clone(),
-            QueueUrls {
-                patients: var("PATIENTS_QUEUE_URL")?,
-                products: var("PRODUCTS_QUEUE_URL")?,
-                invoices: var("INVOICES_QUEUE_URL")?,
-            },
-        )
-        .for_tenant(self.tenant.clone()))
-    }
-
-    /// The Cliniko client from `CLINIKO_SECRET_ARN` (`{"api_key", "user_agent"}`).
-    pub async fn cliniko(&self) -> Result<ClinikoClient, WiringError> {
-        let arn = var("CLINIKO_SECRET_ARN")?;
-        let text = self
-            .secrets
-            .get_secret_value()
-            .secret_id(&arn)
-            .send()
-            .await
-            .map_err(|e| WiringError(format!("reading the Cliniko secret: {e}")))?
-            .secret_string()
-            .map(|s| SecretString::from(s.to_string()))
-            .ok_or_else(|| WiringError("the Cliniko secret has no value".into()))?;
-        #[derive(serde::Deserialize)]
-        struct Stored {
-            api_key: String,
-            #[serde(default)]
-            user_agent: Option<String>,
-        }
-        let (key, agent) = if text.expose_secret().trim_start().starts_with('{') {
-            let stored: Stored = serde_json::from_str(text.expose_secret()).map_err(|_| {
-                WiringError("the Cliniko secret must be {\"api_key\", \"user_agent\"}".into())
-            })?;
-            (stored.api_key, stored.user_agent)
-        } else {
-            (text.expose_secret().trim().to_string(), None)
-        };
-        let agent = match agent.filter(|a| !a.trim().is_empty()) {
-            Some(a) => a,
-            None => var("CLINIKO_USER_AGENT")?,
-        };
-        let mut cfg = ClinikoClientConfig::new(SecretString::from(key), agent);
-        cfg.base_url = optional_url("CLINIKO_BASE_URL")?;
-        ClinikoClient::new(cfg).map_err(|e| WiringError(e.to_string()))
-    }
-
-    /// The Reckon client over the tokens secret, from the app secret and `RECKON_BOOK_ID`.
-    pub async fn reckon(&self) -> Result<ReckonClient<LeasedTokenStore>, WiringError> {
-        let app_arn = var("RECKON_APP_SECRET_ARN")?;
-        let app = load_reckon_app_secret(&self.secrets, &app_arn)
-            .await
-            .map_err(|e| WiringError(e.to_string()))?;
-        let book_text = match var("RECKON_BOOK_ID") {
-            Ok(book) => book,
-            Err(missing) => self
-                .book_id_from_app_secret(&app_arn)
-                .await?
-                .ok_or(missing)?,
-        };
-        let book: ReckonId = book_text
-            .parse()
-            .map_err(|_| WiringError("RECKON_BOOK_ID must be the book's GUID".into()))?;
-        let receipt_account = std::env::var("RECKON_RECEIPT_ACCOUNT")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| "Undeposited Funds".into());
-        let redirect =
-            Url::parse("http://127.0.0.1:8765/callback").map_err(|e| WiringError(e.to_string()))?;
-        let mut cfg = ReckonClientConfig::new(
-            app.client_id,
-            app.client_secret,
-            app.subscription_key,
-            book,
-            redirect,
-            receipt_account,
-        )
-        .map_err(|e| WiringError(e.to_string()))?;
-        if let Some(u) = optional_url("RECKON_API_BASE_URL")? {
-            cfg.api_base_url = u;
-        }
-        if let Some(u) = optional_url("RECKON_IDENTITY_URL")? {
-            cfg.identity_url = u;
-        }
-        cfg.token_timeout = token_timeout_within_lease(cfg.token_timeout);
-        let tokens = SecretsTokenStore::new(self.secrets.clone(), var("RECKON_TOKENS_SECRET_ARN")?);
-        // One lease owner per execution environment; a refresh round trip plus the save
-        // fits well inside the lease, and a waiter outlasts a crashed holder's lease.
-        let lease = TokenLease::new(
-            self.dynamodb.clone(),
-            self.table.clone(),
-            self.tenant.to_string(),
-            format!("lambda-{}", uuid::Uuid::new_v4()),
-            LEASE_TTL,
-        )
-        .map_err(|e| WiringError(format!("TENANT_ID: {e}")))?;
-        let tokens = LeasedTokenStore::new(tokens, lease, LEASE_TTL + Duration::from_secs(15));
-        ReckonClient::new(cfg, tokens).map_err(|e| WiringError(e.to_string()))
-    }
-
-    /// The app secret may carry the book too (`"book_id"`), so a tenant is one secret.
-    async fn book_id_from_app_secret(&self, arn: &str) -> Result<Option<String>, WiringError> {
-        let value = self
-            .secrets
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .map_err(|e| WiringError(format!("reading the Reckon app secret: {e}")))?;
-        let parsed: Option<serde_json::Value> = value
-            .secret_string()
-            .and_then(|text| serde_json::from_str(text).ok());
-        Ok(parsed
-            .as_ref()
-            .and_then(|v| v.get("book_id"))
-            .and_then(|b| b.as_str())
-            .map(str::to_string))
+    /// The work queues from the environment.
+    pub fn queue_urls() -> Result<QueueUrls, WiringError> {
+        Ok(QueueUrls {
+            patients: var("PATIENTS_QUEUE_URL")?,
+            products: var("PRODUCTS_QUEUE_URL")?,
+            invoices: var("INVOICES_QUEUE_URL")?,
+        })
     }
 
     /// Where the reconciler writes its reports (`REPORT_BUCKET`).
@@ -229,41 +154,278 @@ impl Aws {
         Ok(S3Reports::new(self.s3.clone(), var("REPORT_BUCKET")?))
     }
 
-    /// Everything a sync worker needs, built once per execution environment, with the
-    /// configured accounts checked against the book (the same check as
-    /// `cliniko-reckon sync`; notes become warnings).
-    pub async fn syncer(&self) -> Result<LambdaSyncer, WiringError> {
-        let mut reckon = self.reckon().await?;
-        let mut mapping = mapping_from_env();
-        checked_accounts(&mut reckon, &mut mapping).await?;
+    /// The consultancy's Reckon app (`RECKON_APP_SECRET_ARN`), read once at cold start.
+    pub async fn reckon_app(&self) -> Result<ReckonAppSecret, WiringError> {
+        let arn = var("RECKON_APP_SECRET_ARN")?;
+        load_reckon_app_secret(&self.secrets, &arn)
+            .await
+            .map_err(|e| WiringError(e.to_string()))
+    }
+
+    /// The tenant's configuration from its directory entry; credentials in it are refused.
+    pub fn config(&self, entry: &TenantEntry) -> Result<TenantConfig, TenantUnavailable> {
+        let tenant = &entry.id;
+        let config = parse_tenant_config(&entry.config)
+            .map_err(|e| TenantUnavailable::misconfigured(tenant, format!("configuration: {e}")))?;
+        let held = config.credential_keys();
+        if !held.is_empty() {
+            return Err(TenantUnavailable::misconfigured(
+                tenant,
+                format!(
+                    "configuration holds credentials ({}); they belong in the tenant's secrets ({}…)",
+                    held.join(", "),
+                    cliniko_secret_id(&self.secret_prefix, tenant).trim_end_matches("cliniko")
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The tenant's Cliniko client: its key from `{prefix}{tenant}/cliniko`, its own pacing.
+    pub async fn cliniko(
+        &self,
+        tenant: &TenantId,
+        config: &TenantConfig,
+    ) -> Result<ClinikoClient, TenantUnavailable> {
+        let secret_id = cliniko_secret_id(&self.secret_prefix, tenant);
+        let key = load_cliniko_api_key(&self.secrets, &secret_id)
+            .await
+            .map_err(|e| secret_error(tenant, &e))?;
+        let agent = config
+            .cliniko
+            .user_agent
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .or_else(|| self.default_user_agent.clone())
+            .ok_or_else(|| {
+                TenantUnavailable::misconfigured(
+                    tenant,
+                    "cliniko.user_agent is missing (and CLINIKO_USER_AGENT is not set)",
+                )
+            })?;
+        let mut cfg = ClinikoClientConfig::new(key, agent);
+        cfg.base_url = config_url(
+            tenant,
+            "cliniko.base_url",
+            config.cliniko.base_url.as_deref(),
+        )?;
+        cfg.requests_per_minute = config.sync.cliniko_requests_per_minute;
+        ClinikoClient::new(cfg)
+            .map_err(|e| TenantUnavailable::misconfigured(tenant, format!("cliniko: {e}")))
+    }
+
+    /// The tenant's Reckon client over `{prefix}{tenant}/reckon-tokens`, behind the tenant's
+    /// own token-refresh lease, for the book its configuration names.
+    pub fn reckon(
+        &self,
+        tenant: &TenantId,
+        config: &TenantConfig,
+        app: &ReckonAppSecret,
+    ) -> Result<LambdaReckon, TenantUnavailable> {
+        let bad = |detail: String| TenantUnavailable::misconfigured(tenant, detail);
+        let book_text = config
+            .reckon
+            .book_id
+            .as_deref()
+            .filter(|b| !b.trim().is_empty())
+            .ok_or_else(|| bad("reckon.book_id is missing".into()))?;
+        let book: ReckonId = book_text.trim().parse().map_err(|_| {
+            bad(format!(
+                "reckon.book_id must be the book's GUID, got {book_text:?}"
+            ))
+        })?;
+        let receipt_account = config
+            .reckon
+            .receipt_account
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_RECEIPT_ACCOUNT.into());
+        // The redirect is only used by `connect`, which runs on a person's machine.
+        let redirect =
+            Url::parse("http://127.0.0.1:8765/callback").map_err(|e| bad(e.to_string()))?;
+        let mut cfg = ReckonClientConfig::new(
+            app.client_id.clone(),
+            app.client_secret.clone(),
+            app.subscription_key.clone(),
+            book,
+            redirect,
+            receipt_account,
+        )
+        .map_err(|e| bad(format!("reckon: {e}")))?;
+        cfg.api_base_url = config_url(
+            tenant,
+            "reckon.api_base_url",
+            config.reckon.api_base_url.as_deref(),
+        )?
+        .unwrap_or(Url::parse(DEFAULT_RECKON_API).map_err(|e| bad(e.to_string()))?);
+        cfg.identity_url = config_url(
+            tenant,
+            "reckon.identity_url",
+            config.reckon.identity_url.as_deref(),
+        )?
+        .unwrap_or(Url::parse(DEFAULT_RECKON_IDENTITY).map_err(|e| bad(e.to_string()))?);
+        cfg.requests_per_minute = config.sync.reckon_requests_per_minute;
+        cfg.token_timeout = token_timeout_within_lease(cfg.token_timeout);
+        let tokens = SecretsTokenStore::new(
+            self.secrets.clone(),
+            tokens_secret_id(&self.secret_prefix, tenant),
+        );
+        // One lease owner per execution environment and tenant; a refresh round trip plus
+        // the save fits well inside the lease, and a waiter outlasts a crashed holder's.
+        let lease = TokenLease::new(
+            self.dynamodb.clone(),
+            self.table.clone(),
+            tenant.to_string(),
+            format!("lambda-{}", uuid::Uuid::new_v4()),
+            LEASE_TTL,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        let tokens = LeasedTokenStore::new(tokens, lease, LEASE_TTL + Duration::from_secs(15));
+        ReckonClient::new(cfg, tokens).map_err(|e| bad(format!("reckon: {e}")))
+    }
+}
+
+fn config_url(
+    tenant: &TenantId,
+    key: &str,
+    value: Option<&str>,
+) -> Result<Option<Url>, TenantUnavailable> {
+    match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => Url::parse(v.trim()).map(Some).map_err(|e| {
+            TenantUnavailable::misconfigured(tenant, format!("{key} is not a valid URL: {e}"))
+        }),
+    }
+}
+
+fn secret_error(tenant: &TenantId, e: &AppSecretsError) -> TenantUnavailable {
+    if e.is_retryable() {
+        TenantUnavailable::passing(tenant, e)
+    } else {
+        TenantUnavailable::misconfigured(tenant, e)
+    }
+}
+
+/// Builds a sync worker's syncer for each tenant, with the one account check
+/// (`pipeline::accounts::check_accounts`) against the tenant's book; its notes become
+/// warnings, and a book that cannot be read now is checked again at the next build.
+pub struct WorkerBuilder {
+    pub aws: Aws,
+    pub app: ReckonAppSecret,
+}
+
+impl BuildForTenant for WorkerBuilder {
+    type Built = LambdaSyncer;
+
+    async fn build(&self, entry: &TenantEntry) -> Result<LambdaSyncer, TenantUnavailable> {
+        let tenant = &entry.id;
+        let config = self.aws.config(entry)?;
+        let mut reckon = self.aws.reckon(tenant, &config, &self.app)?;
+        let mut mapping = config.mapping.clone();
+        checked_accounts(&mut reckon, &mut mapping)
+            .await
+            .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?;
+        let state = self
+            .aws
+            .state(tenant)
+            .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?;
         Ok(Syncer::new(
-            self.cliniko().await?,
+            self.aws.cliniko(tenant, &config).await?,
             reckon,
-            self.state()?,
+            state,
             mapping,
         ))
     }
 }
 
-/// The mapping the environment configures: the defaults, with the income accounts from
-/// `MAPPING_PRODUCT_INCOME_ACCOUNT` and `MAPPING_SERVICE_INCOME_ACCOUNT` when set.
-pub fn mapping_from_env() -> MappingConfig {
-    let mut mapping = MappingConfig::default();
-    if let Ok(name) = var("MAPPING_PRODUCT_INCOME_ACCOUNT") {
-        mapping.product_income_account = name;
+impl HoldState<DynamoState> for WorkerBuilder {
+    fn state(&self, tenant: &TenantId) -> Result<DynamoState, StateError> {
+        self.aws.state(tenant)
     }
-    if let Ok(name) = var("MAPPING_SERVICE_INCOME_ACCOUNT") {
-        mapping.service_income_account = name;
-    }
-    mapping
 }
+
+/// What the poller needs per tenant: its Cliniko client (kept, with its pacing, across
+/// invocations), its state and the queues stamping its id.
+pub struct PollParts {
+    pub source: ClinikoClient,
+    pub state: DynamoState,
+    pub queue: SqsQueue,
+}
+
+pub struct PollerBuilder {
+    pub aws: Aws,
+    pub queues: QueueUrls,
+}
+
+impl BuildForTenant for PollerBuilder {
+    type Built = PollParts;
+
+    async fn build(&self, entry: &TenantEntry) -> Result<PollParts, TenantUnavailable> {
+        let tenant = &entry.id;
+        let config = self.aws.config(entry)?;
+        Ok(PollParts {
+            source: self.aws.cliniko(tenant, &config).await?,
+            state: self
+                .aws
+                .state(tenant)
+                .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?,
+            queue: SqsQueue::new(self.aws.sqs.clone(), self.queues.clone())
+                .for_tenant(tenant.clone()),
+        })
+    }
+}
+
+/// What the reconciler needs per tenant.
+pub struct ReconcileParts {
+    pub source: ClinikoClient,
+    pub book: LambdaReckon,
+    pub state: DynamoState,
+    pub queue: SqsQueue,
+    pub mapping: MappingConfig,
+}
+
+pub struct ReconcilerBuilder {
+    pub aws: Aws,
+    pub app: ReckonAppSecret,
+    pub queues: QueueUrls,
+}
+
+impl BuildForTenant for ReconcilerBuilder {
+    type Built = ReconcileParts;
+
+    async fn build(&self, entry: &TenantEntry) -> Result<ReconcileParts, TenantUnavailable> {
+        let tenant = &entry.id;
+        let config = self.aws.config(entry)?;
+        let mut book = self.aws.reckon(tenant, &config, &self.app)?;
+        // The reconciler compares with the mapping the workers write with.
+        let mut mapping = config.mapping.clone();
+        checked_accounts(&mut book, &mut mapping)
+            .await
+            .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?;
+        Ok(ReconcileParts {
+            source: self.aws.cliniko(tenant, &config).await?,
+            book,
+            state: self
+                .aws
+                .state(tenant)
+                .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?,
+            queue: SqsQueue::new(self.aws.sqs.clone(), self.queues.clone())
+                .for_tenant(tenant.clone()),
+            mapping,
+        })
+    }
+}
+
+pub type WorkerTenants = Tenants<DynamoTenants, WorkerBuilder>;
+pub type PollerTenants = Tenants<DynamoTenants, PollerBuilder>;
+pub type ReconcilerTenants = Tenants<DynamoTenants, ReconcilerBuilder>;
 
 /// The one account check (`pipeline::accounts::check_accounts`) for a Lambda: the income
 /// accounts of `mapping` and the client's receipt account, checked against the book.
 pub async fn checked_accounts<S: cliniko_reckon::ports::TokenStore>(
     reckon: &mut ReckonClient<S>,
     mapping: &mut MappingConfig,
-) -> Result<(), WiringError> {
+) -> Result<(), String> {
     use cliniko_reckon::pipeline::accounts::{AccountSettings, check_accounts};
     let chart = reckon.ledger_accounts().await.map_err(|e| e.to_string());
     let mut receipt = reckon.config().receipt_account.clone();
@@ -272,12 +434,11 @@ pub async fn checked_accounts<S: cliniko_reckon::ports::TokenStore>(
         mapping,
         &mut receipt,
         AccountSettings {
-            product_income: "MAPPING_PRODUCT_INCOME_ACCOUNT",
-            service_income: "MAPPING_SERVICE_INCOME_ACCOUNT",
-            receipt: "RECKON_RECEIPT_ACCOUNT",
+            product_income: "mapping.product_income_account",
+            service_income: "mapping.service_income_account",
+            receipt: "reckon.receipt_account",
         },
-    )
-    .map_err(WiringError)?;
+    )?;
     for note in notes {
         tracing::warn!("{note}");
     }

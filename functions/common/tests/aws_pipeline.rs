@@ -131,6 +131,26 @@ where
     R: cliniko_reckon::ports::ReckonSink,
     St: StateStore,
 {
+    deliver_with(sqs, queues, |event, accepts| async move {
+        handle_batch(
+            syncer,
+            event,
+            accepts,
+            MAX_RECEIVE_COUNT,
+            &TenantId::default(),
+        )
+        .await
+        .unwrap()
+    })
+    .await
+}
+
+/// As [`deliver_until_empty`], with the handler given.
+async fn deliver_with<F, Fut>(sqs: &aws_sdk_sqs::Client, queues: &[EntityQueue], handle: F) -> usize
+where
+    F: Fn(SqsEvent, &'static [EntityKind]) -> Fut,
+    Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>,
+{
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let mut invocations = 0;
     loop {
@@ -165,15 +185,7 @@ where
                 ));
                 event.records.push(record);
             }
-            let response = handle_batch(
-                syncer,
-                event,
-                q.accepts,
-                MAX_RECEIVE_COUNT,
-                &TenantId::default(),
-            )
-            .await
-            .unwrap();
+            let response = handle(event, q.accepts).await;
             invocations += 1;
             for (id, handle) in handles {
                 let failed = response
@@ -558,4 +570,305 @@ async fn flow(config: aws_config::SdkConfig) {
     );
     let clean = reconciler(None).await.unwrap();
     assert_eq!(clean.mismatches, 0, "{clean:?}");
+}
+
+/// Many clinics in one deployment, through the functions' own wiring (`wiring::Aws`, the
+/// tenant directory in DynamoDB, each tenant's secrets in Secrets Manager): three tenants
+/// against their own simulator pairs, one of them with Reckon down throughout, then a
+/// fourth added, one paused and one disconnected in Reckon, all without redeploying.
+#[test]
+fn clinics_in_one_deployment_never_touch_each_other() {
+    let flow_thread = std::thread::Builder::new()
+        .name("aws-tenants".into())
+        .stack_size(64 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async {
+                    if let Some(config) = moto().await {
+                        tenants_flow(config).await;
+                    }
+                })
+        })
+        .expect("thread");
+    if let Err(panic) = flow_thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A tenant of the moto deployment: its simulators, and its item and secrets written as
+/// `cliniko-reckon tenants add --aws` and `connect --aws` would.
+struct Clinic {
+    id: TenantId,
+    h: Harness,
+}
+
+async fn add_clinic(aws: &lambda_handlers::wiring::Aws, id: &str, seed: u64) -> Clinic {
+    use cliniko_reckon::ports::{TenantDirectory, TenantEntry, TenantStatus};
+    use lambda_handlers::wiring::cliniko_secret_id;
+    let h = Harness::start(Options {
+        patients: 5,
+        seed,
+        ..Default::default()
+    })
+    .await;
+    let id = TenantId::new(id).unwrap();
+    aws.secrets
+        .create_secret()
+        .name(cliniko_secret_id(&aws.secret_prefix, &id))
+        .secret_string(json!({"api_key": simulators::cliniko::DEFAULT_API_KEY}).to_string())
+        .send()
+        .await
+        .unwrap();
+    connect(aws, &id, &h).await;
+    let config = format!(
+        "[cliniko]\nbase_url = \"{cliniko}/v1\"\nuser_agent = \"Tenant test (ops@example.com)\"\n\
+         [reckon]\nbook_id = \"{book}\"\napi_base_url = \"{reckon}/r1/v2\"\nidentity_url = \"{reckon}\"\n\
+         [sync]\ncliniko_requests_per_minute = 10000\nreckon_requests_per_minute = 0\n",
+        cliniko = h.cliniko_server.origin(),
+        reckon = h.reckon_server.origin(),
+        book = h.reckon.book_id(),
+    );
+    let now = Utc::now();
+    aws.directory()
+        .put_tenant(&TenantEntry {
+            id: id.clone(),
+            config,
+            status: TenantStatus::Active,
+            reason: None,
+            added_at: now,
+            changed_at: now,
+        })
+        .await
+        .unwrap();
+    Clinic { id, h }
+}
+
+/// The tenant's tokens secret as `connect` leaves it.
+async fn connect(aws: &lambda_handlers::wiring::Aws, id: &TenantId, h: &Harness) {
+    let pair = h.reckon.issue_tokens();
+    SecretsTokenStore::new(
+        aws.secrets.clone(),
+        lambda_handlers::wiring::tokens_secret_id(&aws.secret_prefix, id),
+    )
+    .save(&TokenSet {
+        access_token: SecretString::from(pair.access_token),
+        refresh_token: SecretString::from(pair.refresh_token),
+        expires_at: Utc::now() + chrono::TimeDelta::seconds(pair.expires_in),
+    })
+    .await
+    .unwrap();
+}
+
+async fn tenants_flow(config: aws_config::SdkConfig) {
+    use cliniko_reckon::ports::{TenantDirectory, TenantStatus};
+    use lambda_handlers::wiring::{Aws, PollerBuilder, WorkerBuilder};
+    use lambda_handlers::{Tenants, handle_tenant_batch, poll_tenants};
+
+    let aws = Aws::new(&config, unique("state")).with_secret_prefix(format!("{}/", unique("t")));
+    create_state_table(&aws.dynamodb, &aws.table).await.unwrap();
+    const PATIENTS: &[EntityKind] = &[EntityKind::Patient];
+    const PRODUCTS: &[EntityKind] = &[EntityKind::Product, EntityKind::BillableItem];
+    const INVOICES: &[EntityKind] = &[EntityKind::Invoice];
+    let queues = [
+        entity_queue(&aws.sqs, "patients", PATIENTS).await,
+        entity_queue(&aws.sqs, "products", PRODUCTS).await,
+        entity_queue(&aws.sqs, "invoices", INVOICES).await,
+    ];
+    let urls = QueueUrls {
+        patients: queues[0].url.clone(),
+        products: queues[1].url.clone(),
+        invoices: queues[2].url.clone(),
+    };
+    let a = add_clinic(&aws, "clinic-a", 31).await;
+    let b = add_clinic(&aws, "clinic-b", 32).await;
+    let c = add_clinic(&aws, "clinic-c", 33).await;
+    // The consultancy's one Reckon app (every simulator accepts the same app).
+    let oauth = &a.h.reckon.config().oauth;
+    let app = cliniko_reckon::adapters::aws::ReckonAppSecret {
+        client_id: oauth.client_id.clone(),
+        client_secret: SecretString::from(oauth.client_secret.clone()),
+        subscription_key: SecretString::from(simulators::reckon::DEFAULT_SUBSCRIPTION_KEY),
+    };
+    let poller = Tenants::new(
+        aws.directory(),
+        PollerBuilder {
+            aws: aws.clone(),
+            queues: urls.clone(),
+        },
+    );
+    let new_worker = || {
+        Tenants::new(
+            aws.directory(),
+            WorkerBuilder {
+                aws: aws.clone(),
+                app: app.clone(),
+            },
+        )
+    };
+    let plan = PollLoop {
+        requeue_after: chrono::TimeDelta::zero(),
+        ..PollLoop::default()
+    };
+    let enqueued = |polled: &[lambda_handlers::TenantPolled], id: &TenantId| {
+        polled
+            .iter()
+            .find(|p| p.tenant == *id)
+            .and_then(|p| p.summary.as_ref())
+            .map(|s| s.enqueued + s.requeued)
+    };
+    let skipped = |polled: &[lambda_handlers::TenantPolled], id: &TenantId| {
+        polled
+            .iter()
+            .find(|p| p.tenant == *id)
+            .and_then(|p| p.skipped.clone())
+    };
+    let in_step = async |clinic: &Clinic| {
+        let state = aws.state(&clinic.id).unwrap();
+        let compared = assert_in_step(&clinic.h.cliniko, &clinic.h.reckon, &state).await;
+        assert_eq!(compared.patients, clinic.h.seed.patients, "{}", clinic.id);
+        assert_eq!(
+            clinic.h.reckon.with_book(|b, _| b.customers.len()),
+            clinic.h.seed.patients,
+            "{}: only its own customers, none twice",
+            clinic.id
+        );
+    };
+
+    // 1. Clinic C's Reckon is down for the whole backfill; A and B sync in full.
+    c.h.reckon.faults.set_outage(true);
+    let worker = new_worker();
+    let polled = poll_tenants(&poller, &plan, 4).await.unwrap();
+    assert_eq!(polled.len(), 3, "{polled:?}");
+    let c_enqueued = enqueued(&polled, &c.id).unwrap();
+    assert!(c_enqueued >= c.h.seed.patients, "{polled:?}");
+    let started = std::time::Instant::now();
+    deliver_with(&aws.sqs, &queues, |event, accepts| {
+        handle_tenant_batch(&worker, event, accepts, MAX_RECEIVE_COUNT)
+    })
+    .await;
+    eprintln!(
+        "backfill of 3 clinics, one with Reckon down: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    in_step(&a).await;
+    in_step(&b).await;
+    assert_eq!(c.h.reckon.with_book(|b, _| b.customers.len()), 0);
+    let held = aws.state(&c.id).unwrap().failures().await.unwrap();
+    assert_eq!(held.len(), c_enqueued, "every record of C kept: {held:?}");
+    assert!(held.iter().all(|f| f.retryable), "{held:?}");
+    for q in &queues {
+        assert_eq!(
+            depth(&aws.sqs, &q.dlq_url).await,
+            0,
+            "an outage dead-letters nothing"
+        );
+    }
+    for clinic in [&a, &b] {
+        assert!(
+            aws.state(&clinic.id)
+                .unwrap()
+                .failures()
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            clinic.id
+        );
+    }
+
+    // 2. Without a deploy: B paused, D added, A disconnected in Reckon.
+    aws.directory()
+        .set_tenant_status(&b.id, TenantStatus::Paused, Some("test"), Utc::now())
+        .await
+        .unwrap();
+    let d = add_clinic(&aws, "clinic-d", 34).await;
+    a.h.reckon.state().oauth.revoke_all();
+    a.h.next_second().await;
+    let edit = |clinic: &Clinic, name: &str| {
+        let name = name.to_string();
+        clinic.h.cliniko.with(move |s| {
+            let id = *s.tables.patients.keys().next().unwrap();
+            let mut patch = serde_json::Map::new();
+            patch.insert("last_name".into(), Value::from(name));
+            s.update_patient(id, &patch).unwrap();
+            id
+        })
+    };
+    let a_patient = edit(&a, "Edited-A");
+    edit(&b, "Edited-B");
+    let polled = poll_tenants(&poller, &plan, 4).await.unwrap();
+    assert!(
+        skipped(&polled, &b.id).is_some_and(|s| s.contains("paused")),
+        "{polled:?}"
+    );
+    assert!(enqueued(&polled, &d.id).is_some_and(|n| n >= d.h.seed.patients));
+    assert_eq!(enqueued(&polled, &a.id), Some(1), "{polled:?}");
+    let b_writes = b.h.reckon_writes();
+    deliver_with(&aws.sqs, &queues, |event, accepts| {
+        handle_tenant_batch(&worker, event, accepts, MAX_RECEIVE_COUNT)
+    })
+    .await;
+    in_step(&d).await;
+    assert_eq!(
+        b.h.reckon_writes(),
+        b_writes,
+        "a paused clinic is not written"
+    );
+    let a_entry = aws.directory().tenant(&a.id).await.unwrap().unwrap();
+    assert_eq!(a_entry.status, TenantStatus::NeedsReconnect, "{a_entry:?}");
+    let a_held = aws.state(&a.id).unwrap().failures().await.unwrap();
+    assert_eq!(a_held.len(), 1, "A's edit is kept: {a_held:?}");
+    assert_eq!(a_held[0].cliniko_id, ClinikoId(a_patient));
+    assert!(a_held[0].error.contains("connected again"), "{a_held:?}");
+    let polled = poll_tenants(&poller, &plan, 4).await.unwrap();
+    assert!(
+        skipped(&polled, &a.id).is_some_and(|s| s.contains("connected again")),
+        "a disconnected clinic is not polled: {polled:?}"
+    );
+
+    // 3. C's Reckon back, A reconnected, B resumed: a fresh worker environment brings
+    //    every kept record in, and all four books agree with their Cliniko.
+    c.h.reckon.faults.set_outage(false);
+    connect(&aws, &a.id, &a.h).await;
+    for clinic in [&a, &b] {
+        aws.directory()
+            .set_tenant_status(&clinic.id, TenantStatus::Active, None, Utc::now())
+            .await
+            .unwrap();
+    }
+    let worker = new_worker();
+    let polled = poll_tenants(&poller, &plan, 4).await.unwrap();
+    assert!(
+        enqueued(&polled, &c.id).is_some_and(|n| n >= c_enqueued),
+        "C's kept records queued again: {polled:?}"
+    );
+    deliver_with(&aws.sqs, &queues, |event, accepts| {
+        handle_tenant_batch(&worker, event, accepts, MAX_RECEIVE_COUNT)
+    })
+    .await;
+    for clinic in [&a, &b, &c, &d] {
+        in_step(clinic).await;
+        assert!(
+            aws.state(&clinic.id)
+                .unwrap()
+                .failures()
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            clinic.id
+        );
+    }
+    let a_name =
+        a.h.reckon
+            .with_book(|b, _| b.customers.values().any(|c| c.name.contains("Edited-A")));
+    assert!(a_name, "A's edit landed after reconnecting");
+    let b_name =
+        b.h.reckon
+            .with_book(|b, _| b.customers.values().any(|c| c.name.contains("Edited-B")));
+    assert!(b_name, "B's edit landed after resuming");
 }

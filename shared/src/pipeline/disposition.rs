@@ -110,6 +110,30 @@ pub async fn park<St: StateStore>(
     Ok(())
 }
 
+/// Keeps a record for later without trying it: its tenant cannot be synced now (paused, or
+/// Reckon must be connected again). Recorded as a passing failure with `reason`, so the
+/// work is visible in `status` and the re-queue picks it up once the tenant is active.
+pub async fn hold<St: StateStore>(
+    state: &St,
+    record: &Record,
+    reason: &str,
+    attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<(), PipelineError> {
+    state
+        .record_failure(&Failure {
+            kind: record.kind(),
+            cliniko_id: record.id(),
+            version: record.version(),
+            error: reason.to_string(),
+            retryable: true,
+            attempts,
+            last_at: now,
+        })
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,9 +74,12 @@ impl SqsQueue {
     ) -> Result<Vec<(&'a Outgoing, String, bool)>, StateError> {
         let mut request = self.client.send_message_batch().queue_url(url);
         for (i, m) in batch.iter().enumerate() {
+            // The tenant as the message group: on a standard queue this makes it an SQS fair
+            // queue, so one clinic's backlog does not lengthen the other clinics' dwell time.
             let entry = SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message_body(&m.body)
+                .message_group_id(self.tenant.as_str())
                 .build()
                 .map_err(|e| StateError::Backend {
                     detail: format!("building the SQS entry for {}: {e}", m.name),
