@@ -118,9 +118,9 @@ pub async fn reckon_checked(
 
 /// `connect`: with a refresh token, redeem it; otherwise the OAuth code flow through the
 /// user's browser and a one-shot listener on the loopback redirect URI.
-pub async fn connect(
+pub async fn connect<S: TokenStore>(
     s: &ReckonSettings,
-    store: SqliteState,
+    store: S,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let client = ReckonClient::new(reckon_config(s)?, store).map_err(|e| anyhow!("{e}"))?;

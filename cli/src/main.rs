@@ -1,5 +1,7 @@
 //! `cliniko-reckon`: the Cliniko → Reckon One sync on one machine, with SQLite state.
 
+#[cfg(feature = "aws")]
+mod aws;
 mod clients;
 mod commands;
 mod demo;
@@ -33,6 +35,32 @@ struct Cli {
     #[arg(long, global = true, value_name = "ID")]
     tenant: Option<cliniko_reckon::domain::TenantId>,
 
+    /// `tenants` and `connect` for an AWS deployment: its state table (the stack output
+    /// `StateTableName`). Credentials and region from the AWS environment.
+    #[cfg(feature = "aws")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TABLE",
+        env = "CLINIKO_RECKON_TABLE"
+    )]
+    aws_table: Option<String>,
+
+    /// With --aws-table: where the tenants' secrets are (stack output `TenantSecretPrefix`).
+    #[cfg(feature = "aws")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PREFIX",
+        default_value = "cliniko-reckon/tenants/"
+    )]
+    secret_prefix: String,
+
+    /// With --aws-table: the KMS key new secrets are encrypted with (stack output `DataKeyArn`).
+    #[cfg(feature = "aws")]
+    #[arg(long, global = true, value_name = "KEY")]
+    kms_key: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -56,7 +84,8 @@ enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// The clinics this state file serves: add, list, pause, resume, remove.
+    /// The clinics this state file serves (or, with --aws-table, an AWS deployment serves):
+    /// add, list, pause, resume, remove.
     #[command(subcommand)]
     Tenants(TenantsCommand),
 }
@@ -242,6 +271,30 @@ fn main() -> ExitCode {
             state: cli.state.clone(),
             tenant: cli.tenant.clone(),
         };
+        #[cfg(feature = "aws")]
+        if let Some(table) = cli.aws_table.clone() {
+            let d = aws::Deployment {
+                table,
+                secret_prefix: cli.secret_prefix.clone(),
+                kms_key: cli.kms_key.clone(),
+            };
+            use cliniko_reckon::ports::TenantStatus;
+            return match cli.command {
+                Command::Connect(a) => aws::connect(&scope, &d, a.refresh_token, a.timeout).await,
+                Command::Tenants(TenantsCommand::Add { id }) => aws::add(&scope, &d, &id).await,
+                Command::Tenants(TenantsCommand::List { json }) => aws::list(&d, json).await,
+                Command::Tenants(TenantsCommand::Pause { id, reason }) => {
+                    aws::set_status(&d, &id, TenantStatus::Paused, reason.as_deref()).await
+                }
+                Command::Tenants(TenantsCommand::Resume { id }) => {
+                    aws::set_status(&d, &id, TenantStatus::Active, None).await
+                }
+                Command::Tenants(TenantsCommand::Remove { id }) => aws::remove(&d, &id).await,
+                _ => Err(anyhow::anyhow!(
+                    "--aws-table applies to `tenants` and `connect`; on AWS the functions sync, reconcile and report"
+                )),
+            };
+        }
         match cli.command {
             Command::Demo(a) => {
                 demo::run(demo::DemoOptions {

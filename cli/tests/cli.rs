@@ -1041,4 +1041,148 @@ mod against_simulators {
         assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
         assert!(row(&rows, "clinic-a")["linked"].as_u64().unwrap() > 10);
     }
+
+    /// `tenants` and `connect` against an AWS deployment (moto): the tenant item holds the
+    /// clinic's file without its credentials, the Cliniko key and the Reckon tokens are in the
+    /// tenant's secrets, pause/resume/remove change only that clinic. Run via scripts/with-moto;
+    /// under `CI=true` a missing emulator fails.
+    #[cfg(feature = "aws")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tenants_of_an_aws_deployment_need_no_deploy() {
+        use cliniko_reckon::adapters::aws::{DynamoTenants, create_state_table, load_sdk_config};
+        use cliniko_reckon::ports::{TenantDirectory, TenantStatus};
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            assert!(
+                std::env::var("CI")
+                    .is_ok_and(|v| v == "true")
+                    .then_some(())
+                    .is_none(),
+                "AWS_ENDPOINT_URL is not set under CI=true: run via scripts/with-moto"
+            );
+            eprintln!("note: AWS_ENDPOINT_URL is not set; skipping (run via scripts/with-moto)");
+            return;
+        }
+        let sdk = load_sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let unique = uuid_like();
+        let table = format!("cli-tenants-{unique}");
+        let prefix = format!("cli-{unique}/");
+        create_state_table(&dynamodb, &table).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let a = clinic("clinic-a", 41, dir.path()).await;
+        let b = clinic("clinic-b", 42, dir.path()).await;
+        let aws = |args: &[&str]| {
+            let mut c = cmd();
+            c.args(["--aws-table", &table, "--secret-prefix", &prefix])
+                .args(args);
+            c
+        };
+        let secret = async |name: String| {
+            secrets
+                .get_secret_value()
+                .secret_id(name)
+                .send()
+                .await
+                .ok()
+                .and_then(|v| v.secret_string().map(str::to_string))
+        };
+        for k in [&a, &b] {
+            let config = k.config.display().to_string();
+            ok(&run(aws(&["tenants", "add", k.id, "--config", &config])).await);
+        }
+        let directory = DynamoTenants::new(dynamodb.clone(), table.clone());
+        let item = directory
+            .tenant(&"clinic-a".parse().unwrap())
+            .await
+            .unwrap()
+            .expect("the tenant item");
+        let oauth = &a.sims.reckon.config().oauth;
+        assert!(
+            !item.config.contains(DEFAULT_API_KEY) && !item.config.contains(&oauth.client_secret),
+            "no credential in the item: {}",
+            item.config
+        );
+        assert!(item.config.contains(&a.sims.reckon.book_id().to_string()));
+        let key = secret(format!("{prefix}clinic-a/cliniko"))
+            .await
+            .expect("the Cliniko secret");
+        assert!(key.contains(DEFAULT_API_KEY));
+        // One book, one tenant.
+        let a_config = a.config.display().to_string();
+        let out = run(aws(&["tenants", "add", "clinic-a2", "--config", &a_config])).await;
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already syncs into"));
+
+        // connect: the tokens go into the tenant's secret, and a stopped tenant is active again.
+        directory
+            .set_tenant_status(
+                &"clinic-a".parse().unwrap(),
+                TenantStatus::NeedsReconnect,
+                Some("invalid_grant"),
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        let out = run(aws(&["tenants", "resume", "clinic-a"])).await;
+        assert!(String::from_utf8_lossy(&out.stderr).contains("needs Reckon connecting again"));
+        let token = a.sims.reckon.issue_tokens().refresh_token;
+        let said = ok(&run(aws(&[
+            "--tenant",
+            "clinic-a",
+            "connect",
+            "--config",
+            &a_config,
+            "--refresh-token",
+            &token,
+        ]))
+        .await);
+        assert!(said.contains("active again"), "{said}");
+        let tokens = secret(format!("{prefix}clinic-a/reckon-tokens"))
+            .await
+            .expect("tokens");
+        assert!(
+            tokens.contains("refresh_token") && !tokens.contains(&token),
+            "rotated"
+        );
+
+        ok(&run(aws(&[
+            "tenants", "pause", "clinic-b", "--reason", "holiday",
+        ]))
+        .await);
+        let rows: serde_json::Value =
+            serde_json::from_str(&ok(&run(aws(&["tenants", "list", "--json"])).await)).unwrap();
+        assert_eq!(row(&rows, "clinic-a")["status"], "active");
+        assert_eq!(row(&rows, "clinic-b")["status"], "paused");
+        assert_eq!(row(&rows, "clinic-b")["reason"], "holiday");
+        let out = run(aws(&["sync", "--once"])).await;
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("applies to `tenants` and `connect`")
+        );
+
+        ok(&run(aws(&["tenants", "remove", "clinic-b"])).await);
+        let rows: serde_json::Value =
+            serde_json::from_str(&ok(&run(aws(&["tenants", "list", "--json"])).await)).unwrap();
+        assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+        let gone = secrets
+            .describe_secret()
+            .secret_id(format!("{prefix}clinic-b/cliniko"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            gone.deleted_date().is_some(),
+            "the removed clinic's key is scheduled for deletion"
+        );
+    }
+
+    fn uuid_like() -> String {
+        format!(
+            "{:x}{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        )
+    }
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 pub use tenancy::{BuildForTenant, TenantUnavailable, Tenants};
+use tracing::Instrument;
 
 /// Why a message could not even be read: it goes to the DLQ as it is.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +171,11 @@ where
         }
     }
     let runs = groups.iter().map(|(tenant, group)| async move {
-        let failed = tenant_group(tenants, tenant, group, max_receives).await;
+        // Every line logged while applying this tenant's records names it.
+        let span = tracing::info_span!("tenant", tenant = %tenant);
+        let failed = tenant_group(tenants, tenant, group, max_receives)
+            .instrument(span)
+            .await;
         match failed {
             Ok(failed) => failed,
             Err(e) => {
@@ -503,7 +508,27 @@ where
 {
     use futures_util::StreamExt;
     let entries = tenants.all().await?;
-    let polls = entries.into_iter().map(|entry| async move {
+    let polls = entries.into_iter().map(|entry| {
+        let span = tracing::info_span!("tenant", tenant = %entry.id);
+        poll_one_tenant(tenants, entry, plan).instrument(span)
+    });
+    Ok(futures_util::stream::iter(polls)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await)
+}
+
+async fn poll_one_tenant<D, B>(
+    tenants: &Tenants<D, B>,
+    entry: cliniko_reckon::ports::TenantEntry,
+    plan: &PollLoop,
+) -> TenantPolled
+where
+    D: TenantDirectory,
+    B: BuildForTenant,
+    B::Built: TenantPollParts,
+{
+    {
         let tenant = entry.id.clone();
         let parts = match tenants.for_entry(&entry).await {
             Ok(parts) => parts,
@@ -549,11 +574,7 @@ where
                 }
             }
         }
-    });
-    Ok(futures_util::stream::iter(polls)
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await)
+    }
 }
 
 /// What one reconciler run produced.

@@ -7,6 +7,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cliniko_reckon::domain::EntityKind;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// JSON logs without timestamps (CloudWatch adds them), level from `RUST_LOG`.
 pub fn init_logging() {
@@ -108,6 +109,7 @@ pub async fn run_reconciler() -> Result<(), Error> {
                         reports,
                         repair.then_some(&parts.queue),
                     )
+                    .instrument(tracing::info_span!("tenant", tenant = %tenant))
                     .await
                     {
                         Ok(outcome) => {
