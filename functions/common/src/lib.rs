@@ -89,7 +89,8 @@ fn failure(message_id: &str) -> BatchItemFailure {
 /// After this many passing failures in a row, a tenant's Reckon (or Cliniko) is taken to be
 /// down: the rest of its messages in the batch go back untried instead of each waiting out
 /// its own timeouts, so the batch (and the other tenants' messages in it) is not held up.
-const OUTAGE_AFTER: u32 = 2;
+/// One is enough: a passing failure reaches here only after the client's own retries.
+const OUTAGE_AFTER: u32 = 1;
 
 /// One SQS batch for a sync worker serving one tenant's syncer (`serves`); a message of
 /// another tenant is poison. The deployed workers serve every tenant of the directory
