@@ -120,29 +120,26 @@ pub async fn add(scope: &Scope, d: &Deployment, id: &TenantId) -> anyhow::Result
         .file
         .reckon
         .book_id
-        .clone()
-        .filter(|b| uuid::Uuid::parse_str(b.trim()).is_ok())
+        .as_deref()
+        .and_then(|b| uuid::Uuid::parse_str(b.trim()).ok())
         .ok_or_else(|| {
             anyhow!(
                 "reckon.book_id is missing from {} (the book's GUID)",
                 path.display()
             )
         })?;
+    // Only from the clinic's own file: a key left in the shell from another clinic would
+    // sync that clinic's patients into this clinic's book.
     let api_key = config
         .cliniko
         .api_key
         .clone()
-        .filter(|k| !k.trim().is_empty())
-        .or_else(|| {
-            std::env::var("CLINIKO_API_KEY")
-                .ok()
-                .filter(|k| !k.trim().is_empty())
-        });
+        .filter(|k| !k.trim().is_empty());
     let c = clients(d).await;
     let existing = c.directory.tenant(id).await?;
     if existing.is_none() && api_key.is_none() {
         bail!(
-            "cliniko.api_key is missing from {} (or set CLINIKO_API_KEY): it goes into the secret {}",
+            "cliniko.api_key is missing from {}: it goes into the secret {}",
             path.display(),
             cliniko_secret(d, id)
         );
@@ -151,10 +148,12 @@ pub async fn add(scope: &Scope, d: &Deployment, id: &TenantId) -> anyhow::Result
         if other.id == *id {
             continue;
         }
+        // As GUIDs, so braces, hyphens or case never let a second tenant onto one book.
         let same_book = parse_tenant_config(&other.config)
             .ok()
             .and_then(|o| o.reckon.book_id)
-            .is_some_and(|b| b.trim().eq_ignore_ascii_case(book.trim()));
+            .and_then(|b| uuid::Uuid::parse_str(b.trim()).ok())
+            .is_some_and(|b| b == book);
         if same_book {
             bail!(
                 "tenant {} already syncs into Reckon book {book}: one book, one tenant, or every record is written twice",

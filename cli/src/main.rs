@@ -280,6 +280,9 @@ fn main() -> ExitCode {
             };
             use cliniko_reckon::ports::TenantStatus;
             return match cli.command {
+                Command::Connect(a) if a.tokens_json.is_some() => Err(anyhow::anyhow!(
+                    "--tokens-json writes a file for a hand-managed secret; with --aws-table the tokens go straight into the tenant's secret: drop one of them"
+                )),
                 Command::Connect(a) => aws::connect(&scope, &d, a.refresh_token, a.timeout).await,
                 Command::Tenants(TenantsCommand::Add { id }) => aws::add(&scope, &d, &id).await,
                 Command::Tenants(TenantsCommand::List { json }) => aws::list(&d, json).await,

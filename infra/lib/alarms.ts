@@ -126,8 +126,8 @@ export class SyncAlarms extends Construct {
     });
     this.add('ReckonReauthorizationNeeded', {
       alarmDescription:
-        "Reckon refused a clinic's refresh token: that clinic is stopped (needs_reconnect in `cliniko-reckon tenants list --aws`), " +
-        'its work kept, until someone runs `cliniko-reckon --tenant <id> connect --aws`; the other clinics go on.' +
+        "Reckon refused a clinic's refresh token: that clinic is stopped (needs_reconnect in `cliniko-reckon --aws-table TABLE tenants list`), " +
+        'its work kept, until someone runs `cliniko-reckon --aws-table TABLE --tenant <id> connect`; the other clinics go on.' +
         whichClinic,
       metric: new cloudwatch.Metric({
         namespace: METRIC_NAMESPACE,

@@ -59,7 +59,7 @@ export const ENV = {
   /**
    * Where each tenant's secrets are: `{prefix}{tenant}/cliniko` (`{"api_key"}`) and
    * `{prefix}{tenant}/reckon-tokens` (`{"access_token", "refresh_token", "expires_at"}`, written
-   * by the functions). Written by `cliniko-reckon tenants add --aws` and `connect --aws`.
+   * by the functions). Written by `cliniko-reckon --aws-table TABLE tenants add` and `connect`.
    */
   tenantSecretPrefix: 'TENANT_SECRET_PREFIX',
   /** The consultancy's Reckon app, one for every tenant: `{"client_id", "client_secret", "subscription_key"}`. */

@@ -10,7 +10,7 @@ export interface SyncDashboardProps {
 
 /**
  * One CloudWatch dashboard for every clinic: per-tenant graphs come from SEARCH expressions
- * over the `TenantId` dimension, so a clinic added with `tenants add --aws` appears without a
+ * over the `TenantId` dimension, so a clinic added with `--aws-table TABLE tenants add` appears without a
  * deploy. Queues are shared by all tenants, so their depth and age are per queue.
  */
 export class SyncDashboard extends Construct {

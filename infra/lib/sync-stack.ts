@@ -113,7 +113,7 @@ export class SyncStack extends Stack {
 
     // ---- Secrets. The consultancy's Reckon app is one secret, created with empty fields for
     // operators to fill (see README); each tenant's Cliniko key and Reckon tokens are written by
-    // `cliniko-reckon tenants add --aws` / `connect --aws` under `secretPrefix`, never by this
+    // `cliniko-reckon --aws-table TABLE tenants add` / `connect` under `secretPrefix`, never by this
     // template, so adding a clinic needs no deploy.
     const reckonAppSecret = new secretsmanager.Secret(this, 'ReckonAppSecret', {
       description: 'Reckon One app credentials: {"client_id", "client_secret", "subscription_key"}',
@@ -309,7 +309,7 @@ export class SyncStack extends Stack {
 
     new SyncDashboard(this, 'Dashboard', { queues });
 
-    // What `cliniko-reckon tenants add --aws` needs to know about this deployment.
+    // What `cliniko-reckon --aws-table TABLE tenants add` needs to know about this deployment.
     new CfnOutput(this, 'StateTableName', { value: table.tableName });
     new CfnOutput(this, 'TenantSecretPrefix', { value: secretPrefix });
     new CfnOutput(this, 'DataKeyArn', { value: key.keyArn });

@@ -139,11 +139,17 @@ where
 /// records, and those of a tenant that needs Reckon connected again, are kept as passing
 /// failures and deleted from the queue (the poller's re-queue brings them back once the
 /// tenant is active); a record of an unknown tenant is poison.
+///
+/// `budget` bounds each tenant's group (the invocation's time left, less a margin): a group
+/// still running then (a tenant's Reckon hanging, a token lease held by a crashed holder)
+/// has its messages returned, and kept as passing failures on their last receive, while the
+/// other tenants' results stand. Nothing of one clinic can time out the whole batch.
 pub async fn handle_tenant_batch<D, B, S, R, St>(
     tenants: &Tenants<D, B>,
     event: SqsEvent,
     accepts: &[EntityKind],
     max_receives: u32,
+    budget: std::time::Duration,
 ) -> SqsBatchResponse
 where
     D: TenantDirectory,
@@ -174,9 +180,14 @@ where
     let runs = groups.iter().map(|(tenant, group)| async move {
         // Every line logged while applying this tenant's records names it.
         let span = tracing::info_span!("tenant", tenant = %tenant);
-        let failed = tenant_group(tenants, tenant, group, max_receives)
-            .instrument(span)
-            .await;
+        let run = tenant_group(tenants, tenant, group, max_receives).instrument(span);
+        let failed = match tokio::time::timeout(budget, run).await {
+            Ok(failed) => failed,
+            Err(_) => {
+                tracing::error!(tenant = %tenant, budget_s = budget.as_secs(), "the tenant's batch ran out of time");
+                out_of_time(tenants, tenant, group, max_receives).await
+            }
+        };
         match failed {
             Ok(failed) => failed,
             Err(e) => {
@@ -193,6 +204,35 @@ where
             .extend(failed.iter().map(|id| failure(id)));
     }
     response
+}
+
+/// A group cut off by the time budget: every message goes back, and one on its last
+/// receive is kept as a passing failure (it may have been applied; applying it again later
+/// is harmless).
+async fn out_of_time<D, B, S, R, St>(
+    tenants: &Tenants<D, B>,
+    tenant: &TenantId,
+    group: &[Delivered],
+    max_receives: u32,
+) -> Result<Vec<String>, PipelineError>
+where
+    D: TenantDirectory,
+    B: BuildForTenant<Built = Syncer<S, R, St>> + HoldState<St>,
+    S: ClinikoSource,
+    R: ReckonSink,
+    St: StateStore,
+{
+    let state = tenants.builder().state(tenant)?;
+    let mut failed = Vec::new();
+    for d in group {
+        if d.receives >= max_receives {
+            let reason = "not finished within the worker's time: the tenant's Reckon or token lease was slow";
+            hold(&state, &d.item.record, reason, d.receives, Utc::now()).await?;
+        } else {
+            failed.push(d.message_id.clone());
+        }
+    }
+    Ok(failed)
 }
 
 /// Where a worker records the work it holds for a tenant it cannot sync now.
@@ -450,12 +490,6 @@ where
     Q: WorkQueue,
 {
     let mut summary = PollSummary::default();
-    // As the local run does before it polls: what an outage parked gets another go. A
-    // failure here is logged and never stops the polls.
-    match requeue_failures(source, state, queue, Requeue::Retryable, plan.requeue_after).await {
-        Ok(n) => summary.requeued = n,
-        Err(e) => tracing::error!(error = %e, "re-queueing parked records failed"),
-    }
     for round in 0..plan.rounds.max(1) {
         if round > 0 {
             tokio::time::sleep(plan.pause).await;
@@ -469,6 +503,13 @@ where
         summary.errors.extend(round.errors);
         summary.rounds += 1;
     }
+    // After the polls, so new changes are never starved by a long list of kept records:
+    // what an outage parked, or a stopped tenant kept, gets another go. A failure here is
+    // logged and never fails the invocation.
+    match requeue_failures(source, state, queue, Requeue::Retryable, plan.requeue_after).await {
+        Ok(n) => summary.requeued = n,
+        Err(e) => tracing::error!(error = %e, "re-queueing parked records failed"),
+    }
     Ok(summary)
 }
 
@@ -479,6 +520,10 @@ pub trait TenantPollParts: Send + Sync {
     type State: StateStore;
     type Queue: WorkQueue;
     fn parts(&self) -> (&Self::Source, &Self::State, &Self::Queue);
+    /// The tenant's own poll settings (its `sync.overlap_seconds`), else the plan's.
+    fn poll_config(&self) -> Option<PollConfig> {
+        None
+    }
 }
 
 /// How one tenant's poll went.
@@ -550,6 +595,17 @@ where
         };
         let (source, state, queue) = parts.parts();
         let started = std::time::Instant::now();
+        let own;
+        let plan = match parts.poll_config() {
+            Some(poll) => {
+                own = PollLoop {
+                    poll,
+                    ..plan.clone()
+                };
+                &own
+            }
+            None => plan,
+        };
         match poll_rounds(source, state, queue, plan).await {
             Ok(summary) => {
                 let per_round = started.elapsed().as_secs_f64() / f64::from(summary.rounds.max(1));

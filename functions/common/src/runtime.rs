@@ -31,8 +31,15 @@ pub async fn run_sync_worker(accepts: &'static [EntityKind]) -> Result<(), Error
     let max_receives = env_number("MAX_RECEIVE_COUNT", 5, 1, 1000)? as u32;
     let tenants = &tenants;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        // The invocation's time left, less a margin to answer and record.
+        let left = Duration::from_millis(
+            (event.context.deadline as i64 - chrono::Utc::now().timestamp_millis()).max(0) as u64,
+        );
+        let budget = left
+            .saturating_sub(Duration::from_secs(5))
+            .max(Duration::from_secs(1));
         let response: SqsBatchResponse =
-            handle_tenant_batch(tenants, event.payload, accepts, max_receives).await;
+            handle_tenant_batch(tenants, event.payload, accepts, max_receives, budget).await;
         Ok::<_, Error>(response)
     }))
     .await
@@ -93,7 +100,13 @@ pub async fn run_reconciler() -> Result<(), Error> {
             let only = crate::tenant_requested(&event.payload)?;
             let repair = crate::repair_requested(&event.payload);
             let mut results = serde_json::Map::new();
-            for entry in tenants.all().await? {
+            let entries = tenants.all().await?;
+            if let Some(t) = &only
+                && !entries.iter().any(|e| e.id == *t)
+            {
+                return Err(format!("no tenant {t} in the tenant directory").into());
+            }
+            for entry in entries {
                 if only.as_ref().is_some_and(|t| *t != entry.id) {
                     continue;
                 }
@@ -142,5 +155,8 @@ impl TenantPollParts for PollParts {
     type Queue = cliniko_reckon::adapters::aws::SqsQueue;
     fn parts(&self) -> (&Self::Source, &Self::State, &Self::Queue) {
         (&self.source, &self.state, &self.queue)
+    }
+    fn poll_config(&self) -> Option<cliniko_reckon::pipeline::PollConfig> {
+        Some(self.poll.clone())
     }
 }

@@ -69,7 +69,13 @@ pub trait BuildForTenant: Send + Sync {
 struct Cached<T> {
     config: String,
     built: Arc<T>,
+    at: std::time::Instant,
 }
+
+/// How long what was built for a tenant is kept even when its configuration is unchanged:
+/// a changed secret (a new Cliniko key) and an account check that could not reach the book
+/// are picked up within this time.
+pub const REBUILD_AFTER: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// The tenants of a directory with what was built for each, kept while the tenant's
 /// configuration is unchanged (a client keeps its pacing and its token cache).
@@ -151,6 +157,7 @@ impl<D: TenantDirectory, B: BuildForTenant> Tenants<D, B> {
         }
         if let Some(cached) = self.built.lock().await.get(&entry.id)
             && cached.config == entry.config
+            && cached.at.elapsed() < REBUILD_AFTER
         {
             return Ok(cached.built.clone());
         }
@@ -161,6 +168,7 @@ impl<D: TenantDirectory, B: BuildForTenant> Tenants<D, B> {
             Cached {
                 config: entry.config.clone(),
                 built: built.clone(),
+                at: std::time::Instant::now(),
             },
         );
         Ok(built)

@@ -350,6 +350,8 @@ pub struct PollParts {
     pub source: ClinikoClient,
     pub state: DynamoState,
     pub queue: SqsQueue,
+    /// From the tenant's `sync.overlap_seconds`.
+    pub poll: cliniko_reckon::pipeline::PollConfig,
 }
 
 pub struct PollerBuilder {
@@ -371,6 +373,9 @@ impl BuildForTenant for PollerBuilder {
                 .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?,
             queue: SqsQueue::new(self.aws.sqs.clone(), self.queues.clone())
                 .for_tenant(tenant.clone()),
+            poll: cliniko_reckon::pipeline::PollConfig {
+                overlap: chrono::TimeDelta::seconds(config.sync.overlap_seconds),
+            },
         })
     }
 }

@@ -600,7 +600,7 @@ fn clinics_in_one_deployment_never_touch_each_other() {
 }
 
 /// A tenant of the moto deployment: its simulators, and its item and secrets written as
-/// `cliniko-reckon tenants add --aws` and `connect --aws` would.
+/// `cliniko-reckon --aws-table TABLE tenants add` and `connect` would.
 struct Clinic {
     id: TenantId,
     h: Harness,
@@ -747,7 +747,13 @@ async fn tenants_flow(config: aws_config::SdkConfig) {
     assert!(c_enqueued >= c.h.seed.patients, "{polled:?}");
     let started = std::time::Instant::now();
     deliver_with(&aws.sqs, &queues, |event, accepts| {
-        handle_tenant_batch(&worker, event, accepts, MAX_RECEIVE_COUNT)
+        handle_tenant_batch(
+            &worker,
+            event,
+            accepts,
+            MAX_RECEIVE_COUNT,
+            Duration::from_secs(60),
+        )
     })
     .await;
     eprintln!(
@@ -809,7 +815,13 @@ async fn tenants_flow(config: aws_config::SdkConfig) {
     assert_eq!(enqueued(&polled, &a.id), Some(1), "{polled:?}");
     let b_writes = b.h.reckon_writes();
     deliver_with(&aws.sqs, &queues, |event, accepts| {
-        handle_tenant_batch(&worker, event, accepts, MAX_RECEIVE_COUNT)
+        handle_tenant_batch(
+            &worker,
+            event,
+            accepts,
+            MAX_RECEIVE_COUNT,
+            Duration::from_secs(60),
+        )
     })
     .await;
     in_step(&d).await;
@@ -847,7 +859,13 @@ async fn tenants_flow(config: aws_config::SdkConfig) {
         "C's kept records queued again: {polled:?}"
     );
     deliver_with(&aws.sqs, &queues, |event, accepts| {
-        handle_tenant_batch(&worker, event, accepts, MAX_RECEIVE_COUNT)
+        handle_tenant_batch(
+            &worker,
+            event,
+            accepts,
+            MAX_RECEIVE_COUNT,
+            Duration::from_secs(60),
+        )
     })
     .await;
     for clinic in [&a, &b, &c, &d] {

@@ -209,7 +209,10 @@ impl std::fmt::Display for ReqwestNoUrl<'_> {
 }
 
 fn store_error(e: StateError) -> ReckonError {
-    ReckonError::TokenStore(e.to_string())
+    ReckonError::TokenStore {
+        retryable: e.is_retryable(),
+        detail: e.to_string(),
+    }
 }
 
 /// Keeps a valid access token, backed by a [`TokenStore`].
@@ -395,10 +398,14 @@ impl<S: TokenStore> TokenManager<S> {
                     tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
                 }
                 Err(e) => {
-                    return Err(ReckonError::TokenStore(format!(
-                        "the refreshed Reckon token pair could not be saved ({SAVE_ATTEMPTS} attempts): {e}; \
-                         the sync stops here: make the token store writable, then run `connect` again"
-                    )));
+                    return Err(ReckonError::TokenStore {
+                        detail: format!(
+                            "the refreshed Reckon token pair could not be saved ({SAVE_ATTEMPTS} attempts): {e}; \
+                             the sync stops here: make the token store writable, then run `connect` again"
+                        ),
+                        // The rotated pair is lost: retrying cannot bring it back.
+                        retryable: false,
+                    });
                 }
             }
         }

@@ -17,8 +17,10 @@ pub enum ReckonError {
     /// No usable refresh token: someone must run `cliniko-reckon connect` again.
     #[error("Reckon needs to be connected again: {0}")]
     ReauthorizationNeeded(String),
-    #[error("Reckon token store: {0}")]
-    TokenStore(String),
+    /// The token store failed; `retryable` keeps the store's own verdict (a throttled secret
+    /// read or a lease wait that ran out clears up, a corrupt pair does not).
+    #[error("Reckon token store: {detail}")]
+    TokenStore { detail: String, retryable: bool },
     /// The identity server (token endpoint) failed for a reason other than a dead grant.
     #[error("Reckon identity server: {detail}")]
     Identity { detail: String, retryable: bool },
@@ -63,10 +65,11 @@ impl ReckonError {
         match self {
             ReckonError::Transport { .. } | ReckonError::RateLimited { .. } => true,
             ReckonError::Status { status, .. } => *status == 429 || *status >= 500,
-            ReckonError::Identity { retryable, .. } => *retryable,
+            ReckonError::Identity { retryable, .. } | ReckonError::TokenStore { retryable, .. } => {
+                *retryable
+            }
             ReckonError::Config(_)
             | ReckonError::ReauthorizationNeeded(_)
-            | ReckonError::TokenStore(_)
             | ReckonError::Validation { .. }
             | ReckonError::Decode { .. } => false,
         }

@@ -120,12 +120,20 @@ impl DynamoTenants {
 }
 
 impl TenantDirectory for DynamoTenants {
+    /// An entry that cannot be read is logged and left out, so one bad item never stops
+    /// the poller or the reconciler for every other clinic.
     async fn tenants(&self) -> Result<Vec<TenantEntry>, StateError> {
-        query_partition(&self.client, &self.table, TENANTS_PK, None)
-            .await?
+        let items = query_partition(&self.client, &self.table, TENANTS_PK, None).await?;
+        Ok(items
             .iter()
-            .map(entry)
-            .collect()
+            .filter_map(|item| match entry(item) {
+                Ok(entry) => Some(entry),
+                Err(e) => {
+                    tracing::error!(error = %e, "a tenant item cannot be read; left out");
+                    None
+                }
+            })
+            .collect())
     }
 
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StateError> {
