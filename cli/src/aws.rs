@@ -50,6 +50,39 @@ async fn clients(d: &Deployment) -> Clients {
     }
 }
 
+impl Deployment {
+    /// The flags that name this deployment, for the next command a message suggests.
+    fn flags(&self) -> String {
+        let mut flags = format!("--aws-table {}", self.table);
+        if self.secret_prefix != DEFAULT_SECRET_PREFIX {
+            flags.push_str(&format!(" --secret-prefix {}", self.secret_prefix));
+        }
+        if let Some(key) = &self.kms_key {
+            flags.push_str(&format!(" --kms-key {key}"));
+        }
+        flags
+    }
+
+    /// Refuses a prefix that is not a secret-name folder (as the stack does).
+    pub fn check(&self) -> anyhow::Result<()> {
+        let ok = self.secret_prefix.ends_with('/')
+            && self.secret_prefix.len() <= 200
+            && self
+                .secret_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+        if !ok {
+            bail!(
+                "--secret-prefix {:?} must be secret-name characters (letters, digits, /_+=.@-) ending in '/', as the stack's TenantSecretPrefix output",
+                self.secret_prefix
+            );
+        }
+        Ok(())
+    }
+}
+
+const DEFAULT_SECRET_PREFIX: &str = "cliniko-reckon/tenants/";
+
 fn cliniko_secret(d: &Deployment, id: &TenantId) -> String {
     format!("{}{id}/cliniko", d.secret_prefix)
 }
@@ -69,8 +102,50 @@ fn without_credentials(text: &str) -> anyhow::Result<String> {
     Ok(toml::to_string(&table)?)
 }
 
-/// Creates or updates a secret's value.
+/// What the functions need of a tenant item beyond parsing: a Cliniko User-Agent with a
+/// contact, and URLs that are URLs.
+fn check_for_functions(config: &cliniko_reckon::config::TenantConfig) -> anyhow::Result<()> {
+    let agent = config.cliniko.user_agent.as_deref().unwrap_or_default();
+    if !crate::settings::user_agent_has_contact(agent) {
+        bail!(
+            "cliniko.user_agent must name the app and a contact email, e.g. \"Clinic Sync (ops@example.com)\""
+        );
+    }
+    for (key, value) in [
+        ("cliniko.base_url", &config.cliniko.base_url),
+        ("reckon.api_base_url", &config.reckon.api_base_url),
+        ("reckon.identity_url", &config.reckon.identity_url),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+            let url =
+                url::Url::parse(v.trim()).map_err(|e| anyhow!("{key} is not a valid URL: {e}"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("{key} must be an http(s) URL");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates or updates a secret's value; a secret scheduled for deletion (the clinic was
+/// removed less than 7 days ago) is restored first.
 async fn put_secret(c: &Clients, d: &Deployment, name: &str, value: &str) -> anyhow::Result<()> {
+    if let Ok(found) = c.secrets.describe_secret().secret_id(name).send().await
+        && found.deleted_date().is_some()
+    {
+        c.secrets
+            .restore_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "restoring secret {name} (scheduled for deletion): {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )
+            })?;
+        println!("secret {name} was scheduled for deletion: restored");
+    }
     let updated = c
         .secrets
         .put_secret_value()
@@ -124,10 +199,12 @@ pub async fn add(scope: &Scope, d: &Deployment, id: &TenantId) -> anyhow::Result
         .and_then(|b| uuid::Uuid::parse_str(b.trim()).ok())
         .ok_or_else(|| {
             anyhow!(
-                "reckon.book_id is missing from {} (the book's GUID)",
+                "reckon.book_id in {} must be the Reckon book's GUID",
                 path.display()
             )
         })?;
+    // As the functions will build the clinic: a bad value is found now, not at its first poll.
+    check_for_functions(&config).with_context(|| format!("tenant {id}: {}", path.display()))?;
     // Only from the clinic's own file: a key left in the shell from another clinic would
     // sync that clinic's patients into this clinic's book.
     let api_key = config
@@ -135,8 +212,21 @@ pub async fn add(scope: &Scope, d: &Deployment, id: &TenantId) -> anyhow::Result
         .api_key
         .clone()
         .filter(|k| !k.trim().is_empty());
+    d.check()?;
     let c = clients(d).await;
     let existing = c.directory.tenant(id).await?;
+    // Its links point into the book it synced; another book needs a fresh start.
+    if let Some(old) = &existing
+        && let Some(old_book) = parse_tenant_config(&old.config)
+            .ok()
+            .and_then(|o| o.reckon.book_id)
+            .and_then(|b| uuid::Uuid::parse_str(b.trim()).ok())
+        && old_book != book
+    {
+        bail!(
+            "tenant {id} syncs into Reckon book {old_book}, and its links point there; to sync into {book}, `tenants remove {id}` first (its Reckon records are adopted again, not duplicated)"
+        );
+    }
     if existing.is_none() && api_key.is_none() {
         bail!(
             "cliniko.api_key is missing from {}: it goes into the secret {}",
@@ -183,11 +273,10 @@ pub async fn add(scope: &Scope, d: &Deployment, id: &TenantId) -> anyhow::Result
         );
     } else {
         println!(
-            "tenant {id} added to {}; Cliniko key in {}. Next: `cliniko-reckon --aws-table {} --tenant {id} connect --config {}`",
+            "tenant {id} added to {}; Cliniko key in {}. Next: `cliniko-reckon {} --tenant {id} connect --config APP.toml` (the Reckon app's credentials; without reckon.refresh_token the browser flow runs)",
             d.table,
             cliniko_secret(d, id),
-            d.table,
-            path.display()
+            d.flags()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -267,10 +356,11 @@ pub async fn set_status(
     let Some(entry) = c.directory.tenant(id).await? else {
         bail!("no tenant {id} in {}", d.table);
     };
-    if status == TenantStatus::Active && entry.status == TenantStatus::NeedsReconnect {
+    // A paused clinic that was disconnected would otherwise come back without its Reckon.
+    if entry.status == TenantStatus::NeedsReconnect {
         bail!(
-            "tenant {id} needs Reckon connecting again: `cliniko-reckon --aws-table {} --tenant {id} connect --config FILE` makes it active",
-            d.table
+            "tenant {id} needs Reckon connecting again: `cliniko-reckon {} --tenant {id} connect --config APP.toml` makes it active",
+            d.flags()
         );
     }
     c.directory

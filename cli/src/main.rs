@@ -38,12 +38,7 @@ struct Cli {
     /// `tenants` and `connect` for an AWS deployment: its state table (the stack output
     /// `StateTableName`). Credentials and region from the AWS environment.
     #[cfg(feature = "aws")]
-    #[arg(
-        long,
-        global = true,
-        value_name = "TABLE",
-        env = "CLINIKO_RECKON_TABLE"
-    )]
+    #[arg(long, global = true, value_name = "TABLE")]
     aws_table: Option<String>,
 
     /// With --aws-table: where the tenants' secrets are (stack output `TenantSecretPrefix`).

@@ -160,8 +160,8 @@ pub async fn set_status(
         bail!("no state file at {}", scope.state_path().display());
     }
     let store = settings::open_state(&scope.state_path())?;
-    if status == TenantStatus::Active
-        && let Some(t) = store.tenant(id).await?
+    // Paused and then resumed, a disconnected clinic would come back without its Reckon.
+    if let Some(t) = store.tenant(id).await?
         && t.status == TenantStatus::NeedsReconnect
     {
         bail!(

@@ -1123,8 +1123,46 @@ mod against_simulators {
             )
             .await
             .unwrap();
-        let out = run(aws(&["tenants", "resume", "clinic-a"])).await;
-        assert!(String::from_utf8_lossy(&out.stderr).contains("needs Reckon connecting again"));
+        for verb in ["resume", "pause"] {
+            // Neither brings a disconnected clinic back without its Reckon.
+            let out = run(aws(&["tenants", verb, "clinic-a"])).await;
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("needs Reckon connecting again"),
+                "{verb}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Its links point into its book: another book is refused, as is a bad prefix.
+        let other_book = dir.path().join("other-book.toml");
+        std::fs::write(
+            &other_book,
+            std::fs::read_to_string(&a.config).unwrap().replace(
+                &a.sims.reckon.book_id().to_string(),
+                "0b9f5a52-6f0e-4d5e-9d1c-2d4c1d7e8f90",
+            ),
+        )
+        .unwrap();
+        let other = other_book.display().to_string();
+        let out = run(aws(&["tenants", "add", "clinic-a", "--config", &other])).await;
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("tenants remove clinic-a` first"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut bad_prefix = cmd();
+        bad_prefix.args([
+            "--aws-table",
+            &table,
+            "--secret-prefix",
+            "no-slash",
+            "tenants",
+            "add",
+            "clinic-z",
+            "--config",
+            &a_config,
+        ]);
+        let out = run(bad_prefix).await;
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--secret-prefix"));
         let token = a.sims.reckon.issue_tokens().refresh_token;
         let said = ok(&run(aws(&[
             "--tenant",
