@@ -363,6 +363,10 @@ pub async fn set_status(
             d.flags()
         );
     }
+    if entry.status == status && reason.is_none() {
+        println!("tenant {id} is already {}", status.as_str());
+        return Ok(ExitCode::SUCCESS);
+    }
     c.directory
         .set_tenant_status(id, status, reason, chrono::Utc::now())
         .await?;
@@ -416,6 +420,12 @@ pub async fn connect(
     refresh_token: Option<String>,
     timeout: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
+    if scope.tenant.is_none() {
+        bail!(
+            "connect with --aws-table needs the clinic: `cliniko-reckon {} --tenant ID connect --config APP.toml`",
+            d.flags()
+        );
+    }
     let id = scope.tenant_id();
     let c = clients(d).await;
     let Some(entry) = c.directory.tenant(&id).await? else {
