@@ -241,6 +241,14 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`status | head`) ends the command quietly, as for any Unix tool,
+    // instead of panicking on the next print.
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is always a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

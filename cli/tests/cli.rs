@@ -119,6 +119,25 @@ fn a_missing_setting_is_one_line_naming_it() {
     assert!(stderr.contains("book"), "unknown keys are named: {stderr}");
 }
 
+/// `cliniko-reckon … | head` closing the pipe early ends the command quietly: no panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = cmd()
+        .args(["demo", "--size", "40", "--rounds", "1", "--json", "--state"])
+        .arg(dir.path().join("pipe.sqlite"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before (or while) the command writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn help_lists_every_command() {
     let out = cmd().arg("--help").output().unwrap();
