@@ -285,6 +285,35 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// The tenant's state, for a builder: a bad tenant id is its configuration's fault.
+    fn tenant_state(&self, tenant: &TenantId) -> Result<DynamoState, TenantUnavailable> {
+        self.state(tenant)
+            .map_err(|e| TenantUnavailable::misconfigured(tenant, e))
+    }
+
+    /// The work queues, stamping `tenant` on every message.
+    fn tenant_queue(&self, queues: &QueueUrls, tenant: &TenantId) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), queues.clone()).for_tenant(tenant.clone())
+    }
+
+    /// The tenant's Reckon client and the mapping, after the one account check against its
+    /// book (the workers write with it, the reconciler compares with it).
+    async fn checked_reckon(
+        &self,
+        tenant: &TenantId,
+        config: &TenantConfig,
+        app: &ReckonAppSecret,
+    ) -> Result<(LambdaReckon, MappingConfig), TenantUnavailable> {
+        let mut reckon = self.reckon(tenant, config, app)?;
+        let mut mapping = config.mapping.clone();
+        checked_accounts(&mut reckon, &mut mapping)
+            .await
+            .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?;
+        Ok((reckon, mapping))
+    }
+}
+
 fn config_url(
     tenant: &TenantId,
     key: &str,
@@ -320,19 +349,11 @@ impl BuildForTenant for WorkerBuilder {
     async fn build(&self, entry: &TenantEntry) -> Result<LambdaSyncer, TenantUnavailable> {
         let tenant = &entry.id;
         let config = self.aws.config(entry)?;
-        let mut reckon = self.aws.reckon(tenant, &config, &self.app)?;
-        let mut mapping = config.mapping.clone();
-        checked_accounts(&mut reckon, &mut mapping)
-            .await
-            .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?;
-        let state = self
-            .aws
-            .state(tenant)
-            .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?;
+        let (reckon, mapping) = self.aws.checked_reckon(tenant, &config, &self.app).await?;
         Ok(Syncer::new(
             self.aws.cliniko(tenant, &config).await?,
             reckon,
-            state,
+            self.aws.tenant_state(tenant)?,
             mapping,
         ))
     }
@@ -367,12 +388,8 @@ impl BuildForTenant for PollerBuilder {
         let config = self.aws.config(entry)?;
         Ok(PollParts {
             source: self.aws.cliniko(tenant, &config).await?,
-            state: self
-                .aws
-                .state(tenant)
-                .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?,
-            queue: SqsQueue::new(self.aws.sqs.clone(), self.queues.clone())
-                .for_tenant(tenant.clone()),
+            state: self.aws.tenant_state(tenant)?,
+            queue: self.aws.tenant_queue(&self.queues, tenant),
             poll: cliniko_reckon::pipeline::PollConfig {
                 overlap: chrono::TimeDelta::seconds(config.sync.overlap_seconds),
             },
@@ -401,21 +418,12 @@ impl BuildForTenant for ReconcilerBuilder {
     async fn build(&self, entry: &TenantEntry) -> Result<ReconcileParts, TenantUnavailable> {
         let tenant = &entry.id;
         let config = self.aws.config(entry)?;
-        let mut book = self.aws.reckon(tenant, &config, &self.app)?;
-        // The reconciler compares with the mapping the workers write with.
-        let mut mapping = config.mapping.clone();
-        checked_accounts(&mut book, &mut mapping)
-            .await
-            .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?;
+        let (book, mapping) = self.aws.checked_reckon(tenant, &config, &self.app).await?;
         Ok(ReconcileParts {
             source: self.aws.cliniko(tenant, &config).await?,
             book,
-            state: self
-                .aws
-                .state(tenant)
-                .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?,
-            queue: SqsQueue::new(self.aws.sqs.clone(), self.queues.clone())
-                .for_tenant(tenant.clone()),
+            state: self.aws.tenant_state(tenant)?,
+            queue: self.aws.tenant_queue(&self.queues, tenant),
             mapping,
         })
     }
