@@ -68,7 +68,7 @@ export interface SyncStackProps extends StackProps {
   readonly rustLog?: string;
 }
 
-/** The serverless Cliniko -> Reckon One sync: see shared/DESIGN.md for the pipeline. */
+/** The serverless Cliniko -> Reckon One sync for many clinics: README.md ("On AWS") and docs/many-clinics.md. */
 export class SyncStack extends Stack {
   readonly functions: Record<FunctionName, RustFunction>;
   readonly queues: Record<EntityType, EntityQueue>;
