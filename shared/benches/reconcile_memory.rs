@@ -12,13 +12,12 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use cliniko_reckon::adapters::sqlite::SqliteState;
-use cliniko_reckon::cliniko::ClinikoError;
 use cliniko_reckon::domain::*;
 use cliniko_reckon::mapping::{self, MappingConfig};
 use cliniko_reckon::ports::{
     Changes, ClinikoSource, CrossRef, Page, PageCursor, ReckonBook, StateStore,
 };
-use cliniko_reckon::reckon::ReckonError;
+use cliniko_reckon::ports::{SinkError, SourceError};
 use cliniko_reckon::reconcile::{Category, reconcile};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
@@ -254,11 +253,11 @@ impl ClinikoSource for GeneratedCliniko {
         &self,
         _kind: EntityKind,
         _since: Option<DateTime<Utc>>,
-    ) -> Result<Changes, ClinikoError> {
+    ) -> Result<Changes, SourceError> {
         Ok(Changes::default())
     }
 
-    async fn record(&self, _: EntityKind, _: ClinikoId) -> Result<Option<Record>, ClinikoError> {
+    async fn record(&self, _: EntityKind, _: ClinikoId) -> Result<Option<Record>, SourceError> {
         Ok(None)
     }
 
@@ -266,7 +265,7 @@ impl ClinikoSource for GeneratedCliniko {
         &self,
         kind: EntityKind,
         cursor: Option<PageCursor>,
-    ) -> Result<Page<Record>, ClinikoError> {
+    ) -> Result<Page<Record>, SourceError> {
         let clinic = self.0;
         let page = page_number(cursor);
         Ok(match kind {
@@ -281,11 +280,11 @@ impl ClinikoSource for GeneratedCliniko {
         })
     }
 
-    async fn taxes(&self) -> Result<Vec<Tax>, ClinikoError> {
+    async fn taxes(&self) -> Result<Vec<Tax>, SourceError> {
         Ok(vec![gst()])
     }
 
-    async fn businesses(&self) -> Result<Vec<Business>, ClinikoError> {
+    async fn businesses(&self) -> Result<Vec<Business>, SourceError> {
         Ok(Vec::new())
     }
 }
@@ -401,7 +400,7 @@ impl ReckonBook for GeneratedReckon {
     async fn customer_page(
         &self,
         cursor: Option<PageCursor>,
-    ) -> Result<Page<ReckonCustomerRecord>, ReckonError> {
+    ) -> Result<Page<ReckonCustomerRecord>, SinkError> {
         Ok(page_of(page_number(cursor), self.clinic.patients, |i| {
             self.customer(i)
         }))
@@ -410,7 +409,7 @@ impl ReckonBook for GeneratedReckon {
     async fn item_page(
         &self,
         cursor: Option<PageCursor>,
-    ) -> Result<Page<ReckonItemRecord>, ReckonError> {
+    ) -> Result<Page<ReckonItemRecord>, SinkError> {
         Ok(page_of(page_number(cursor), PRODUCTS + SERVICES, |i| {
             self.item(i)
         }))
@@ -419,7 +418,7 @@ impl ReckonBook for GeneratedReckon {
     async fn invoice_page(
         &self,
         cursor: Option<PageCursor>,
-    ) -> Result<Page<ReckonInvoiceRecord>, ReckonError> {
+    ) -> Result<Page<ReckonInvoiceRecord>, SinkError> {
         Ok(page_of(page_number(cursor), self.clinic.invoices, |j| {
             self.invoice(j)
         }))
@@ -428,25 +427,22 @@ impl ReckonBook for GeneratedReckon {
     async fn credit_note_page(
         &self,
         _cursor: Option<PageCursor>,
-    ) -> Result<Page<ReckonCreditNote>, ReckonError> {
+    ) -> Result<Page<ReckonCreditNote>, SinkError> {
         // The generated clinic has no credit notes.
         Ok(Page::new(Vec::new(), None))
     }
 
-    async fn customer(&self, id: ReckonId) -> Result<Option<ReckonCustomerRecord>, ReckonError> {
+    async fn customer(&self, id: ReckonId) -> Result<Option<ReckonCustomerRecord>, SinkError> {
         Ok(index_of(id, 1, 1_000_000, self.clinic.patients).map(|i| self.customer(i)))
     }
 
-    async fn item(&self, id: ReckonId) -> Result<Option<ReckonItemRecord>, ReckonError> {
+    async fn item(&self, id: ReckonId) -> Result<Option<ReckonItemRecord>, SinkError> {
         let product = index_of(id, 2, 2_000_000, PRODUCTS);
         let service = index_of(id, 3, 3_000_000, SERVICES).map(|i| i + PRODUCTS);
         Ok(product.or(service).map(|i| self.item(i)))
     }
 
-    async fn invoice_record(
-        &self,
-        id: ReckonId,
-    ) -> Result<Option<ReckonInvoiceRecord>, ReckonError> {
+    async fn invoice_record(&self, id: ReckonId) -> Result<Option<ReckonInvoiceRecord>, SinkError> {
         Ok(index_of(id, 4, 5_000_000, self.clinic.invoices).map(|j| self.invoice(j)))
     }
 }

@@ -585,7 +585,7 @@ async fn token_lease_is_exclusive_and_released_only_by_its_owner() {
 #[tokio::test]
 async fn concurrent_functions_refresh_the_reckon_tokens_once_through_the_lease() {
     use cliniko_reckon::adapters::aws::LeasedTokenStore;
-    use cliniko_reckon::ports::ReckonSink;
+    use cliniko_reckon::ports::CustomerSink;
     use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
     use simulators::reckon::{DEFAULT_SUBSCRIPTION_KEY, ReckonConfig, ReckonSim};
 

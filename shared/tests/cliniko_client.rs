@@ -571,7 +571,10 @@ async fn persistent_server_errors_end_in_a_retryable_error() {
     let client = ClinikoClient::new(cfg).expect("client");
     let err = client.taxes().await.expect_err("keeps failing");
     assert!(
-        matches!(err, ClinikoError::Status { status: 503, .. }),
+        matches!(
+            err.cause::<ClinikoError>(),
+            Some(ClinikoError::Status { status: 503, .. })
+        ),
         "{err:?}"
     );
     assert!(err.is_retryable());
@@ -590,7 +593,10 @@ async fn a_wrong_key_is_a_401_that_says_it_is_not_retryable() {
         .await
         .expect_err("unauthorised");
     assert!(
-        matches!(err, ClinikoError::Status { status: 401, .. }),
+        matches!(
+            err.cause::<ClinikoError>(),
+            Some(ClinikoError::Status { status: 401, .. })
+        ),
         "{err:?}"
     );
     assert!(!err.is_retryable());
@@ -642,7 +648,13 @@ async fn rate_limited_to_the_end_is_a_retryable_rate_limit_error() {
     cfg.max_rate_limit_wait = Duration::from_millis(50);
     let client = ClinikoClient::new(cfg).expect("client");
     let err = client.businesses().await.expect_err("still throttled");
-    assert!(matches!(err, ClinikoError::RateLimited { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err.cause::<ClinikoError>(),
+            Some(ClinikoError::RateLimited { .. })
+        ),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
     assert_eq!(client.requests_made(), 2);
 }

@@ -7,7 +7,9 @@ use cliniko_reckon::domain::{
     ActiveStatus, AmountTaxStatus, CustomerDraft, InvoiceDraft, InvoiceLineDraft, ItemDraft,
     ItemType, LineTarget, ReckonAddress, ReckonId, ReckonInvoiceStatus, ReckonPhone,
 };
-use cliniko_reckon::ports::{PaymentDraft, ReckonSink, TokenSet};
+use cliniko_reckon::ports::{
+    CustomerSink, ErrorClass, InvoiceSink, ItemSink, PaymentDraft, TokenSet,
+};
 use cliniko_reckon::reckon::{MemoryTokenStore, ReckonClient, ReckonClientConfig, ReckonError};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -232,9 +234,13 @@ async fn a_reused_refresh_token_needs_reauthorization() {
     let client = ReckonClient::new(env.config(), store.clone()).expect("client");
     let err = client.customers().await.expect_err("dead refresh token");
     assert!(
-        matches!(err, ReckonError::ReauthorizationNeeded(_)),
+        matches!(
+            err.cause::<ReckonError>(),
+            Some(ReckonError::ReauthorizationNeeded(_))
+        ),
         "{err:?}"
     );
+    assert_eq!(err.class(), ErrorClass::StopTenant, "stops the tenant");
     assert!(!err.is_retryable());
     assert!(!err.to_string().contains(&stale), "no token in errors");
     assert_eq!(client.requests_made(), 0, "no API call without a token");
@@ -590,7 +596,7 @@ async fn validation_errors_name_the_field() {
         .create_invoice(&draft)
         .await
         .expect_err("unknown tax code");
-    let ReckonError::Validation { errors, .. } = &err else {
+    let Some(ReckonError::Validation { errors, .. }) = err.cause::<ReckonError>() else {
         panic!("expected a validation error, got {err:?}");
     };
     assert!(
@@ -606,7 +612,11 @@ async fn validation_errors_name_the_field() {
         .create_customer(&patient(&"x".repeat(101)))
         .await
         .expect_err("too long");
-    assert_eq!(err.field_errors()[0].location, "name");
+    assert_eq!(
+        err.cause::<ReckonError>()
+            .map(|e| e.field_errors()[0].location.as_str()),
+        Some("name")
+    );
     assert_eq!(client.requests_made(), before);
 }
 
@@ -652,7 +662,10 @@ async fn server_error_bursts_are_retried_and_posts_only_when_safe() {
         .await
         .expect_err("500");
     assert!(
-        matches!(err, ReckonError::Status { status: 500, .. }),
+        matches!(
+            err.cause::<ReckonError>(),
+            Some(ReckonError::Status { status: 500, .. })
+        ),
         "{err:?}"
     );
     assert!(err.is_retryable());
@@ -679,7 +692,10 @@ async fn a_wrong_subscription_key_is_not_a_token_problem() {
     let client = ReckonClient::new(config, env.store(TimeDelta::hours(3))).expect("client");
     let err = client.customers().await.expect_err("401");
     assert!(
-        matches!(err, ReckonError::Status { status: 401, .. }),
+        matches!(
+            err.cause::<ReckonError>(),
+            Some(ReckonError::Status { status: 401, .. })
+        ),
         "{err:?}"
     );
     assert_eq!(env.refreshes(), 0, "the gateway's 401 causes no refresh");

@@ -344,14 +344,14 @@ impl cliniko_reckon::ports::ClinikoSource for PanicsOnce {
         &self,
         kind: EntityKind,
         since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<cliniko_reckon::ports::Changes, cliniko_reckon::cliniko::ClinikoError> {
+    ) -> Result<cliniko_reckon::ports::Changes, cliniko_reckon::ports::SourceError> {
         self.inner.changed_since(kind, since).await
     }
     async fn record(
         &self,
         kind: EntityKind,
         id: ClinikoId,
-    ) -> Result<Option<cliniko_reckon::domain::Record>, cliniko_reckon::cliniko::ClinikoError> {
+    ) -> Result<Option<cliniko_reckon::domain::Record>, cliniko_reckon::ports::SourceError> {
         self.inner.record(kind, id).await
     }
     async fn all_page(
@@ -360,13 +360,13 @@ impl cliniko_reckon::ports::ClinikoSource for PanicsOnce {
         cursor: Option<cliniko_reckon::ports::PageCursor>,
     ) -> Result<
         cliniko_reckon::ports::Page<cliniko_reckon::domain::Record>,
-        cliniko_reckon::cliniko::ClinikoError,
+        cliniko_reckon::ports::SourceError,
     > {
         self.inner.all_page(kind, cursor).await
     }
     async fn taxes(
         &self,
-    ) -> Result<Vec<cliniko_reckon::domain::Tax>, cliniko_reckon::cliniko::ClinikoError> {
+    ) -> Result<Vec<cliniko_reckon::domain::Tax>, cliniko_reckon::ports::SourceError> {
         if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
             panic!("a record the sync cannot handle");
         }
@@ -374,7 +374,7 @@ impl cliniko_reckon::ports::ClinikoSource for PanicsOnce {
     }
     async fn businesses(
         &self,
-    ) -> Result<Vec<cliniko_reckon::domain::Business>, cliniko_reckon::cliniko::ClinikoError> {
+    ) -> Result<Vec<cliniko_reckon::domain::Business>, cliniko_reckon::ports::SourceError> {
         self.inner.businesses().await
     }
 }

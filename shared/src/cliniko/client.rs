@@ -10,7 +10,7 @@ use super::dto::{
 use super::pacing::Pacer;
 use super::query::{ListQuery, PER_PAGE};
 use crate::domain::{Business, ClinikoId, EntityKind, Record, Reversal, Tax};
-use crate::ports::{self, Changes, ClinikoSource, PageCursor, Unreadable};
+use crate::ports::{self, Changes, ClinikoSource, PageCursor, SourceError, Unreadable};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -623,7 +623,7 @@ impl ClinikoSource for ClinikoClient {
         &self,
         kind: EntityKind,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Changes, ClinikoError> {
+    ) -> Result<Changes, SourceError> {
         let mut query = every_record(kind);
         if let Some(t) = since {
             query = query.at_or_after("updated_at", t);
@@ -651,11 +651,7 @@ impl ClinikoSource for ClinikoClient {
     }
 
     #[instrument(skip(self), fields(kind = %kind, id = %id))]
-    async fn record(
-        &self,
-        kind: EntityKind,
-        id: ClinikoId,
-    ) -> Result<Option<Record>, ClinikoError> {
+    async fn record(&self, kind: EntityKind, id: ClinikoId) -> Result<Option<Record>, SourceError> {
         // Archived rows are hidden from a plain GET unless asked for.
         let mut query = ListQuery::new().any("archived_at");
         if kind == EntityKind::Invoice {
@@ -669,7 +665,7 @@ impl ClinikoSource for ClinikoClient {
         let (mut records, unreadable) =
             self.decode_page(kind, std::slice::from_ref(&value)).await?;
         if let Some(bad) = unreadable.into_iter().next() {
-            return Err(ClinikoError::Unreadable(bad.error));
+            return Err(ClinikoError::Unreadable(bad.error).into());
         }
         Ok(records.pop())
     }
@@ -680,7 +676,7 @@ impl ClinikoSource for ClinikoClient {
         &self,
         kind: EntityKind,
         cursor: Option<PageCursor>,
-    ) -> Result<ports::Page<Record>, ClinikoError> {
+    ) -> Result<ports::Page<Record>, SourceError> {
         let plural = resource(kind);
         let url = match cursor {
             // The cursor is a `links.next` this client accepted before; check it again.
@@ -695,16 +691,19 @@ impl ClinikoSource for ClinikoClient {
         })
     }
 
-    async fn taxes(&self) -> Result<Vec<Tax>, ClinikoError> {
+    async fn taxes(&self) -> Result<Vec<Tax>, SourceError> {
         self.list_all::<TaxDto>("taxes", ListQuery::new().per_page(PER_PAGE))
             .await
+            .map_err(SourceError::from)
     }
 
     #[instrument(skip(self))]
-    async fn businesses(&self) -> Result<Vec<Business>, ClinikoError> {
+    async fn businesses(&self) -> Result<Vec<Business>, SourceError> {
         // Archived businesses too: old invoices still need their time zone.
         let query = ListQuery::new().any("archived_at").per_page(PER_PAGE);
-        self.list_all::<BusinessDto>("businesses", query).await
+        self.list_all::<BusinessDto>("businesses", query)
+            .await
+            .map_err(SourceError::from)
     }
 }
 

@@ -64,3 +64,15 @@ fn retry_hint(status: u16) -> &'static str {
         "not retryable"
     }
 }
+
+/// At the port: a passing failure is retried, anything else parks the record.
+impl From<ClinikoError> for crate::ports::SourceError {
+    fn from(e: ClinikoError) -> Self {
+        let class = if e.is_retryable() {
+            crate::ports::ErrorClass::Retry
+        } else {
+            crate::ports::ErrorClass::Park
+        };
+        crate::ports::SourceError::new(class, e)
+    }
+}

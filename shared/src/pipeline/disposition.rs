@@ -5,7 +5,6 @@
 use super::PipelineError;
 use crate::domain::Record;
 use crate::ports::{AuditEntry, Failure, Outcome, StateStore};
-use crate::reckon::ReckonError;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -68,10 +67,7 @@ pub fn disposition(error: &PipelineError, attempts: u32, retry: &RetryPolicy) ->
 /// Whether an error means the tenant as a whole cannot go on (a revoked or spent Reckon
 /// connection), rather than this one record.
 pub fn stops_tenant(error: &PipelineError) -> bool {
-    matches!(
-        error,
-        PipelineError::Reckon(ReckonError::ReauthorizationNeeded(_))
-    )
+    error.stops_tenant()
 }
 
 /// Records a record the sync gave up on, with the reason, for `status`, the report and
@@ -137,7 +133,7 @@ pub async fn hold<St: StateStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cliniko::ClinikoError;
+    use crate::ports::{ErrorClass, SinkError, SourceError};
 
     fn policy() -> RetryPolicy {
         RetryPolicy {
@@ -149,11 +145,7 @@ mod tests {
 
     #[test]
     fn passing_failures_retry_until_the_last_attempt_then_park() {
-        let outage = PipelineError::Cliniko(ClinikoError::Status {
-            status: 503,
-            endpoint: "GET /v1/patients".into(),
-            message: "down".into(),
-        });
+        let outage = PipelineError::Source(SourceError::new(ErrorClass::Retry, "503 down"));
         assert!(outage.is_retryable());
         assert_eq!(
             disposition(&outage, 1, &policy()),
@@ -179,8 +171,7 @@ mod tests {
     fn data_problems_park_at_once_and_a_lost_connection_stops_the_tenant() {
         let conflict = PipelineError::Conflict("paid in Reckon".into());
         assert_eq!(disposition(&conflict, 1, &policy()), Disposition::Park);
-        let revoked =
-            PipelineError::Reckon(ReckonError::ReauthorizationNeeded("invalid_grant".into()));
+        let revoked = PipelineError::Sink(SinkError::new(ErrorClass::StopTenant, "invalid_grant"));
         for attempt in [1, 3, 9] {
             assert_eq!(
                 disposition(&revoked, attempt, &policy()),

@@ -15,11 +15,9 @@ pub use poll::{
     Parked, PollConfig, PollFailure, PollReport, PollRound, poll_every_kind, poll_once,
 };
 
-use crate::cliniko::ClinikoError;
 use crate::domain::ClinikoId;
 use crate::mapping::MappingError;
-use crate::ports::StateError;
-use crate::reckon::ReckonError;
+use crate::ports::{ErrorClass, SinkError, SourceError, StateError};
 use rust_decimal::Decimal;
 
 /// Why a pipeline step failed; `is_retryable` decides between "try again later" and "park
@@ -27,9 +25,9 @@ use rust_decimal::Decimal;
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
-    Cliniko(#[from] ClinikoError),
+    Source(#[from] SourceError),
     #[error(transparent)]
-    Reckon(#[from] ReckonError),
+    Sink(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -58,8 +56,8 @@ pub enum PipelineError {
 impl PipelineError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            PipelineError::Cliniko(e) => e.is_retryable(),
-            PipelineError::Reckon(e) => e.is_retryable(),
+            PipelineError::Source(e) => e.is_retryable(),
+            PipelineError::Sink(e) => e.is_retryable(),
             PipelineError::State(e) => e.is_retryable(),
             PipelineError::InProgress(_) => true,
             PipelineError::Mapping(_)
@@ -67,6 +65,16 @@ impl PipelineError {
             | PipelineError::Conflict(_)
             | PipelineError::TotalsMismatch { .. }
             | PipelineError::Internal(_) => false,
+        }
+    }
+
+    /// Whether the whole tenant cannot go on (its Reckon connection is revoked or spent),
+    /// rather than this one record.
+    pub fn stops_tenant(&self) -> bool {
+        match self {
+            PipelineError::Source(e) => e.class() == ErrorClass::StopTenant,
+            PipelineError::Sink(e) => e.class() == ErrorClass::StopTenant,
+            _ => false,
         }
     }
 }

@@ -6,10 +6,11 @@
 use super::{Change, SinkAction};
 use crate::domain::*;
 use crate::ports::{
-    AuditEntry, CrossRef, Failure, Intent, NotQueued, PaymentDraft, ReckonBook, ReckonSink,
-    StateError, StateStore, WorkItem, WorkQueue,
+    AuditEntry, CreditNoteSink, CrossRef, CustomerSink, Failure, Intent, InvoiceSink, ItemSink,
+    NotQueued, PaymentDraft, ReckonBook, ReckonSink, SinkError, StateError, StateStore, WorkItem,
+    WorkQueue,
 };
-use crate::reckon::ReckonError;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
@@ -216,8 +217,8 @@ fn invoice_changes(now: &ReckonInvoiceRecord, draft: &InvoiceDraft) -> Vec<Chang
     c
 }
 
-impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
-    async fn customers(&self) -> Result<Vec<ReckonCustomer>, ReckonError> {
+impl<R: ReckonSink + ReckonBook> CustomerSink for DryRunSink<R> {
+    async fn customers(&self) -> Result<Vec<ReckonCustomer>, SinkError> {
         let mut list = self.inner.customers().await?;
         let ours = guard(&self.customers).clone();
         for c in &mut list {
@@ -230,10 +231,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         Ok(list)
     }
 
-    async fn find_customer_by_name(
-        &self,
-        name: &str,
-    ) -> Result<Option<ReckonCustomer>, ReckonError> {
+    async fn find_customer_by_name(&self, name: &str) -> Result<Option<ReckonCustomer>, SinkError> {
         let ours = guard(&self.customers).clone();
         if let Some((id, d)) = ours.iter().find(|(_, d)| d.name == name) {
             return Ok(Some(ReckonCustomer {
@@ -250,7 +248,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
             .filter(|c| !ours.contains_key(&c.id)))
     }
 
-    async fn create_customer(&self, customer: &CustomerDraft) -> Result<ReckonId, ReckonError> {
+    async fn create_customer(&self, customer: &CustomerDraft) -> Result<ReckonId, SinkError> {
         let id = made_up_id();
         guard(&self.customers).insert(id, customer.clone());
         self.record(SinkAction::Create {
@@ -263,7 +261,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         &self,
         id: ReckonId,
         customer: &CustomerDraft,
-    ) -> Result<(), ReckonError> {
+    ) -> Result<(), SinkError> {
         let before = guard(&self.customers).get(&id).cloned();
         let changes = match before {
             Some(d) => draft_customer_changes(&d, customer),
@@ -276,8 +274,10 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         self.record(SinkAction::Update { id, changes });
         Ok(())
     }
+}
 
-    async fn find_item_by_name(&self, name: &str) -> Result<Option<ReckonItem>, ReckonError> {
+impl<R: ReckonSink + ReckonBook> ItemSink for DryRunSink<R> {
+    async fn find_item_by_name(&self, name: &str) -> Result<Option<ReckonItem>, SinkError> {
         let ours = guard(&self.items).clone();
         if let Some((id, d)) = ours.iter().find(|(_, d)| d.name == name) {
             return Ok(Some(item_view(*id, d)));
@@ -289,7 +289,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
             .filter(|i| !ours.contains_key(&i.id)))
     }
 
-    async fn find_items_by_code(&self, code: &str) -> Result<Vec<ReckonItem>, ReckonError> {
+    async fn find_items_by_code(&self, code: &str) -> Result<Vec<ReckonItem>, SinkError> {
         let ours = guard(&self.items).clone();
         let mut found: Vec<ReckonItem> = self
             .inner
@@ -306,7 +306,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         Ok(found)
     }
 
-    async fn create_item(&self, item: &ItemDraft) -> Result<ReckonId, ReckonError> {
+    async fn create_item(&self, item: &ItemDraft) -> Result<ReckonId, SinkError> {
         let id = made_up_id();
         guard(&self.items).insert(id, item.clone());
         self.record(SinkAction::Create {
@@ -315,7 +315,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         Ok(id)
     }
 
-    async fn update_item(&self, id: ReckonId, item: &ItemDraft) -> Result<(), ReckonError> {
+    async fn update_item(&self, id: ReckonId, item: &ItemDraft) -> Result<(), SinkError> {
         let before = guard(&self.items).get(&id).cloned();
         let changes = match before {
             Some(d) => item_changes(&draft_item_record(id, &d), item),
@@ -328,11 +328,13 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         self.record(SinkAction::Update { id, changes });
         Ok(())
     }
+}
 
+impl<R: ReckonSink + ReckonBook> InvoiceSink for DryRunSink<R> {
     async fn find_invoices_by_reference(
         &self,
         reference: &str,
-    ) -> Result<Vec<ReckonInvoice>, ReckonError> {
+    ) -> Result<Vec<ReckonInvoice>, SinkError> {
         let ours = guard(&self.invoices).clone();
         let mut found: Vec<ReckonInvoice> = self
             .inner
@@ -349,7 +351,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         Ok(found)
     }
 
-    async fn invoice(&self, id: ReckonId) -> Result<Option<ReckonInvoice>, ReckonError> {
+    async fn invoice(&self, id: ReckonId) -> Result<Option<ReckonInvoice>, SinkError> {
         if let Some((d, paid)) = guard(&self.invoices).get(&id).cloned() {
             return Ok(Some(invoice_view(id, &d, paid)));
         }
@@ -369,7 +371,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         }))
     }
 
-    async fn create_invoice(&self, invoice: &InvoiceDraft) -> Result<ReckonId, ReckonError> {
+    async fn create_invoice(&self, invoice: &InvoiceDraft) -> Result<ReckonId, SinkError> {
         let id = made_up_id();
         guard(&self.invoices).insert(id, (invoice.clone(), Decimal::ZERO));
         self.record(SinkAction::Create {
@@ -381,11 +383,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         Ok(id)
     }
 
-    async fn update_invoice(
-        &self,
-        id: ReckonId,
-        invoice: &InvoiceDraft,
-    ) -> Result<(), ReckonError> {
+    async fn update_invoice(&self, id: ReckonId, invoice: &InvoiceDraft) -> Result<(), SinkError> {
         let ours = guard(&self.invoices).get(&id).cloned();
         let (changes, paid) = match ours {
             Some((d, paid)) => (
@@ -408,7 +406,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         Ok(())
     }
 
-    async fn record_payment(&self, payment: &PaymentDraft) -> Result<ReckonId, ReckonError> {
+    async fn record_payment(&self, payment: &PaymentDraft) -> Result<ReckonId, SinkError> {
         self.settle(payment.invoice, payment.amount);
         self.record(SinkAction::Payment {
             amount: payment.amount,
@@ -416,11 +414,13 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         });
         Ok(made_up_id())
     }
+}
 
+impl<R: ReckonSink + ReckonBook> CreditNoteSink for DryRunSink<R> {
     async fn find_credit_notes_by_reference(
         &self,
         reference: &str,
-    ) -> Result<Vec<ReckonCreditNote>, ReckonError> {
+    ) -> Result<Vec<ReckonCreditNote>, SinkError> {
         let ours = guard(&self.credits).clone();
         let mut found: Vec<ReckonCreditNote> = self
             .inner
@@ -436,14 +436,14 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         Ok(found)
     }
 
-    async fn credit_note(&self, id: ReckonId) -> Result<Option<ReckonCreditNote>, ReckonError> {
+    async fn credit_note(&self, id: ReckonId) -> Result<Option<ReckonCreditNote>, SinkError> {
         if let Some(c) = guard(&self.credits).get(&id).cloned() {
             return Ok(Some(c));
         }
         self.inner.credit_note(id).await
     }
 
-    async fn create_credit_note(&self, credit: &CreditNoteDraft) -> Result<ReckonId, ReckonError> {
+    async fn create_credit_note(&self, credit: &CreditNoteDraft) -> Result<ReckonId, SinkError> {
         let id = made_up_id();
         guard(&self.credits).insert(id, credit_view(id, credit, Vec::new()));
         self.record(SinkAction::Create {
@@ -459,7 +459,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         &self,
         id: ReckonId,
         credit: &CreditNoteDraft,
-    ) -> Result<(), ReckonError> {
+    ) -> Result<(), SinkError> {
         let before = self.credit_note(id).await?;
         let money = |d: Decimal| format!("{:.2}", d);
         let mut changes = Vec::new();
@@ -491,7 +491,7 @@ impl<R: ReckonSink + ReckonBook> ReckonSink for DryRunSink<R> {
         credit: ReckonId,
         invoice: ReckonId,
         amount: Decimal,
-    ) -> Result<(), ReckonError> {
+    ) -> Result<(), SinkError> {
         if let Some(mut c) = self.credit_note(credit).await? {
             c.balance = c.balance.checked_sub(amount).unwrap_or_default();
             c.allocations.push(CreditAllocation {

@@ -11,7 +11,10 @@ use crate::domain::{
     ReckonCreditNote, ReckonCustomer, ReckonCustomerRecord, ReckonId, ReckonInvoice,
     ReckonInvoiceRecord, ReckonInvoiceStatus, ReckonItem, ReckonItemRecord,
 };
-use crate::ports::{Page, PageCursor, PaymentDraft, ReckonBook, ReckonSink, TokenStore};
+use crate::ports::{
+    CreditNoteSink, CustomerSink, InvoiceSink, ItemSink, Page, PageCursor, PaymentDraft,
+    ReckonBook, SinkError, TokenStore,
+};
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LINK, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -464,18 +467,15 @@ pub(crate) fn link_has_next(link: &str) -> bool {
     })
 }
 
-impl<S: TokenStore> ReckonSink for ReckonClient<S> {
+impl<S: TokenStore> CustomerSink for ReckonClient<S> {
     #[tracing::instrument(skip_all)]
-    async fn customers(&self) -> Result<Vec<ReckonCustomer>, ReckonError> {
+    async fn customers(&self) -> Result<Vec<ReckonCustomer>, SinkError> {
         let views: Vec<dto::CustomerView> = self.list_all("customers", None).await?;
         Ok(views.into_iter().map(|v| v.into_domain()).collect())
     }
 
     #[tracing::instrument(skip_all)]
-    async fn find_customer_by_name(
-        &self,
-        name: &str,
-    ) -> Result<Option<ReckonCustomer>, ReckonError> {
+    async fn find_customer_by_name(&self, name: &str) -> Result<Option<ReckonCustomer>, SinkError> {
         let views: Vec<dto::CustomerView> = self
             .list_all("customers", dto::eq_filter("name", name))
             .await?;
@@ -486,10 +486,12 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn create_customer(&self, customer: &CustomerDraft) -> Result<ReckonId, ReckonError> {
+    async fn create_customer(&self, customer: &CustomerDraft) -> Result<ReckonId, SinkError> {
         let input = dto::CustomerInput::from_draft(customer)?;
         let body = Self::to_value("POST /customers", &input)?;
-        self.create("customers", &body).await
+        self.create("customers", &body)
+            .await
+            .map_err(SinkError::from)
     }
 
     /// GET then PUT: the draft owns name, status, addresses, phones and email; what the
@@ -499,7 +501,7 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         &self,
         id: ReckonId,
         customer: &CustomerDraft,
-    ) -> Result<(), ReckonError> {
+    ) -> Result<(), SinkError> {
         let mut input = dto::CustomerInput::from_draft(customer)?;
         let path = format!("customers/{id}");
         let existing: Value = self.get_one(&path).await?.ok_or(ReckonError::Status {
@@ -509,11 +511,13 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         })?;
         input.preserve_from(&existing);
         let body = Self::to_value("PUT /customers", &input)?;
-        self.put(&path, &body).await
+        self.put(&path, &body).await.map_err(SinkError::from)
     }
+}
 
+impl<S: TokenStore> ItemSink for ReckonClient<S> {
     #[tracing::instrument(skip_all)]
-    async fn find_item_by_name(&self, name: &str) -> Result<Option<ReckonItem>, ReckonError> {
+    async fn find_item_by_name(&self, name: &str) -> Result<Option<ReckonItem>, SinkError> {
         let views: Vec<dto::ItemView> =
             self.list_all("items", dto::eq_filter("name", name)).await?;
         Ok(views
@@ -523,7 +527,7 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn find_items_by_code(&self, code: &str) -> Result<Vec<ReckonItem>, ReckonError> {
+    async fn find_items_by_code(&self, code: &str) -> Result<Vec<ReckonItem>, SinkError> {
         let views: Vec<dto::ItemView> = self
             .list_all("items", dto::eq_filter("itemCode", code))
             .await?;
@@ -535,24 +539,28 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn create_item(&self, item: &ItemDraft) -> Result<ReckonId, ReckonError> {
+    async fn create_item(&self, item: &ItemDraft) -> Result<ReckonId, SinkError> {
         let input = dto::ItemInput::from_draft(item)?;
         let body = Self::to_value("POST /items", &input)?;
-        self.create("items", &body).await
+        self.create("items", &body).await.map_err(SinkError::from)
     }
 
     #[tracing::instrument(skip_all, fields(id = %id))]
-    async fn update_item(&self, id: ReckonId, item: &ItemDraft) -> Result<(), ReckonError> {
+    async fn update_item(&self, id: ReckonId, item: &ItemDraft) -> Result<(), SinkError> {
         let input = dto::ItemInput::from_draft(item)?;
         let body = Self::to_value("PUT /items", &input)?;
-        self.put(&format!("items/{id}"), &body).await
+        self.put(&format!("items/{id}"), &body)
+            .await
+            .map_err(SinkError::from)
     }
+}
 
+impl<S: TokenStore> InvoiceSink for ReckonClient<S> {
     #[tracing::instrument(skip_all)]
     async fn find_invoices_by_reference(
         &self,
         reference: &str,
-    ) -> Result<Vec<ReckonInvoice>, ReckonError> {
+    ) -> Result<Vec<ReckonInvoice>, SinkError> {
         let views: Vec<dto::InvoiceView> = self
             .list_all("invoices", dto::eq_filter("reference", reference))
             .await?;
@@ -560,21 +568,25 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
             .into_iter()
             .filter(|v| v.reference.as_deref() == Some(reference))
             .map(|v| v.into_domain("GET /invoices"))
-            .collect()
+            .collect::<Result<_, ReckonError>>()
+            .map_err(SinkError::from)
     }
 
     #[tracing::instrument(skip_all, fields(id = %id))]
-    async fn invoice(&self, id: ReckonId) -> Result<Option<ReckonInvoice>, ReckonError> {
+    async fn invoice(&self, id: ReckonId) -> Result<Option<ReckonInvoice>, SinkError> {
         let path = format!("invoices/{id}");
         match self.get_one::<dto::InvoiceView>(&path).await? {
-            Some(v) => v.into_domain(&format!("GET /{path}")).map(Some),
+            Some(v) => v
+                .into_domain(&format!("GET /{path}"))
+                .map(Some)
+                .map_err(SinkError::from),
             None => Ok(None),
         }
     }
 
     /// POST (Reckon creates a Draft), then a merge-patch of `status` unless Draft is wanted.
     #[tracing::instrument(skip_all)]
-    async fn create_invoice(&self, invoice: &InvoiceDraft) -> Result<ReckonId, ReckonError> {
+    async fn create_invoice(&self, invoice: &InvoiceDraft) -> Result<ReckonId, SinkError> {
         let input =
             dto::InvoiceInput::from_draft(invoice, self.config.invoice_template.as_deref())?;
         let body = Self::to_value("POST /invoices", &input)?;
@@ -587,35 +599,37 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
 
     /// PUT (replaces header and lines), then the status merge-patch.
     #[tracing::instrument(skip_all, fields(id = %id))]
-    async fn update_invoice(
-        &self,
-        id: ReckonId,
-        invoice: &InvoiceDraft,
-    ) -> Result<(), ReckonError> {
+    async fn update_invoice(&self, id: ReckonId, invoice: &InvoiceDraft) -> Result<(), SinkError> {
         let input =
             dto::InvoiceInput::from_draft(invoice, self.config.invoice_template.as_deref())?;
         let body = Self::to_value("PUT /invoices", &input)?;
         self.put(&format!("invoices/{id}"), &body).await?;
-        self.set_invoice_status(id, invoice.status).await
+        self.set_invoice_status(id, invoice.status)
+            .await
+            .map_err(SinkError::from)
     }
 
     /// A receipt for `amount` into the configured deposit account, linked to the invoice.
     #[tracing::instrument(skip_all)]
-    async fn record_payment(&self, payment: &PaymentDraft) -> Result<ReckonId, ReckonError> {
+    async fn record_payment(&self, payment: &PaymentDraft) -> Result<ReckonId, SinkError> {
         let input = dto::ReceiptInput::from_payment(
             payment,
             &self.config.receipt_account,
             self.config.payment_method.as_deref(),
         )?;
         let body = Self::to_value("POST /receipts", &input)?;
-        self.create("receipts", &body).await
+        self.create("receipts", &body)
+            .await
+            .map_err(SinkError::from)
     }
+}
 
+impl<S: TokenStore> CreditNoteSink for ReckonClient<S> {
     #[tracing::instrument(skip_all)]
     async fn find_credit_notes_by_reference(
         &self,
         reference: &str,
-    ) -> Result<Vec<ReckonCreditNote>, ReckonError> {
+    ) -> Result<Vec<ReckonCreditNote>, SinkError> {
         let views: Vec<dto::CreditNoteView> = self
             .list_all("creditnotes", dto::eq_filter("reference", reference))
             .await?;
@@ -623,21 +637,25 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
             .into_iter()
             .filter(|v| v.reference.as_deref() == Some(reference))
             .map(|v| v.into_domain("GET /creditnotes"))
-            .collect()
+            .collect::<Result<_, ReckonError>>()
+            .map_err(SinkError::from)
     }
 
     #[tracing::instrument(skip_all, fields(id = %id))]
-    async fn credit_note(&self, id: ReckonId) -> Result<Option<ReckonCreditNote>, ReckonError> {
+    async fn credit_note(&self, id: ReckonId) -> Result<Option<ReckonCreditNote>, SinkError> {
         let path = format!("creditnotes/{id}");
         match self.get_one::<dto::CreditNoteView>(&path).await? {
-            Some(v) => v.into_domain(&format!("GET /{path}")).map(Some),
+            Some(v) => v
+                .into_domain(&format!("GET /{path}"))
+                .map(Some)
+                .map_err(SinkError::from),
             None => Ok(None),
         }
     }
 
     /// POST (Reckon creates a Draft), then a merge-patch of `status` unless Draft is wanted.
     #[tracing::instrument(skip_all)]
-    async fn create_credit_note(&self, credit: &CreditNoteDraft) -> Result<ReckonId, ReckonError> {
+    async fn create_credit_note(&self, credit: &CreditNoteDraft) -> Result<ReckonId, SinkError> {
         let input = dto::CreditNoteInput::from_draft(credit)?;
         let body = Self::to_value("POST /creditnotes", &input)?;
         let id = self.create("creditnotes", &body).await?;
@@ -656,7 +674,7 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         &self,
         id: ReckonId,
         credit: &CreditNoteDraft,
-    ) -> Result<(), ReckonError> {
+    ) -> Result<(), SinkError> {
         let input = dto::CreditNoteInput::from_draft(credit)?;
         let body = Self::to_value("PUT /creditnotes", &input)?;
         self.put(&format!("creditnotes/{id}"), &body).await?;
@@ -665,6 +683,7 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
             &dto::credit_status_patch(credit.status),
         )
         .await
+        .map_err(SinkError::from)
     }
 
     /// `POST /creditnotes/{id}/transactionlinks` (the answer's id is a link id, not a GUID).
@@ -674,7 +693,7 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         credit: ReckonId,
         invoice: ReckonId,
         amount: Decimal,
-    ) -> Result<(), ReckonError> {
+    ) -> Result<(), SinkError> {
         let input = dto::CreditLinkInput {
             transaction_id: invoice.to_string(),
             transaction_type: "Invoice",
@@ -689,6 +708,7 @@ impl<S: TokenStore> ReckonSink for ReckonClient<S> {
         )
         .await
         .map(|_| ())
+        .map_err(SinkError::from)
     }
 }
 
@@ -697,7 +717,7 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
     async fn customer_page(
         &self,
         cursor: Option<PageCursor>,
-    ) -> Result<Page<ReckonCustomerRecord>, ReckonError> {
+    ) -> Result<Page<ReckonCustomerRecord>, SinkError> {
         let (views, next) = self
             .book_page::<dto::CustomerFullView>("customers", cursor)
             .await?;
@@ -711,7 +731,7 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
     async fn item_page(
         &self,
         cursor: Option<PageCursor>,
-    ) -> Result<Page<ReckonItemRecord>, ReckonError> {
+    ) -> Result<Page<ReckonItemRecord>, SinkError> {
         let (views, next) = self.book_page::<dto::ItemFullView>("items", cursor).await?;
         Ok(Page::new(
             views.into_iter().map(|v| v.into_domain()).collect(),
@@ -723,7 +743,7 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
     async fn invoice_page(
         &self,
         cursor: Option<PageCursor>,
-    ) -> Result<Page<ReckonInvoiceRecord>, ReckonError> {
+    ) -> Result<Page<ReckonInvoiceRecord>, SinkError> {
         let (views, next) = self
             .book_page::<dto::InvoiceFullView>("invoices", cursor)
             .await?;
@@ -738,7 +758,7 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
     async fn credit_note_page(
         &self,
         cursor: Option<PageCursor>,
-    ) -> Result<Page<ReckonCreditNote>, ReckonError> {
+    ) -> Result<Page<ReckonCreditNote>, SinkError> {
         let (views, next) = self
             .book_page::<dto::CreditNoteView>("creditnotes", cursor)
             .await?;
@@ -750,7 +770,7 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
     }
 
     #[tracing::instrument(skip_all, fields(id = %id))]
-    async fn customer(&self, id: ReckonId) -> Result<Option<ReckonCustomerRecord>, ReckonError> {
+    async fn customer(&self, id: ReckonId) -> Result<Option<ReckonCustomerRecord>, SinkError> {
         let view = self
             .get_one::<dto::CustomerFullView>(&format!("customers/{id}"))
             .await?;
@@ -758,7 +778,7 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
     }
 
     #[tracing::instrument(skip_all, fields(id = %id))]
-    async fn item(&self, id: ReckonId) -> Result<Option<ReckonItemRecord>, ReckonError> {
+    async fn item(&self, id: ReckonId) -> Result<Option<ReckonItemRecord>, SinkError> {
         let view = self
             .get_one::<dto::ItemFullView>(&format!("items/{id}"))
             .await?;
@@ -766,13 +786,13 @@ impl<S: TokenStore> ReckonBook for ReckonClient<S> {
     }
 
     #[tracing::instrument(skip_all, fields(id = %id))]
-    async fn invoice_record(
-        &self,
-        id: ReckonId,
-    ) -> Result<Option<ReckonInvoiceRecord>, ReckonError> {
+    async fn invoice_record(&self, id: ReckonId) -> Result<Option<ReckonInvoiceRecord>, SinkError> {
         let path = format!("invoices/{id}");
         match self.get_one::<dto::InvoiceFullView>(&path).await? {
-            Some(v) => v.into_domain(&format!("GET /{path}")).map(Some),
+            Some(v) => v
+                .into_domain(&format!("GET /{path}"))
+                .map(Some)
+                .map_err(SinkError::from),
             None => Ok(None),
         }
     }

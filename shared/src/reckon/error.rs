@@ -83,3 +83,17 @@ impl ReckonError {
         }
     }
 }
+
+/// At the port: a dead connection stops the tenant, a passing failure is retried, anything
+/// else parks the record.
+impl From<ReckonError> for crate::ports::SinkError {
+    fn from(e: ReckonError) -> Self {
+        use crate::ports::ErrorClass;
+        let class = match &e {
+            ReckonError::ReauthorizationNeeded(_) => ErrorClass::StopTenant,
+            e if e.is_retryable() => ErrorClass::Retry,
+            _ => ErrorClass::Park,
+        };
+        crate::ports::SinkError::new(class, e)
+    }
+}

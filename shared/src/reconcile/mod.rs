@@ -18,11 +18,11 @@ mod scratch;
 pub use repair::{LinkError, LinkRequest, RepairSummary, link, repair};
 pub use report::{Category, Mismatch, ReconcileReport, Repair, Scanned};
 
-use crate::cliniko::ClinikoError;
 use crate::domain::*;
 use crate::mapping::MappingConfig;
-use crate::ports::{ClinikoSource, Page, PageCursor, ReckonBook, StateError, StateStore};
-use crate::reckon::ReckonError;
+use crate::ports::{
+    ClinikoSource, Page, PageCursor, ReckonBook, SinkError, SourceError, StateError, StateStore,
+};
 use chrono::{DateTime, Utc};
 pub use scratch::ScratchError;
 use scratch::{Scratch, Shelf};
@@ -31,9 +31,9 @@ use scratch::{Scratch, Shelf};
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
-    Cliniko(#[from] ClinikoError),
+    Source(#[from] SourceError),
     #[error(transparent)]
-    Reckon(#[from] ReckonError),
+    Sink(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -43,8 +43,8 @@ pub enum ReconcileError {
 impl ReconcileError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            ReconcileError::Cliniko(e) => e.is_retryable(),
-            ReconcileError::Reckon(e) => e.is_retryable(),
+            ReconcileError::Source(e) => e.is_retryable(),
+            ReconcileError::Sink(e) => e.is_retryable(),
             ReconcileError::State(e) => e.is_retryable(),
             // Disk full or no temporary directory: a retry on the same machine fails too.
             ReconcileError::Scratch(_) => false,

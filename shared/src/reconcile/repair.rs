@@ -5,13 +5,11 @@
 
 use super::ReconcileError;
 use super::report::{ReconcileReport, Repair};
-use crate::cliniko::ClinikoError;
 use crate::domain::*;
 use crate::ports::{
-    AuditEntry, ClinikoSource, CrossRef, Outcome, ReckonBook, StateError, StateStore, WorkItem,
-    WorkQueue,
+    AuditEntry, ClinikoSource, CrossRef, Outcome, ReckonBook, SinkError, SourceError, StateError,
+    StateStore, WorkItem, WorkQueue,
 };
-use crate::reckon::ReckonError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -148,7 +146,7 @@ macro_rules! link_failure_from {
         }
     )*};
 }
-link_failure_from!(ClinikoError, ReckonError, StateError);
+link_failure_from!(SourceError, SinkError, StateError);
 
 /// A link to record: Cliniko's `kind` `cliniko_id` is Reckon's `reckon_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
