@@ -1130,7 +1130,7 @@ mod tests {
     }
 
     // Watermarks, cross-references, intents and failures: the state-store contract
-    // (shared/tests/state_store_contract.rs), run against this adapter and DynamoDB.
+    // (shared/tests/integration/state_store_contract.rs), run against this adapter and DynamoDB.
 
     #[tokio::test]
     async fn queue_keeps_the_newest_version_once_in_dependency_order() {

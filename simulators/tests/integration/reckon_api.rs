@@ -2,7 +2,7 @@
 //! APIM gateway rules, book-scoped resources, validation, invoice arithmetic, receipts,
 //! lists, rate limiting and fault injection.
 
-mod reckon_common;
+use crate::reckon_common;
 
 use base64::Engine;
 use reckon_common::{Env, MERGE_PATCH, dec, quiet_config};

@@ -4,7 +4,7 @@
 //! `aws_adapters.rs`.
 #![cfg(feature = "aws")]
 
-mod support;
+use crate::support;
 
 use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::domain::TenantId;

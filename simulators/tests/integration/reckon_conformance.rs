@@ -2,8 +2,8 @@
 //! (`reckon-one/openapi.yaml`, see scripts/vendor-apis) and the vendor portal examples: every endpoint
 //! the sync uses is driven over HTTP, and every captured exchange is checked against the spec.
 
-mod reckon_common;
-mod support;
+use crate::reckon_common;
+use crate::support;
 
 use reckon_common::Env;
 use serde_json::{Value, json};

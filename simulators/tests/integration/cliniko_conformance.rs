@@ -3,7 +3,7 @@
 //! the sync relies on validates against its declared schema, the request bodies the tests send
 //! are valid, requests the schema forbids are refused, and the vendor examples load.
 
-mod support;
+use crate::support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -31,7 +31,7 @@ const MAX_RECEIVE_COUNT: u32 = 5;
 async fn moto() -> Option<aws_config::SdkConfig> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         let how = "run it via scripts/with-moto: scripts/with-moto cargo test -p lambda-handlers \
-                   --features aws --test aws_pipeline";
+                   --features aws --test integration aws_pipeline";
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("AWS_ENDPOINT_URL is not set, so the AWS flow cannot reach an emulator; {how}");
         }
@@ -545,7 +545,8 @@ async fn flow(config: aws_config::SdkConfig) {
     });
     assert!(lambda_handlers::repair_requested(&json!({"repair": true})));
     assert!(!lambda_handlers::repair_requested(
-        &serde_json::from_str(include_str!("../../../events/reconciler-scheduled.json")).unwrap()
+        &serde_json::from_str(include_str!("../../../../events/reconciler-scheduled.json"))
+            .unwrap()
     ));
     let outcome = reconciler(Some(&queue)).await.unwrap();
     assert_eq!(outcome.mismatches, 1, "{outcome:?}");

@@ -3,8 +3,8 @@
 //! `/creditnotes/{id}/transactionlinks` (invoice balances and Paid status follow), the rules
 //! that refuse bad allocations and edits, lists, and conformance with Reckon's spec.
 
-mod reckon_common;
-mod support;
+use crate::reckon_common;
+use crate::support;
 
 use reckon_common::{Env, dec};
 use rust_decimal_macros::dec;

@@ -12,7 +12,7 @@ use cliniko_reckon::ports::CrossRef;
 pub async fn moto() -> Option<aws_config::SdkConfig> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         let how = "run them via scripts/with-moto: \
-                   scripts/with-moto cargo test -p cliniko-reckon --features aws --test aws_adapters";
+                   scripts/with-moto cargo test -p cliniko-reckon --features aws --test integration aws_adapters";
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
                 "AWS_ENDPOINT_URL is not set, so the AWS adapter tests cannot reach an emulator; {how}"

@@ -2,7 +2,7 @@
 //! filters and sorting, archive/cancel/merge visibility, wire formats, writes and their
 //! validation, the rate limit, fault injection and request counters.
 
-mod support;
+use crate::support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -1,9 +1,9 @@
 //! The AWS adapters against a local AWS emulator (moto server). Run them with
-//! `scripts/with-moto cargo test -p cliniko-reckon --features aws --test aws_adapters`.
+//! `scripts/with-moto cargo test -p cliniko-reckon --features aws --test integration aws_adapters`.
 //! Each test makes its own table, queues and secrets (unique names), so they run in parallel.
 #![cfg(feature = "aws")]
 
-mod support;
+use crate::support;
 
 use support::{at, create_table_named, moto, rid, state, unique};
 

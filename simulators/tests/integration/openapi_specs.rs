@@ -1,7 +1,7 @@
 //! Behaviour tests against the two vendor specs (see scripts/vendor-apis,
 //! the same relative location as from the main crate) and small synthetic specs.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::sync::OnceLock;
