@@ -7,7 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC_NAMESPACE, METRICS } from './constants';
+import { METRIC_NAMESPACE, METRICS, TENANT_DIMENSION } from './constants';
 
 /** Poller lag above which the sync counts as stalled (seconds). */
 export const WATERMARK_AGE_THRESHOLD_SECONDS = 15 * 60;
@@ -86,22 +86,16 @@ export class SyncAlarms extends Construct {
       });
     }
 
-    // The custom metrics' all-tenants series (no dimension): a clinic added later is covered
-    // without a deploy. Which clinic: the dashboard's per-tenant graphs, and the `tenant` field
-    // of the function's log lines.
-    const dimensionsMap = {};
-    const whichClinic = ' Which clinic: the dashboard (per-tenant graphs) or the log lines\' tenant field.';
+    // One alarm per custom metric, evaluated per clinic: a Metrics Insights query grouped by
+    // TenantId makes every clinic's series a contributor of its own, so the alarm (its state
+    // reason and notification) names the clinic, and a clinic added later is covered without
+    // a deploy or a resource of its own.
+    const clinicNamed = ' The alarm names the clinic (contributor TenantId); its log lines carry the same tenant field.';
     this.add('PollerLag', {
       alarmDescription:
-        'The Cliniko watermark is more than 15 minutes old, or the poller stopped reporting it: changes are not reaching Reckon.' +
-        whichClinic,
-      metric: new cloudwatch.Metric({
-        namespace: METRIC_NAMESPACE,
-        metricName: METRICS.watermarkAgeSeconds,
-        dimensionsMap,
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
+        "A clinic's Cliniko watermark is more than 15 minutes old, or the poller stopped reporting it: its changes are not reaching Reckon." +
+        clinicNamed,
+      metric: perClinic(METRICS.watermarkAgeSeconds, 'MAX', Duration.minutes(5)),
       threshold: WATERMARK_AGE_THRESHOLD_SECONDS,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -110,15 +104,9 @@ export class SyncAlarms extends Construct {
     });
     this.add('ReconciliationMismatches', {
       alarmDescription:
-        'The nightly reconciliation found records that differ between Cliniko and Reckon (report under reports/<tenant>/).' +
-        whichClinic,
-      metric: new cloudwatch.Metric({
-        namespace: METRIC_NAMESPACE,
-        metricName: METRICS.reconciliationMismatches,
-        dimensionsMap,
-        period: Duration.hours(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
+        "A clinic's nightly reconciliation found records that differ between Cliniko and Reckon (report under reports/<tenant>/)." +
+        clinicNamed,
+      metric: perClinic(METRICS.reconciliationMismatches, 'MAX', Duration.hours(1)),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -128,14 +116,8 @@ export class SyncAlarms extends Construct {
       alarmDescription:
         "Reckon refused a clinic's refresh token: that clinic is stopped (needs_reconnect in `cliniko-reckon --aws-table TABLE tenants list`), " +
         'its work kept, until someone runs `cliniko-reckon --aws-table TABLE --tenant <id> connect`; the other clinics go on.' +
-        whichClinic,
-      metric: new cloudwatch.Metric({
-        namespace: METRIC_NAMESPACE,
-        metricName: METRICS.reckonReauthorizationNeeded,
-        dimensionsMap,
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
+        clinicNamed,
+      metric: perClinic(METRICS.reckonReauthorizationNeeded, 'MAX', Duration.minutes(5)),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -144,14 +126,8 @@ export class SyncAlarms extends Construct {
     this.add('PollFailures', {
       alarmDescription:
         "A clinic's poll failed or could not start (its Cliniko key, configuration or Cliniko itself): its changes are not read." +
-        whichClinic,
-      metric: new cloudwatch.Metric({
-        namespace: METRIC_NAMESPACE,
-        metricName: METRICS.pollFailures,
-        dimensionsMap,
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
+        clinicNamed,
+      metric: perClinic(METRICS.pollFailures, 'SUM', Duration.minutes(5)),
       // Three failed minutes in five: a single blip is retried by the next minute's poll.
       threshold: 3,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -168,4 +144,20 @@ export class SyncAlarms extends Construct {
     this.alarms.push(alarm);
     return alarm;
   }
+}
+
+/**
+ * A custom metric per clinic, as a Metrics Insights query: one series (alarm contributor)
+ * per TenantId, each aggregated with `fn` over `period`.
+ */
+export function perClinic(metric: string, fn: 'MAX' | 'SUM', period: Duration): cloudwatch.MathExpression {
+  return new cloudwatch.MathExpression({
+    expression: perClinicQuery(metric, fn),
+    period,
+    label: `${metric} per clinic`,
+  });
+}
+
+export function perClinicQuery(metric: string, fn: 'MAX' | 'SUM'): string {
+  return `SELECT ${fn}(${metric}) FROM SCHEMA("${METRIC_NAMESPACE}", ${TENANT_DIMENSION}) GROUP BY ${TENANT_DIMENSION}`;
 }

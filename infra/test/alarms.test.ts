@@ -90,42 +90,65 @@ describe('alarms', () => {
     }
   });
 
-  it('poller lag: WatermarkAgeSeconds > 15 min, missing data is breaching', () => {
-    const p = alarm(METRIC_NAMESPACE, METRICS.watermarkAgeSeconds, {});
+  /** The one alarm whose Metrics Insights query reads `metricName` per clinic. */
+  function perClinicAlarm(metricName: string): Record<string, unknown> {
+    const found = alarms.filter(([, r]) =>
+      ((r.Properties.Metrics ?? []) as { Expression?: string }[]).some((m) => m.Expression?.includes(`(${metricName})`)),
+    );
+    assert.equal(found.length, 1, `one per-clinic alarm on ${metricName}`);
+    return found[0]![1].Properties as Record<string, unknown>;
+  }
+
+  /** Its query and period. */
+  function query(p: Record<string, unknown>): { expression: string; period: number } {
+    const metrics = p.Metrics as { Expression: string; Period: number; ReturnData?: boolean }[];
+    assert.equal(metrics.length, 1, 'one query, no other metrics');
+    return { expression: metrics[0]!.Expression, period: metrics[0]!.Period };
+  }
+
+  it('poller lag: WatermarkAgeSeconds > 15 min per clinic, missing data is breaching', () => {
+    const p = perClinicAlarm(METRICS.watermarkAgeSeconds);
     assert.equal(p.ComparisonOperator, 'GreaterThanThreshold');
     assert.equal(p.Threshold, WATERMARK_AGE_THRESHOLD_SECONDS);
     assert.equal(WATERMARK_AGE_THRESHOLD_SECONDS, 900);
-    assert.equal(p.Statistic, 'Maximum');
+    assert.match(query(p).expression, /^SELECT MAX\(WatermarkAgeSeconds\)/);
+    assert.equal(query(p).period, 300);
     assert.equal(p.TreatMissingData, 'breaching');
   });
 
-  it('reconciliation mismatches > 0', () => {
-    const p = alarm(METRIC_NAMESPACE, METRICS.reconciliationMismatches, {});
+  it('reconciliation mismatches > 0 per clinic', () => {
+    const p = perClinicAlarm(METRICS.reconciliationMismatches);
     assert.equal(p.ComparisonOperator, 'GreaterThanThreshold');
     assert.equal(p.Threshold, 0);
+    assert.equal(query(p).period, 3600);
     assert.equal(p.TreatMissingData, 'notBreaching');
   });
 
-  it('Reckon re-authorisation needed >= 1', () => {
-    const p = alarm(METRIC_NAMESPACE, METRICS.reckonReauthorizationNeeded, {});
+  it('Reckon re-authorisation needed >= 1 per clinic', () => {
+    const p = perClinicAlarm(METRICS.reckonReauthorizationNeeded);
     assert.equal(p.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
     assert.equal(p.Threshold, 1);
     assert.equal(p.TreatMissingData, 'notBreaching');
   });
 
-  it('poll failures: 3 failed tenant polls in 5 minutes, over every clinic', () => {
-    const p = alarm(METRIC_NAMESPACE, METRICS.pollFailures, {});
+  it('poll failures: 3 failed polls of one clinic in 5 minutes', () => {
+    const p = perClinicAlarm(METRICS.pollFailures);
     assert.equal(p.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
     assert.equal(p.Threshold, 3);
-    assert.equal(p.Statistic, 'Sum');
+    assert.match(query(p).expression, /^SELECT SUM\(PollFailures\)/);
   });
 
-  it('read the all-clinics series (no dimension), so a clinic added later needs no deploy', () => {
-    const custom = alarms.filter(([, r]) => r.Properties.Namespace === METRIC_NAMESPACE);
+  it('name the clinic: each clinic is a contributor (GROUP BY TenantId), so one added later needs no deploy', () => {
+    const custom = alarms.filter(([, r]) => r.Properties.Metrics !== undefined);
     assert.equal(custom.length, 4);
     for (const [, r] of custom) {
-      assert.equal(r.Properties.Dimensions, undefined);
-      assert.match(r.Properties.AlarmDescription as string, /Which clinic/);
+      const { expression } = query(r.Properties);
+      assert.ok(
+        expression.endsWith(`FROM SCHEMA("${METRIC_NAMESPACE}", ${TENANT_DIMENSION}) GROUP BY ${TENANT_DIMENSION}`),
+        expression,
+      );
+      assert.equal(r.Properties.Namespace, undefined, 'no single all-clinics series');
+      assert.match(r.Properties.AlarmDescription as string, /names the clinic/);
     }
   });
 
