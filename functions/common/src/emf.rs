@@ -36,9 +36,9 @@ impl Metric {
     }
 }
 
-/// The EMF document for one value, published twice: per tenant (`TenantId`, for the
-/// dashboard and a clinic's own graphs) and over all tenants (no dimension, the series the
-/// alarms read, so a clinic added later is covered without a deploy).
+/// The EMF document for one value, published twice: per tenant (`TenantId`: the series the
+/// dashboard graphs and the alarms evaluate, one alarm contributor per clinic) and over all
+/// tenants (no dimension: the deployment's totals).
 pub fn document(metric: Metric, value: f64, tenant: &str, at_ms: i64) -> serde_json::Value {
     json!({
         "_aws": {
