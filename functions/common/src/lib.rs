@@ -280,12 +280,15 @@ where
     }
     let state = tenants.builder().state(tenant)?;
     let mut failed = Vec::new();
+    // Held work is acked: it waits in the failures table and the poller re-queues it once
+    // the tenant can be synced. A passing unavailability sends the message back instead,
+    // except on its last receive, where it is held like the rest (as `out_of_time` does): a
+    // clinic's outage never dead-letters its records.
     for d in group {
         let last = d.receives >= max_receives;
         if unavailable.holds_work() || last {
             hold(&state, &d.item.record, &reason, d.receives, Utc::now()).await?;
-        }
-        if !unavailable.holds_work() {
+        } else {
             failed.push(d.message_id.clone());
         }
     }
@@ -734,3 +737,168 @@ pub mod runtime;
 pub mod tenancy;
 #[cfg(feature = "aws")]
 pub mod wiring;
+
+#[cfg(test)]
+mod tenant_batch_tests {
+    //! What a worker does with the records of a tenant it cannot sync now, over the
+    //! in-memory Cliniko and Reckon twins and SQLite in memory.
+    use super::*;
+    use chrono::TimeZone;
+    use cliniko_reckon::adapters::memory::{MemoryBook, MemoryCliniko};
+    use cliniko_reckon::adapters::sqlite::SqliteState;
+    use cliniko_reckon::domain::{Address, ClinikoId, Patient, Record};
+    use cliniko_reckon::mapping::MappingConfig;
+    use cliniko_reckon::ports::{TenantDirectory, TenantEntry, TenantStatus, WorkItem};
+
+    /// Builds every tenant over the twins, or fails as told (a secret store throttled).
+    struct Builder {
+        state: SqliteState,
+        passing_failure: bool,
+    }
+
+    impl BuildForTenant for Builder {
+        type Built = Syncer<MemoryCliniko, MemoryBook, SqliteState>;
+        async fn build(&self, entry: &TenantEntry) -> Result<Self::Built, TenantUnavailable> {
+            if self.passing_failure {
+                return Err(TenantUnavailable::passing(
+                    &entry.id,
+                    "reading its secrets: throttled",
+                ));
+            }
+            Ok(Syncer::new(
+                MemoryCliniko::new(),
+                MemoryBook::new(),
+                self.state.for_tenant(&entry.id),
+                MappingConfig::default(),
+            ))
+        }
+    }
+
+    impl HoldState<SqliteState> for Builder {
+        fn state(
+            &self,
+            tenant: &TenantId,
+        ) -> Result<SqliteState, cliniko_reckon::ports::StateError> {
+            Ok(self.state.for_tenant(tenant))
+        }
+    }
+
+    fn patient(id: u64) -> Record {
+        let at = Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).unwrap();
+        Record::Patient(Patient {
+            id: ClinikoId(id),
+            title: None,
+            first_name: "Ada".into(),
+            last_name: format!("Patient {id}"),
+            preferred_first_name: None,
+            email: None,
+            invoice_email: None,
+            address: Address::default(),
+            phones: vec![],
+            archived_at: None,
+            merged_at: None,
+            merged_into: None,
+            created_at: at,
+            updated_at: at,
+        })
+    }
+
+    /// One message per `(patient id, receive count)` for `tenant`.
+    fn batch(tenant: &TenantId, messages: &[(u64, u32)]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        for (id, receives) in messages {
+            let mut item = WorkItem::new(patient(*id), Utc::now());
+            item.tenant = tenant.clone();
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{id}"));
+            m.body = Some(serde_json::to_string(&item).unwrap());
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), receives.to_string());
+            event.records.push(m);
+        }
+        event
+    }
+
+    async fn run(status: TenantStatus, passing_failure: bool) -> (Vec<String>, Vec<u64>, u64) {
+        let state = SqliteState::open_in_memory().unwrap();
+        let tenant = TenantId::new("bondi").unwrap();
+        let now = Utc::now();
+        state
+            .put_tenant(&TenantEntry {
+                id: tenant.clone(),
+                config: "bondi.toml".into(),
+                status: TenantStatus::Active,
+                reason: None,
+                added_at: now,
+                changed_at: now,
+            })
+            .await
+            .unwrap();
+        state
+            .set_tenant_status(&tenant, status, Some("by a test"), now)
+            .await
+            .unwrap();
+        let builder = Builder {
+            state: state.for_tenant(&tenant),
+            passing_failure,
+        };
+        let tenants = Tenants::new(state.for_tenant(&tenant), builder);
+        // Receive 1 of 5, and the last receive.
+        let response = handle_tenant_batch(
+            &tenants,
+            batch(&tenant, &[(1, 1), (2, 5)]),
+            &[EntityKind::Patient],
+            5,
+            Duration::from_secs(30),
+        )
+        .await;
+        let returned = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        let held = state
+            .for_tenant(&tenant)
+            .failures()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.retryable)
+            .map(|f| f.cliniko_id.0)
+            .collect();
+        let applied = state
+            .for_tenant(&tenant)
+            .cross_ref(EntityKind::Patient, ClinikoId(1))
+            .await
+            .unwrap()
+            .map_or(0, |_| 1);
+        (returned, held, applied)
+    }
+
+    #[tokio::test]
+    async fn a_passing_unavailability_returns_the_work_and_holds_it_on_its_last_receive() {
+        let (returned, held, applied) = run(TenantStatus::Active, true).await;
+        assert_eq!(returned, vec!["m1".to_string()], "comes back later");
+        assert_eq!(held, vec![2], "the last receive is kept, not dead-lettered");
+        assert_eq!(applied, 0);
+    }
+
+    #[tokio::test]
+    async fn a_paused_tenant_has_all_its_work_held_and_acked() {
+        let (returned, mut held, applied) = run(TenantStatus::Paused, false).await;
+        held.sort_unstable();
+        assert!(returned.is_empty(), "{returned:?}");
+        assert_eq!(held, vec![1, 2]);
+        assert_eq!(applied, 0, "nothing applied while paused");
+    }
+
+    #[tokio::test]
+    async fn an_active_tenant_has_its_work_applied() {
+        let (returned, held, applied) = run(TenantStatus::Active, false).await;
+        assert!(
+            returned.is_empty() && held.is_empty(),
+            "{returned:?} {held:?}"
+        );
+        assert_eq!(applied, 1);
+    }
+}
