@@ -1,9 +1,7 @@
 //! Reconciliation reports in a local folder (the CLI's `reconcile --out DIR`), and an
 //! in-memory twin for tests.
 
-use crate::ports::{ReportSink, StateError};
-use crate::reconcile::ReconcileReport;
-use chrono_tz::Tz;
+use crate::ports::{RenderedReport, ReportSink, StateError};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -17,8 +15,7 @@ impl ReportSink for ReportDir {
     async fn publish(
         &self,
         _tenant: &str,
-        report: &ReconcileReport,
-        zone: Tz,
+        report: &RenderedReport,
     ) -> Result<Vec<String>, StateError> {
         let failed = |what: String, e: std::io::Error| StateError::Backend {
             detail: format!("{what}: {e}"),
@@ -26,11 +23,10 @@ impl ReportSink for ReportDir {
         };
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| failed(format!("creating {}", self.dir.display()), e))?;
-        let files = crate::adapters::report_files(report, zone)?;
-        let mut written = Vec::with_capacity(files.len());
-        for (name, _, text) in files {
-            let path = self.dir.join(name);
-            std::fs::write(&path, text)
+        let mut written = Vec::with_capacity(report.files.len());
+        for file in &report.files {
+            let path = self.dir.join(&file.name);
+            std::fs::write(&path, &file.body)
                 .map_err(|e| failed(format!("writing {}", path.display()), e))?;
             written.push(path.display().to_string());
         }
@@ -48,15 +44,13 @@ impl ReportSink for MemoryReports {
     async fn publish(
         &self,
         tenant: &str,
-        report: &ReconcileReport,
-        zone: Tz,
+        report: &RenderedReport,
     ) -> Result<Vec<String>, StateError> {
-        let files = crate::adapters::report_files(report, zone)?;
         let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        let mut names = Vec::with_capacity(files.len());
-        for (name, _, text) in files {
-            names.push(format!("{tenant}/{name}"));
-            published.push((tenant.to_string(), name, text));
+        let mut names = Vec::with_capacity(report.files.len());
+        for file in &report.files {
+            names.push(format!("{tenant}/{}", file.name));
+            published.push((tenant.to_string(), file.name.clone(), file.body.clone()));
         }
         Ok(names)
     }
@@ -65,7 +59,7 @@ impl ReportSink for MemoryReports {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::{Category, Scanned};
+    use crate::reconcile::{Category, ReconcileReport, Scanned};
 
     #[tokio::test]
     async fn every_sink_stores_every_rendering() {
@@ -79,15 +73,10 @@ mod tests {
         let folder = ReportDir {
             dir: dir.path().join("out"),
         };
-        let written = folder
-            .publish("clinic-a", &report, chrono_tz::Australia::Perth)
-            .await
-            .unwrap();
+        let report = report.rendered(chrono_tz::Australia::Perth).unwrap();
+        let written = folder.publish("clinic-a", &report).await.unwrap();
         let memory = MemoryReports::default();
-        let kept = memory
-            .publish("clinic-a", &report, chrono_tz::Australia::Perth)
-            .await
-            .unwrap();
+        let kept = memory.publish("clinic-a", &report).await.unwrap();
         let want = 2 + Category::ALL.len();
         assert_eq!((written.len(), kept.len()), (want, want));
         for name in ["report.json", "report.html"] {

@@ -177,9 +177,14 @@ where
     Q: crate::ports::WorkQueue,
 {
     let report = reconcile(source, book, state, mapping, tenant, now).await?;
-    let published = reports
-        .publish(tenant, &report, mapping.default_time_zone)
-        .await?;
+    // A report that cannot be rendered fails the same way again: not retryable.
+    let rendered = report
+        .rendered(mapping.default_time_zone)
+        .map_err(|e| StateError::Backend {
+            detail: format!("rendering the report: {e}"),
+            retryable: false,
+        })?;
+    let published = reports.publish(tenant, &rendered).await?;
     let repair = match repair_into {
         Some(queue) => Some(repair::repair(&report, source, state, queue, now).await?),
         None => None,

@@ -3,6 +3,7 @@
 //! from `shared/templates/records_report.html`, shared with the go-live preview).
 
 use crate::domain::{ClinikoId, EntityKind, ReckonId};
+use crate::ports::{RenderedReport, ReportFile};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -223,27 +224,32 @@ impl ReconcileReport {
     /// Every rendering a person or a program reads, as `(file name, content type, text)`:
     /// `report.json`, `report.html` and one CSV per category. Every report sink stores
     /// exactly these.
-    pub fn renderings(&self, zone: Tz) -> Result<Vec<(String, &'static str, String)>, ReportError> {
+    /// Every rendering of the report, as a report sink stores it.
+    pub fn rendered(&self, zone: Tz) -> Result<RenderedReport, ReportError> {
+        let file = |name: String, content_type, body| ReportFile {
+            name,
+            content_type,
+            body,
+        };
         let mut files = vec![
-            (
-                "report.json".to_string(),
-                "application/json",
-                self.to_json()?,
-            ),
-            (
-                "report.html".to_string(),
+            file("report.json".into(), "application/json", self.to_json()?),
+            file(
+                "report.html".into(),
                 "text/html; charset=utf-8",
                 self.to_html(zone)?,
             ),
         ];
         for c in Category::ALL {
-            files.push((
+            files.push(file(
                 format!("{}.csv", c.key()),
                 "text/csv; charset=utf-8",
                 self.to_csv(c)?,
             ));
         }
-        Ok(files)
+        Ok(RenderedReport {
+            generated_at: self.generated_at,
+            files,
+        })
     }
 
     pub fn to_html(&self, zone: Tz) -> Result<String, ReportError> {

@@ -3,9 +3,7 @@
 //! per category. The bucket's default encryption (KMS) and lifecycle rule apply.
 
 use super::check_tenant;
-use crate::ports::{ReportSink, StateError};
-use crate::reconcile::ReconcileReport;
-use chrono_tz::Tz;
+use crate::ports::{RenderedReport, ReportSink, StateError};
 
 /// Where the reports go.
 #[derive(Debug, Clone)]
@@ -23,7 +21,7 @@ impl S3Reports {
     }
 
     /// The folder a run's report goes to.
-    pub fn prefix(tenant: &str, report: &ReconcileReport) -> Result<String, StateError> {
+    pub fn prefix(tenant: &str, report: &RenderedReport) -> Result<String, StateError> {
         check_tenant(tenant)?;
         Ok(format!(
             "reports/{tenant}/{}/",
@@ -37,20 +35,18 @@ impl ReportSink for S3Reports {
     async fn publish(
         &self,
         tenant: &str,
-        report: &ReconcileReport,
-        zone: Tz,
+        report: &RenderedReport,
     ) -> Result<Vec<String>, StateError> {
         let prefix = Self::prefix(tenant, report)?;
-        let files = crate::adapters::report_files(report, zone)?;
-        let mut keys = Vec::with_capacity(files.len());
-        for (name, content_type, body) in files {
-            let key = format!("{prefix}{name}");
+        let mut keys = Vec::with_capacity(report.files.len());
+        for file in &report.files {
+            let key = format!("{prefix}{}", file.name);
             self.client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&key)
-                .content_type(content_type)
-                .body(body.into_bytes().into())
+                .content_type(file.content_type)
+                .body(file.body.clone().into_bytes().into())
                 .send()
                 .await
                 .map_err(|e| super::backend("S3 PutObject (report)", e))?;
