@@ -93,11 +93,28 @@ export class SyncAlarms extends Construct {
     const clinicNamed = ' The alarm names the clinic (contributor TenantId); its log lines carry the same tenant field.';
     this.add('PollerLag', {
       alarmDescription:
-        "A clinic's Cliniko watermark is more than 15 minutes old, or the poller stopped reporting it: its changes are not reaching Reckon." +
+        "A clinic's Cliniko watermark is more than 15 minutes old: its changes are not reaching Reckon in time." +
         clinicNamed,
       metric: perClinic(METRICS.watermarkAgeSeconds, 'MAX', Duration.minutes(5)),
       threshold: WATERMARK_AGE_THRESHOLD_SECONDS,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // A clinic that stops reporting (paused, disconnected, removed, or failing: that is
+      // PollFailures) is not lag; silence of every clinic is PollerSilent's.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.add('PollerSilent', {
+      alarmDescription:
+        'No clinic has reported a successful poll for 5 minutes: the poller is failing, its schedule is disabled, or no clinic is active.',
+      // The all-clinics series (no dimension): one series, so silence is missing data.
+      metric: new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: METRICS.watermarkAgeSeconds,
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SAMPLE_COUNT,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: 1,
       // Silence is the worst case: a poller that no longer runs emits nothing.
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,

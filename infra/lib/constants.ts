@@ -11,8 +11,9 @@ export const METRIC_NAMESPACE = 'ClinikoReckonSync';
 
 /**
  * Custom metric names (EMF `MetricName`s). Each value is published twice: with the dimension
- * `TenantId` (which clinic: the dashboard's per-tenant graphs) and with no dimension (every
- * clinic together: the series the alarms read, so a clinic added later needs no deploy).
+ * `TenantId` (one series per clinic: the dashboard's graphs and the per-clinic alarms, whose
+ * contributors are the clinics) and with no dimension (every clinic together: the
+ * `PollerSilent` alarm, which fires when no clinic reports at all).
  */
 export const METRICS = {
   /**

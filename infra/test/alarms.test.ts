@@ -36,8 +36,8 @@ const queueIds = (entity: string) => {
 };
 
 describe('alarms', () => {
-  it('are 20: 2 per queue, 2 per function, poller lag, poll failures, mismatches, re-authorisation', () => {
-    assert.equal(alarms.length, 2 * ENTITY_QUEUES.length + 2 * FUNCTION_NAMES.length + 4);
+  it('are 21: 2 per queue, 2 per function, poller lag and silence, poll failures, mismatches, re-authorisation', () => {
+    assert.equal(alarms.length, 2 * ENTITY_QUEUES.length + 2 * FUNCTION_NAMES.length + 5);
   });
 
   it('all notify the one SNS topic, and only it', () => {
@@ -106,14 +106,24 @@ describe('alarms', () => {
     return { expression: metrics[0]!.Expression, period: metrics[0]!.Period };
   }
 
-  it('poller lag: WatermarkAgeSeconds > 15 min per clinic, missing data is breaching', () => {
+  it('poller lag: WatermarkAgeSeconds > 15 min per clinic; a clinic that stops reporting is not lag', () => {
     const p = perClinicAlarm(METRICS.watermarkAgeSeconds);
     assert.equal(p.ComparisonOperator, 'GreaterThanThreshold');
     assert.equal(p.Threshold, WATERMARK_AGE_THRESHOLD_SECONDS);
     assert.equal(WATERMARK_AGE_THRESHOLD_SECONDS, 900);
     assert.match(query(p).expression, /^SELECT MAX\(WatermarkAgeSeconds\)/);
     assert.equal(query(p).period, 300);
+    assert.equal(p.TreatMissingData, 'notBreaching');
+  });
+
+  it('poller silent: no WatermarkAgeSeconds from any clinic in 5 minutes, missing data is breaching', () => {
+    const p = alarm(METRIC_NAMESPACE, METRICS.watermarkAgeSeconds, {});
+    assert.equal(p.Statistic, 'SampleCount');
+    assert.equal(p.ComparisonOperator, 'LessThanThreshold');
+    assert.equal(p.Threshold, 1);
+    assert.equal(p.Period, 300);
     assert.equal(p.TreatMissingData, 'breaching');
+    assert.equal(p.AlarmName, 'TestSync-PollerSilent');
   });
 
   it('reconciliation mismatches > 0 per clinic', () => {

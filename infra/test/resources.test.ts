@@ -49,7 +49,7 @@ describe('resource inventory', () => {
       'AWS::SNS::Topic': 1,
       'AWS::SNS::TopicPolicy': 1,
       'AWS::SNS::Subscription': 1,
-      'AWS::CloudWatch::Alarm': 20,
+      'AWS::CloudWatch::Alarm': 21,
       'AWS::CloudWatch::Dashboard': 1,
     };
     for (const [type, count] of Object.entries(expected)) template.resourceCountIs(type, count);

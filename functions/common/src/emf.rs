@@ -7,8 +7,9 @@ pub const NAMESPACE: &str = "ClinikoReckonSync";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
-    /// Seconds the poller's last successful round took to see Cliniko's changes (absent when
-    /// polling fails, which the alarm treats as breaching).
+    /// Seconds the poller's last successful round took to see Cliniko's changes. Absent when
+    /// a clinic's polling fails (`PollFailures` says so); absent for every clinic, the
+    /// `PollerSilent` alarm fires.
     WatermarkAgeSeconds,
     /// 1 when a Reckon call found the refresh token dead: run `cliniko-reckon connect`.
     ReckonReauthorizationNeeded,

@@ -284,18 +284,21 @@ where
     // the tenant can be synced. A passing unavailability sends the message back instead,
     // except on its last receive, where it is held like the rest (as `out_of_time` does): a
     // clinic's outage never dead-letters its records.
+    let mut held = 0;
     for d in group {
         let last = d.receives >= max_receives;
         if unavailable.holds_work() || last {
             hold(&state, &d.item.record, &reason, d.receives, Utc::now()).await?;
+            held += 1;
         } else {
             failed.push(d.message_id.clone());
         }
     }
+    let returned = failed.len();
     if matches!(unavailable, TenantUnavailable::Misconfigured { .. }) {
-        tracing::error!(tenant = %tenant, held = group.len(), "{reason}");
+        tracing::error!(tenant = %tenant, held, returned, "{reason}");
     } else {
-        tracing::warn!(tenant = %tenant, held = group.len(), "{reason}");
+        tracing::warn!(tenant = %tenant, held, returned, "{reason}");
     }
     Ok(failed)
 }

@@ -76,3 +76,50 @@ impl From<ClinikoError> for crate::ports::SourceError {
         crate::ports::SourceError::new(class, e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{ErrorClass, SourceError};
+
+    #[test]
+    fn at_the_port_passing_failures_retry_and_the_rest_park() {
+        let status = |status| ClinikoError::Status {
+            status,
+            endpoint: "GET /patients".into(),
+            message: "m".into(),
+        };
+        let cases = [
+            (status(503), ErrorClass::Retry),
+            (status(429), ErrorClass::Retry),
+            (
+                ClinikoError::RateLimited {
+                    endpoint: "GET /patients".into(),
+                    retry_after: Duration::from_secs(3),
+                },
+                ErrorClass::Retry,
+            ),
+            (status(401), ErrorClass::Park),
+            (status(404), ErrorClass::Park),
+            (ClinikoError::Config("no key".into()), ErrorClass::Park),
+            (
+                ClinikoError::Unreadable("patient 7".into()),
+                ErrorClass::Park,
+            ),
+            (
+                ClinikoError::Decode {
+                    endpoint: "GET /patients".into(),
+                    detail: "not JSON".into(),
+                },
+                ErrorClass::Park,
+            ),
+        ];
+        for (error, class) in cases {
+            let message = error.to_string();
+            let port = SourceError::from(error);
+            assert_eq!(port.class(), class, "{message}");
+            assert_eq!(port.to_string(), message, "the message is kept");
+            assert!(port.cause::<ClinikoError>().is_some());
+        }
+    }
+}

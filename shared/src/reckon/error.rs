@@ -97,3 +97,70 @@ impl From<ReckonError> for crate::ports::SinkError {
         crate::ports::SinkError::new(class, e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{ErrorClass, SinkError};
+
+    #[test]
+    fn at_the_port_a_dead_connection_stops_the_tenant_passing_failures_retry_the_rest_park() {
+        let status = |status| ReckonError::Status {
+            status,
+            endpoint: "POST /invoices".into(),
+            message: "m".into(),
+        };
+        let cases = [
+            (
+                ReckonError::ReauthorizationNeeded("invalid_grant".into()),
+                ErrorClass::StopTenant,
+            ),
+            (status(500), ErrorClass::Retry),
+            (status(429), ErrorClass::Retry),
+            (
+                ReckonError::RateLimited {
+                    endpoint: "POST /invoices".into(),
+                    retry_after: Duration::from_secs(1),
+                },
+                ErrorClass::Retry,
+            ),
+            (
+                ReckonError::TokenStore {
+                    detail: "throttled".into(),
+                    retryable: true,
+                },
+                ErrorClass::Retry,
+            ),
+            (
+                ReckonError::TokenStore {
+                    detail: "corrupt".into(),
+                    retryable: false,
+                },
+                ErrorClass::Park,
+            ),
+            (
+                ReckonError::Identity {
+                    detail: "502".into(),
+                    retryable: true,
+                },
+                ErrorClass::Retry,
+            ),
+            (status(404), ErrorClass::Park),
+            (
+                ReckonError::Validation {
+                    endpoint: "POST /invoices".into(),
+                    message: "bad".into(),
+                    errors: vec![],
+                },
+                ErrorClass::Park,
+            ),
+            (ReckonError::Config("no book".into()), ErrorClass::Park),
+        ];
+        for (error, class) in cases {
+            let message = error.to_string();
+            let port = SinkError::from(error);
+            assert_eq!(port.class(), class, "{message}");
+            assert_eq!(port.to_string(), message, "the message is kept");
+        }
+    }
+}

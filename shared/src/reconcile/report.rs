@@ -220,11 +220,8 @@ impl ReconcileReport {
         )
     }
 
-    /// The bookkeeper's page, times shown in `zone`.
-    /// Every rendering a person or a program reads, as `(file name, content type, text)`:
-    /// `report.json`, `report.html` and one CSV per category. Every report sink stores
-    /// exactly these.
-    /// Every rendering of the report, as a report sink stores it.
+    /// Every rendering a person or a program reads: `report.json`, `report.html` and one
+    /// CSV per category. Every report sink stores exactly these.
     pub fn rendered(&self, zone: Tz) -> Result<RenderedReport, ReportError> {
         let file = |name: String, content_type, body| ReportFile {
             name,
@@ -252,6 +249,7 @@ impl ReconcileReport {
         })
     }
 
+    /// The bookkeeper's page, times shown in `zone`.
     pub fn to_html(&self, zone: Tz) -> Result<String, ReportError> {
         let categories: Vec<CategoryView> = Category::ALL
             .iter()

@@ -260,6 +260,13 @@ async fn an_approved_credit_note_is_allocated_within_both_balances<S: ReckonSink
         .await
         .expect("find");
     assert_eq!(found.len(), 1);
+    let mut back_to_draft = credit.clone();
+    back_to_draft.status = CreditNoteStatus::Draft;
+    let refused = s
+        .update_credit_note(cid, &back_to_draft)
+        .await
+        .expect_err("an allocated credit note stays Approved");
+    assert_eq!(refused.class(), ErrorClass::Park, "{refused}");
 }
 
 async fn the_book_reads_back_every_page<S: ReckonSink + ReckonBook>(s: &S) {

@@ -182,7 +182,8 @@ impl MemoryBook {
         self.book().lose_next_answer = true;
     }
 
-    /// Writes the book accepted (creates, updates, payments, allocations).
+    /// Writes the book made (creates, updates, payments, allocations; a refused one is not
+    /// counted, one whose answer was lost is).
     pub fn writes(&self) -> u64 {
         self.book().writes
     }
@@ -250,9 +251,8 @@ impl MemoryBook {
             )),
             Some(class) => Err(SinkError::new(class, MemoryBookError::Unavailable)),
             None => {
-                if write {
-                    book.writes += 1;
-                } else {
+                // A write is counted once it is made (`Book::answer`).
+                if !write {
                     book.reads += 1;
                 }
                 Ok(book)
@@ -264,6 +264,7 @@ impl MemoryBook {
 impl Book {
     /// The answer to a write that was made: `value`, unless it is to be lost.
     fn answer<T>(&mut self, value: T) -> Result<T, SinkError> {
+        self.writes += 1;
         if std::mem::take(&mut self.lose_next_answer) {
             return Err(SinkError::new(
                 ErrorClass::Retry,
@@ -573,10 +574,17 @@ impl InvoiceSink for MemoryBook {
         if book.invoice_view(id, stored)?.status == ReckonInvoiceStatus::Paid {
             return Err(refused(what, "status", "a paid invoice cannot be changed"));
         }
-        let number = stored.number;
+        let (number, customer) = (stored.number, stored.draft.customer);
         book.check_lines(&what, &invoice.lines)?;
         let (total, tax) = totals(&invoice.lines, invoice.amount_tax_status)?;
         let applied = book.applied(id)?;
+        if applied > Decimal::ZERO && invoice.customer != customer {
+            return Err(refused(
+                what,
+                "customer",
+                "an invoice with receipts keeps its customer",
+            ));
+        }
         if total < applied {
             return Err(refused(
                 what,
@@ -695,6 +703,23 @@ impl CreditNoteSink for MemoryBook {
                 what,
                 "lineItems",
                 "the total is below what is allocated",
+            ));
+        }
+        if credit.status == CreditNoteStatus::Closed {
+            return Err(refused(
+                what,
+                "status",
+                "Closed is Reckon's to set, when it is used up",
+            ));
+        }
+        if !stored.allocations.is_empty()
+            && (credit.status == CreditNoteStatus::Draft
+                || credit.customer != stored.draft.customer)
+        {
+            return Err(refused(
+                what,
+                "status",
+                "an allocated credit note stays Approved and keeps its customer",
             ));
         }
         let allocations = stored.allocations.clone();
