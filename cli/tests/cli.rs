@@ -582,6 +582,151 @@ mod against_simulators {
         drop(s.cliniko);
     }
 
+    /// `[invoicing] draft_above`: open invoices above the threshold wait as Draft for a
+    /// bookkeeper; the rest are approved, paid ones receipted; the reconciliation is clean.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_approval_threshold_leaves_large_open_invoices_for_a_bookkeeper() {
+        let s = sims().await;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("clinic.sqlite");
+        let token = s.reckon.issue_tokens().refresh_token;
+        let out = run(configured(
+            &s,
+            &state,
+            &["connect", "--refresh-token", &token],
+        ))
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // The threshold: the median total of the clinic's open invoices, so both sides of it
+        // are exercised whatever the seed made.
+        let mut open_totals: Vec<rust_decimal::Decimal> = s.cliniko.with(|c| {
+            c.tables
+                .invoices
+                .values()
+                .filter(|i| i.status == 10 && i.deleted_at.is_none() && i.archived_at.is_none())
+                .filter_map(|i| i.total_amount)
+                .filter(|t| t.is_sign_positive())
+                .collect()
+        });
+        open_totals.sort();
+        assert!(
+            open_totals.len() >= 2,
+            "the seed has open invoices: {open_totals:?}"
+        );
+        let threshold = open_totals[open_totals.len() / 2 - 1];
+        let config = dir.path().join("approval.toml");
+        std::fs::write(
+            &config,
+            format!("[invoicing]\ndraft_above = \"{threshold}\"\n[sync]\nreckon_requests_per_minute = 0\n"),
+        )
+        .unwrap();
+        let config_arg = config.display().to_string();
+        let synced = json(
+            &run(configured(
+                &s,
+                &state,
+                &["--config", &config_arg, "sync", "--once", "--json"],
+            ))
+            .await,
+        );
+        assert_eq!(synced["failed"], 0, "{synced}");
+
+        // Cliniko's open invoices by number, and what Reckon holds for each.
+        let open: std::collections::BTreeMap<String, rust_decimal::Decimal> = s.cliniko.with(|c| {
+            c.tables
+                .invoices
+                .values()
+                .filter(|i| i.status == 10 && i.deleted_at.is_none() && i.archived_at.is_none())
+                .filter_map(|i| Some((i.number.to_string(), i.total_amount?)))
+                .filter(|(_, t)| t.is_sign_positive())
+                .collect()
+        });
+        let in_reckon: Vec<(String, String, bool)> = s.reckon.with_book(|b, _| {
+            b.invoices
+                .values()
+                .filter_map(|i| {
+                    let reference = i.reference.clone()?;
+                    Some((
+                        reference,
+                        i.status.clone(),
+                        open.contains_key(i.reference.as_deref()?),
+                    ))
+                })
+                .collect()
+        });
+        let (mut drafts, mut approved_open) = (0, 0);
+        for (reference, status, is_open) in &in_reckon {
+            let total = open.get(reference).copied();
+            match (is_open, total) {
+                (true, Some(t)) if t > threshold => {
+                    assert_eq!(
+                        status, "Draft",
+                        "open invoice {reference} of {t} > {threshold}"
+                    );
+                    drafts += 1;
+                }
+                (true, Some(t)) => {
+                    assert_eq!(
+                        status, "Approved",
+                        "open invoice {reference} of {t} <= {threshold}"
+                    );
+                    approved_open += 1;
+                }
+                _ => assert_ne!(
+                    status, "Draft",
+                    "a settled invoice {reference} is never left as Draft"
+                ),
+            }
+        }
+        assert!(
+            drafts > 0 && approved_open > 0,
+            "both sides of the threshold: {in_reckon:?}"
+        );
+
+        let out_dir = dir.path().join("reconciliation");
+        let out_arg = out_dir.display().to_string();
+        let clean = json(
+            &run(configured(
+                &s,
+                &state,
+                &[
+                    "--config",
+                    &config_arg,
+                    "reconcile",
+                    "--out",
+                    &out_arg,
+                    "--json",
+                ],
+            ))
+            .await,
+        );
+        assert_eq!(
+            clean["mismatches"].as_array().map(Vec::len),
+            Some(0),
+            "{clean}"
+        );
+
+        // A mistyped key is refused at start, naming it.
+        std::fs::write(&config, "[invoicing]\ndraft_abov = 10\n").unwrap();
+        let out = run(configured(
+            &s,
+            &state,
+            &["--config", &config_arg, "sync", "--once"],
+        ))
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("invoicing") && stderr.contains("draft_abov"),
+            "{stderr}"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn browser_connect_receives_the_code_on_the_loopback_redirect() {
         let s = sims().await;

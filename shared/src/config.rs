@@ -12,6 +12,8 @@ pub struct TenantConfig {
     pub cliniko: ClinikoSection,
     pub reckon: ReckonSection,
     pub mapping: MappingConfig,
+    /// The approval workflow (`crate::mapping::approval`); folded into `mapping` on parsing.
+    pub invoicing: crate::mapping::approval::InvoicingRules,
     pub sync: SyncSection,
 }
 
@@ -93,7 +95,7 @@ fn per_minute_or_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::
 /// Reads the TOML configuration; an error names the key (`sync.overlap_seconds: …`).
 pub fn parse_tenant_config(text: &str) -> Result<TenantConfig, String> {
     let de = toml::Deserializer::parse(text).map_err(|e| e.message().to_string())?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut config: TenantConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.message().to_string();
@@ -102,7 +104,23 @@ pub fn parse_tenant_config(text: &str) -> Result<TenantConfig, String> {
         } else {
             format!("{path}: {message}")
         }
-    })
+    })?;
+    // Two keys for one choice would leave the reader guessing which wins.
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| e.message().to_string())?;
+    let open_status_mapped = table
+        .get("mapping")
+        .and_then(|m| m.get("invoice_statuses"))
+        .and_then(|s| s.get("open"))
+        .is_some();
+    if open_status_mapped && config.invoicing.approval.status.is_some() {
+        return Err(
+            "invoicing.status and mapping.invoice_statuses.open both set the status of open invoices: keep invoicing.status".into(),
+        );
+    }
+    config.mapping.invoicing = config.invoicing.clone();
+    Ok(config)
 }
 
 impl Default for SyncSection {
@@ -170,5 +188,61 @@ mod tests {
         );
         let clean = parse_tenant_config("[reckon]\nbook_id = \"b\"\n[mapping]\n");
         assert_eq!(clean.map(|c| c.credential_keys().len()).ok(), Some(0));
+    }
+
+    #[test]
+    fn invoicing_rules_are_read_checked_and_reach_the_mapping() {
+        let config = parse_tenant_config(
+            "[invoicing]\nstatus = \"Draft\"\ndraft_above = 500\ndraft_below = \"0.01\"\n[invoicing.businesses.\"Bondi Junction\"]\nstatus = \"Approved\"\n",
+        )
+        .expect("valid");
+        let rules = &config.mapping.invoicing;
+        assert_eq!(
+            rules.approval.status,
+            Some(crate::mapping::approval::ApprovalStatus::Draft)
+        );
+        assert_eq!(
+            rules.approval.draft_above,
+            Some(rust_decimal::Decimal::new(500, 0))
+        );
+        assert_eq!(
+            rules.approval.draft_below,
+            Some(rust_decimal::Decimal::new(1, 2))
+        );
+        assert_eq!(rules.businesses.len(), 1);
+
+        for (text, want) in [
+            (
+                "[invoicing]\ndraft_above = -5\n",
+                "invoicing.draft_above: expected an amount of money of 0 or more",
+            ),
+            (
+                "[invoicing]\ndraft_above = 1.005\n",
+                "invoicing.draft_above: expected whole cents",
+            ),
+            (
+                "[invoicing]\ndraft_below = \"lots\"\n",
+                "invoicing.draft_below: expected an amount of money",
+            ),
+            (
+                "[invoicing]\nstatus = \"Pending\"\n",
+                "invoicing.status: unknown variant `Pending`",
+            ),
+            (
+                "[invoicing]\nstatuss = \"Draft\"\n",
+                "unknown field `statuss`",
+            ),
+            (
+                "[invoicing.businesses.Manly]\ndraft_abov = 5\n",
+                "unknown field `draft_abov`",
+            ),
+            (
+                "[invoicing]\nstatus = \"Draft\"\n[mapping.invoice_statuses]\nopen = \"Approved\"\n",
+                "invoicing.status and mapping.invoice_statuses.open",
+            ),
+        ] {
+            let e = parse_tenant_config(text).err().unwrap_or_default();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 }

@@ -56,6 +56,10 @@ pub struct MappingConfig {
     /// Ledger account (name or id) for write-off credit notes. Default: none, so the
     /// write-off reverses the invoice's own lines (same items or accounts, same tax codes).
     pub write_off_account: Option<String>,
+    /// The approval workflow: from the configuration's `[invoicing]` table (not `[mapping]`),
+    /// see [`crate::mapping::approval`].
+    #[serde(skip)]
+    pub invoicing: super::approval::InvoicingRules,
 }
 
 /// What settles a Closed invoice's remainder (see docs/cliniko-invoice-statuses.md).
@@ -85,6 +89,7 @@ impl Default for MappingConfig {
             copy_invoice_notes: true,
             closed_remainder: ClosedRemainder::WriteOff,
             write_off_account: None,
+            invoicing: Default::default(),
         }
     }
 }

@@ -7,8 +7,9 @@
 //!   [`disambiguate_item`]
 //! - invoices: [`invoice_to_draft`], [`business_time_zone`]; the line arithmetic that keeps
 //!   Reckon's totals equal to Cliniko's to the cent is in [`invoice`]
-//! - configuration: [`MappingConfig`]
+//! - configuration: [`MappingConfig`]; the approval workflow: [`approval`]
 
+pub mod approval;
 mod config;
 mod customer;
 pub mod invoice;

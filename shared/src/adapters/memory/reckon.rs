@@ -209,6 +209,17 @@ impl MemoryBook {
         id
     }
 
+    /// A bookkeeper approves a Draft invoice in Reckon (not through the sync).
+    pub fn approve_by_hand(&self, id: ReckonId) -> bool {
+        match self.book().invoices.get_mut(&id) {
+            Some(i) if i.draft.status == ReckonInvoiceStatus::Draft => {
+                i.draft.status = ReckonInvoiceStatus::Approved;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn customer_draft(&self, id: ReckonId) -> Option<CustomerDraft> {
         self.book().customers.get(&id).cloned()
     }

@@ -62,13 +62,18 @@ where
             };
             targets.push(writes::line_target(linked, &self.mapping));
         }
-        let tz = writes::invoice_time_zone(inv, self.businesses().await?, &self.mapping);
+        let businesses = self.businesses().await?;
+        let tz = writes::invoice_time_zone(inv, businesses, &self.mapping);
         if inv.role() == InvoiceRole::Credit {
             return self
                 .apply_credit_note(inv, customer, &targets, tz, xref)
                 .await;
         }
-        let draft = mapping::invoice_to_draft(inv, customer, &targets, tz, &self.mapping)?;
+        let mut draft = mapping::invoice_to_draft(inv, customer, &targets, tz, &self.mapping)?;
+        let business = inv
+            .business_id
+            .and_then(|b| businesses.iter().find(|x| x.id == b));
+        draft.status = self.mapping.invoicing.status(inv, business, draft.status);
         // A Closed invoice is settled by its reversals and the remainder policy: a change
         // in either must reach Reckon even when the invoice itself reads the same.
         let hash = if inv.status == InvoiceStatus::Closed {
@@ -113,6 +118,7 @@ where
                     inv.id, x.reckon_id
                 )));
             }
+            let draft = keep_approval(draft, current.status);
             self.sink.update_invoice(x.reckon_id, &draft).await?;
             let detail = self.settle(inv, &draft, customer, x.reckon_id, tz).await?;
             self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
@@ -152,6 +158,7 @@ where
                     )));
                 }
             } else {
+                let draft = keep_approval(draft.clone(), candidate.status);
                 self.sink.update_invoice(candidate.id, &draft).await?;
             }
             let detail = self.settle(inv, &draft, customer, candidate.id, tz).await?;
@@ -426,6 +433,15 @@ where
     }
 }
 
+/// A bookkeeper's approval stands: an invoice approved in Reckon is never put back to Draft
+/// by the approval workflow (only a person moves it back).
+fn keep_approval(mut draft: InvoiceDraft, in_reckon: ReckonInvoiceStatus) -> InvoiceDraft {
+    if draft.status == ReckonInvoiceStatus::Draft && in_reckon == ReckonInvoiceStatus::Approved {
+        draft.status = ReckonInvoiceStatus::Approved;
+    }
+    draft
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
@@ -570,5 +586,43 @@ mod tests {
             "{message}"
         );
         assert_eq!(s.sink.counts().2, 0, "nothing written for it");
+    }
+
+    #[tokio::test]
+    async fn above_the_threshold_an_invoice_waits_as_draft_and_a_bookkeepers_approval_stands() {
+        let mut s = clinic();
+        s.mapping.invoicing.approval.draft_above = Some(money(15000));
+        let small = invoice(40, 1001, 3, &[(30, money(9000), 1)]);
+        let mut large = invoice(41, 1002, 3, &[(30, money(9000), 2)]);
+        let small_id = s
+            .apply(&Record::Invoice(small))
+            .await
+            .expect("small")
+            .reckon_id
+            .expect("id");
+        let large_id = s
+            .apply(&Record::Invoice(large.clone()))
+            .await
+            .expect("large")
+            .reckon_id
+            .expect("id");
+        let status = |id| s.sink.invoice_draft(id).map(|d| d.status);
+        assert_eq!(
+            status(small_id),
+            Some(ReckonInvoiceStatus::Approved),
+            "99.00"
+        );
+        assert_eq!(status(large_id), Some(ReckonInvoiceStatus::Draft), "198.00");
+
+        assert!(s.sink.approve_by_hand(large_id));
+        large.notes = Some("edited in Cliniko".into());
+        large.updated_at = day(5);
+        let edited = s.apply(&Record::Invoice(large)).await.expect("edit");
+        assert_eq!(edited.outcome, Outcome::Updated);
+        assert_eq!(
+            status(large_id),
+            Some(ReckonInvoiceStatus::Approved),
+            "the sync never takes an approval back"
+        );
     }
 }

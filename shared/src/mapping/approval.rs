@@ -1,0 +1,271 @@
+//! The approval workflow (`[invoicing]` in a clinic's configuration): which invoices the
+//! sync leaves as Draft in Reckon for a bookkeeper to approve, clinic-wide and per business.
+//!
+//! ```toml
+//! [invoicing]
+//! status = "Approved"     # or "Draft": every invoice still owing waits for approval
+//! draft_above = 500       # …except: above this total (GST included) it waits as Draft
+//! draft_below = 0.01      # …and below this one (e.g. zero-total invoices)
+//! [invoicing.businesses."Bondi Junction"]   # a Cliniko business, by name or id
+//! status = "Draft"        # replaces only the keys it sets
+//! ```
+//!
+//! Only invoices still owing in Cliniko (status Open) follow the rule: a paid or closed
+//! invoice is approved, because Reckon takes a receipt or a credit only on an approved
+//! invoice.
+
+use crate::domain::{Business, Invoice, InvoiceStatus, ReckonInvoiceStatus};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+
+/// The status an invoice waits in, as a clinic configures it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ApprovalStatus {
+    Draft,
+    Approved,
+}
+
+impl From<ApprovalStatus> for ReckonInvoiceStatus {
+    fn from(s: ApprovalStatus) -> Self {
+        match s {
+            ApprovalStatus::Draft => ReckonInvoiceStatus::Draft,
+            ApprovalStatus::Approved => ReckonInvoiceStatus::Approved,
+        }
+    }
+}
+
+/// One level of the rule (the clinic's, or a business's): every key optional, a business's
+/// keys replacing the clinic's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalRule {
+    pub status: Option<ApprovalStatus>,
+    /// An invoice whose total (GST included) is above this waits as Draft.
+    #[serde(deserialize_with = "money")]
+    pub draft_above: Option<Decimal>,
+    /// An invoice whose total (GST included) is below this waits as Draft.
+    #[serde(deserialize_with = "money")]
+    pub draft_below: Option<Decimal>,
+}
+
+/// The clinic's approval rule and its per-business overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "InvoicingSection")]
+pub struct InvoicingRules {
+    pub approval: ApprovalRule,
+    /// Keyed by a Cliniko business's name (matched trimmed, case-insensitively) or its id.
+    pub businesses: BTreeMap<String, ApprovalRule>,
+}
+
+/// `[invoicing]` as written (serde cannot refuse unknown keys of a flattened table).
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct InvoicingSection {
+    status: Option<ApprovalStatus>,
+    #[serde(deserialize_with = "money")]
+    draft_above: Option<Decimal>,
+    #[serde(deserialize_with = "money")]
+    draft_below: Option<Decimal>,
+    businesses: BTreeMap<String, ApprovalRule>,
+}
+
+impl From<InvoicingSection> for InvoicingRules {
+    fn from(s: InvoicingSection) -> Self {
+        InvoicingRules {
+            approval: ApprovalRule {
+                status: s.status,
+                draft_above: s.draft_above,
+                draft_below: s.draft_below,
+            },
+            businesses: s.businesses,
+        }
+    }
+}
+
+impl InvoicingRules {
+    /// Whether any key is set (an empty `[invoicing]` changes nothing).
+    pub fn is_empty(&self) -> bool {
+        *self == InvoicingRules::default()
+    }
+
+    /// The rule for an invoice of `business`: the clinic's, with the business's keys over it.
+    pub fn rule_for(&self, business: Option<&Business>) -> ApprovalRule {
+        let mut rule = self.approval.clone();
+        let Some(b) = business else {
+            return rule;
+        };
+        let id = b.id.0.to_string();
+        let found = self.businesses.iter().find(|(key, _)| {
+            let key = key.trim();
+            key == id || key.eq_ignore_ascii_case(b.name.trim())
+        });
+        if let Some((_, over)) = found {
+            rule.status = over.status.or(rule.status);
+            rule.draft_above = over.draft_above.or(rule.draft_above);
+            rule.draft_below = over.draft_below.or(rule.draft_below);
+        }
+        rule
+    }
+
+    /// The Reckon status for `invoice` when its status mapping gives `mapped`: for an
+    /// invoice still owing in Cliniko, the rule's status (else `mapped`), and Draft when its
+    /// total is above `draft_above` or below `draft_below`; any other invoice keeps `mapped`.
+    pub fn status(
+        &self,
+        invoice: &Invoice,
+        business: Option<&Business>,
+        mapped: ReckonInvoiceStatus,
+    ) -> ReckonInvoiceStatus {
+        if invoice.status != InvoiceStatus::Open {
+            return mapped;
+        }
+        let rule = self.rule_for(business);
+        let total = invoice.total_amount;
+        let outside = rule.draft_above.is_some_and(|limit| total > limit)
+            || rule.draft_below.is_some_and(|limit| total < limit);
+        if outside {
+            ReckonInvoiceStatus::Draft
+        } else {
+            rule.status.map(Into::into).unwrap_or(mapped)
+        }
+    }
+}
+
+/// A non-negative amount of money in whole cents, given as a TOML number or a string
+/// (`500`, `499.95`, `"499.95"`).
+fn money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    use serde::de::Error;
+    let value = toml::Value::deserialize(d)?;
+    let amount = match &value {
+        toml::Value::Integer(n) => Decimal::from(*n),
+        toml::Value::Float(f) => Decimal::try_from(*f)
+            .map_err(|_| D::Error::custom(format!("expected an amount of money, got {f}")))?
+            .round_dp(10)
+            .normalize(),
+        toml::Value::String(s) => s
+            .trim()
+            .parse::<Decimal>()
+            .map_err(|_| D::Error::custom(format!("expected an amount of money, got {s:?}")))?,
+        other => {
+            return Err(D::Error::custom(format!(
+                "expected an amount of money, got {other}"
+            )));
+        }
+    };
+    if amount.is_sign_negative() {
+        return Err(D::Error::custom(format!(
+            "expected an amount of money of 0 or more, got {amount}"
+        )));
+    }
+    if amount.normalize().scale() > 2 {
+        return Err(D::Error::custom(format!(
+            "expected whole cents, got {amount}"
+        )));
+    }
+    Ok(Some(amount))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ClinikoId;
+    use crate::domain::Discount;
+    use crate::mapping::invoice::testkit::{LineSpec, invoice};
+
+    fn open_invoice(total_ex_gst: i64) -> Invoice {
+        invoice(
+            &[LineSpec {
+                unit_price: Decimal::new(total_ex_gst, 0),
+                quantity: Decimal::ONE,
+                discount: Discount::None,
+                rate: Decimal::TEN,
+            }],
+            false,
+        )
+    }
+
+    fn business(id: u64, name: &str) -> Business {
+        Business {
+            id: ClinikoId(id),
+            name: name.into(),
+            time_zone: None,
+        }
+    }
+
+    #[test]
+    fn thresholds_put_invoices_outside_them_in_draft_and_settled_ones_stay_approved() {
+        let rules = InvoicingRules {
+            approval: ApprovalRule {
+                status: None,
+                draft_above: Some(Decimal::new(500, 0)),
+                draft_below: Some(Decimal::new(1, 2)),
+            },
+            businesses: BTreeMap::new(),
+        };
+        let approved = ReckonInvoiceStatus::Approved;
+        // 100 + GST = 110: inside.
+        assert_eq!(rules.status(&open_invoice(100), None, approved), approved);
+        // 1000 + GST = 1100: above.
+        let big = open_invoice(1000);
+        assert_eq!(
+            rules.status(&big, None, approved),
+            ReckonInvoiceStatus::Draft
+        );
+        // Zero: below 0.01.
+        assert_eq!(
+            rules.status(&open_invoice(0), None, approved),
+            ReckonInvoiceStatus::Draft
+        );
+        // A paid invoice keeps what its status mapping says, whatever its total.
+        let mut paid = big;
+        paid.status = InvoiceStatus::Paid;
+        assert_eq!(rules.status(&paid, None, approved), approved);
+    }
+
+    #[test]
+    fn a_business_override_replaces_only_the_keys_it_sets() {
+        let rules = InvoicingRules {
+            approval: ApprovalRule {
+                status: Some(ApprovalStatus::Approved),
+                draft_above: Some(Decimal::new(500, 0)),
+                draft_below: None,
+            },
+            businesses: BTreeMap::from([(
+                " bondi junction ".to_string(),
+                ApprovalRule {
+                    status: Some(ApprovalStatus::Draft),
+                    ..ApprovalRule::default()
+                },
+            )]),
+        };
+        let bondi = business(7, "Bondi Junction");
+        let manly = business(8, "Manly");
+        let small = open_invoice(100);
+        let approved = ReckonInvoiceStatus::Approved;
+        assert_eq!(
+            rules.status(&small, Some(&bondi), approved),
+            ReckonInvoiceStatus::Draft
+        );
+        assert_eq!(rules.status(&small, Some(&manly), approved), approved);
+        assert_eq!(
+            rules.rule_for(Some(&bondi)).draft_above,
+            Some(Decimal::new(500, 0)),
+            "the clinic's threshold still applies"
+        );
+        let by_id = InvoicingRules {
+            businesses: BTreeMap::from([(
+                "8".to_string(),
+                ApprovalRule {
+                    status: Some(ApprovalStatus::Draft),
+                    ..ApprovalRule::default()
+                },
+            )]),
+            ..rules
+        };
+        assert_eq!(
+            by_id.status(&small, Some(&manly), approved),
+            ReckonInvoiceStatus::Draft
+        );
+    }
+}
