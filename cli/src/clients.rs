@@ -6,7 +6,7 @@ use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
 use cliniko_reckon::domain::ReckonId;
 use cliniko_reckon::mapping::MappingConfig;
-use cliniko_reckon::pipeline::accounts::{AccountSettings, check_accounts};
+use cliniko_reckon::pipeline::accounts::AccountSettings;
 use cliniko_reckon::ports::TokenStore;
 use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
 use std::time::Duration;
@@ -99,20 +99,17 @@ pub async fn reckon_checked(
     mapping: &mut MappingConfig,
 ) -> anyhow::Result<(Reckon, Vec<String>)> {
     let mut client = reckon(s, store).await?;
-    let chart = client.ledger_accounts().await.map_err(|e| e.to_string());
-    let mut receipt = s.receipt_account.clone();
-    let notes = check_accounts(
-        chart.as_deref().map_err(Clone::clone),
-        mapping,
-        &mut receipt,
-        AccountSettings {
-            product_income: "mapping.product_income_account",
-            service_income: "mapping.service_income_account",
-            receipt: "reckon.receipt_account",
-        },
-    )
-    .map_err(|e| anyhow!(e))?;
-    client.set_receipt_account(receipt);
+    let notes = client
+        .check_book(
+            mapping,
+            AccountSettings {
+                product_income: "mapping.product_income_account",
+                service_income: "mapping.service_income_account",
+                receipt: "reckon.receipt_account",
+            },
+        )
+        .await
+        .map_err(|e| anyhow!(e))?;
     Ok((client, notes))
 }
 

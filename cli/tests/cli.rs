@@ -711,6 +711,27 @@ mod against_simulators {
             "{clean}"
         );
 
+        // Payment terms the book does not have stop the run at start, naming the key.
+        std::fs::write(
+            &config,
+            "[invoicing]\npayment_terms = \"60 days\"\n[sync]\nreckon_requests_per_minute = 0\n",
+        )
+        .unwrap();
+        let out = run(configured(
+            &s,
+            &state,
+            &["--config", &config_arg, "sync", "--once"],
+        ))
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains(
+                "invoicing.payment_terms: the book has no active payment terms \"60 days\""
+            ) && stderr.contains("\"30 days net\""),
+            "{stderr}"
+        );
+
         // A mistyped key is refused at start, naming it.
         std::fs::write(&config, "[invoicing]\ndraft_abov = 10\n").unwrap();
         let out = run(configured(

@@ -210,6 +210,18 @@ mod tests {
             Some(rust_decimal::Decimal::new(1, 2))
         );
         assert_eq!(rules.businesses.len(), 1);
+        let named = parse_tenant_config(
+            "[invoicing]\ntemplate = \" Professional invoice \"\npayment_terms = \"14 days net\"\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            named.mapping.invoicing.template.as_deref(),
+            Some("Professional invoice")
+        );
+        assert_eq!(
+            named.mapping.invoicing.payment_terms.as_deref(),
+            Some("14 days net")
+        );
 
         for (text, want) in [
             (
@@ -231,6 +243,14 @@ mod tests {
             (
                 "[invoicing]\nstatuss = \"Draft\"\n",
                 "unknown field `statuss`",
+            ),
+            (
+                "[invoicing]\npayment_terms = \" \"\n",
+                "invoicing.payment_terms: expected a name",
+            ),
+            (
+                "[invoicing]\ntemplate = 7\n",
+                "invoicing.template: invalid type",
             ),
             (
                 "[invoicing.businesses.Manly]\ndraft_abov = 5\n",

@@ -433,29 +433,26 @@ pub type WorkerTenants = Tenants<DynamoTenants, WorkerBuilder>;
 pub type PollerTenants = Tenants<DynamoTenants, PollerBuilder>;
 pub type ReconcilerTenants = Tenants<DynamoTenants, ReconcilerBuilder>;
 
-/// The one account check (`pipeline::accounts::check_accounts`) for a Lambda: the income
-/// accounts of `mapping` and the client's receipt account, checked against the book.
+/// The one check of the book (`ReckonClient::check_book`) for a Lambda: the income accounts
+/// of `mapping`, the client's receipt account and the payment terms.
 pub async fn checked_accounts<S: cliniko_reckon::ports::TokenStore>(
     reckon: &mut ReckonClient<S>,
     mapping: &mut MappingConfig,
 ) -> Result<(), String> {
-    use cliniko_reckon::pipeline::accounts::{AccountSettings, check_accounts};
-    let chart = reckon.ledger_accounts().await.map_err(|e| e.to_string());
-    let mut receipt = reckon.config().receipt_account.clone();
-    let notes = check_accounts(
-        chart.as_deref().map_err(Clone::clone),
-        mapping,
-        &mut receipt,
-        AccountSettings {
-            product_income: "mapping.product_income_account",
-            service_income: "mapping.service_income_account",
-            receipt: "reckon.receipt_account",
-        },
-    )?;
+    use cliniko_reckon::pipeline::accounts::AccountSettings;
+    let notes = reckon
+        .check_book(
+            mapping,
+            AccountSettings {
+                product_income: "mapping.product_income_account",
+                service_income: "mapping.service_income_account",
+                receipt: "reckon.receipt_account",
+            },
+        )
+        .await?;
     for note in notes {
         tracing::warn!("{note}");
     }
-    reckon.set_receipt_account(receipt);
     Ok(())
 }
 

@@ -43,6 +43,10 @@ pub struct CustomerDraft {
     pub email: Option<String>,
     pub addresses: Vec<ReckonAddress>,
     pub phones: Vec<ReckonPhone>,
+    /// The payment terms (a name in the book) for a customer that has none of its own in
+    /// Reckon; terms a bookkeeper gave the customer are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_terms: Option<String>,
 }
 
 /// What the sync reads back about a Reckon customer.
@@ -142,6 +146,9 @@ pub struct InvoiceDraft {
     pub expected_tax: Decimal,
     /// Cliniko says paid: record a receipt for the balance.
     pub paid: bool,
+    /// The Reckon invoice template (a name in the book); `None`: the book's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -56,6 +56,13 @@ pub struct InvoicingRules {
     pub approval: ApprovalRule,
     /// Keyed by a Cliniko business's name (matched trimmed, case-insensitively) or its id.
     pub businesses: BTreeMap<String, ApprovalRule>,
+    /// `invoicing.template`: the Reckon invoice template (a name in the book) for every
+    /// invoice the sync writes; `None`: the book's default.
+    pub template: Option<String>,
+    /// `invoicing.payment_terms`: the Reckon payment terms (a name in the book) given to
+    /// every customer the sync writes that has none of its own; its invoices then fall due
+    /// by them. Terms a bookkeeper set on a customer in Reckon are kept.
+    pub payment_terms: Option<String>,
 }
 
 /// `[invoicing]` as written (serde cannot refuse unknown keys of a flattened table).
@@ -68,11 +75,17 @@ struct InvoicingSection {
     #[serde(deserialize_with = "money")]
     draft_below: Option<Decimal>,
     businesses: BTreeMap<String, ApprovalRule>,
+    #[serde(deserialize_with = "name")]
+    template: Option<String>,
+    #[serde(deserialize_with = "name")]
+    payment_terms: Option<String>,
 }
 
 impl From<InvoicingSection> for InvoicingRules {
     fn from(s: InvoicingSection) -> Self {
         InvoicingRules {
+            template: s.template,
+            payment_terms: s.payment_terms,
             approval: ApprovalRule {
                 status: s.status,
                 draft_above: s.draft_above,
@@ -130,6 +143,24 @@ impl InvoicingRules {
             rule.status.map(Into::into).unwrap_or(mapped)
         }
     }
+}
+
+/// A name of something in the Reckon book: trimmed, not empty, at most 50 characters
+/// (Reckon's limit for payment terms).
+fn name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    let text = String::deserialize(d)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(D::Error::custom("expected a name, got an empty string"));
+    }
+    if text.chars().count() > 50 {
+        return Err(D::Error::custom(format!(
+            "expected a name of at most 50 characters, got {}",
+            text.chars().count()
+        )));
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// A non-negative amount of money in whole cents, given as a TOML number or a string
@@ -201,7 +232,7 @@ mod tests {
                 draft_above: Some(Decimal::new(500, 0)),
                 draft_below: Some(Decimal::new(1, 2)),
             },
-            businesses: BTreeMap::new(),
+            ..InvoicingRules::default()
         };
         let approved = ReckonInvoiceStatus::Approved;
         // 100 + GST = 110: inside.
@@ -238,6 +269,7 @@ mod tests {
                     ..ApprovalRule::default()
                 },
             )]),
+            ..InvoicingRules::default()
         };
         let bondi = business(7, "Bondi Junction");
         let manly = business(8, "Manly");

@@ -95,6 +95,7 @@ pub fn customer_draft(
             .into_iter()
             .collect(),
         phones: map_phones(patient),
+        payment_terms: cfg.invoicing.payment_terms.clone(),
     }
 }
 

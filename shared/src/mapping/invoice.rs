@@ -268,6 +268,7 @@ pub fn invoice_to_draft(
         expected_total: invoice.total_amount,
         expected_tax: invoice.tax_amount,
         paid,
+        template: cfg.invoicing.template.clone(),
     })
 }
 
@@ -1135,6 +1136,7 @@ mod tests {
                 expected_total: c.expected_total,
                 expected_tax: c.expected_tax,
                 paid: false,
+                template: None,
             };
             assert_reckon_matches(&inv, &as_invoice);
         }

@@ -133,6 +133,46 @@ pub fn check_accounts(
     Ok(notes)
 }
 
+/// Checks `invoicing.payment_terms` against the book's terms (`(name, active)`, or why they
+/// could not be read), and spells it as the book does. Terms the book lacks are an error
+/// (a stand-in would misstate every due date); terms that cannot be read now keep the
+/// configured name, with a note, and Reckon's answer to the first customer says more.
+pub fn check_payment_terms(
+    terms: Result<&[(String, bool)], String>,
+    mapping: &mut MappingConfig,
+) -> Result<Vec<String>, String> {
+    let Some(wanted) = mapping.invoicing.payment_terms.as_mut() else {
+        return Ok(Vec::new());
+    };
+    let terms = match terms {
+        Ok(terms) => terms,
+        Err(why) => {
+            return Ok(vec![format!(
+                "cannot read the Reckon payment terms ({why}); keeping invoicing.payment_terms {wanted:?}"
+            )]);
+        }
+    };
+    match terms
+        .iter()
+        .find(|(name, active)| *active && name.trim().eq_ignore_ascii_case(wanted.trim()))
+    {
+        Some((name, _)) => {
+            *wanted = name.clone();
+            Ok(Vec::new())
+        }
+        None => Err(format!(
+            "invoicing.payment_terms: the book has no active payment terms {:?} (it has: {})",
+            wanted.trim(),
+            terms
+                .iter()
+                .filter(|(_, active)| *active)
+                .map(|(n, _)| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +305,34 @@ mod tests {
         };
         let err = choose_income_accounts(&book, &mut missing, ["a", "b"]).unwrap_err();
         assert!(err.starts_with("mapping.write_off_account"), "{err}");
+    }
+
+    #[test]
+    fn payment_terms_are_spelled_as_the_book_does_and_unknown_ones_stop() {
+        let terms = vec![
+            ("14 days net".to_string(), true),
+            ("Old terms".to_string(), false),
+        ];
+        let mut mapping = MappingConfig::default();
+        assert_eq!(check_payment_terms(Ok(&terms), &mut mapping), Ok(vec![]));
+        mapping.invoicing.payment_terms = Some(" 14 DAYS NET ".into());
+        assert_eq!(check_payment_terms(Ok(&terms), &mut mapping), Ok(vec![]));
+        assert_eq!(
+            mapping.invoicing.payment_terms.as_deref(),
+            Some("14 days net")
+        );
+        mapping.invoicing.payment_terms = Some("Old terms".into());
+        let err = check_payment_terms(Ok(&terms), &mut mapping).unwrap_err();
+        assert!(
+            err.starts_with(
+                "invoicing.payment_terms: the book has no active payment terms \"Old terms\""
+            ) && err.contains("\"14 days net\""),
+            "{err}"
+        );
+        let notes = check_payment_terms(Err("Reckon is down".into()), &mut mapping).unwrap();
+        assert!(
+            notes[0].contains("keeping invoicing.payment_terms"),
+            "{notes:?}"
+        );
     }
 }

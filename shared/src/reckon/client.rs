@@ -152,6 +152,47 @@ impl<S: TokenStore> ReckonClient<S> {
             .collect()
     }
 
+    /// The one check of what the configuration names in the book, as every shell runs it
+    /// before syncing (`pipeline::accounts`): the ledger accounts (the receipt account is
+    /// this client's) and, when configured, `invoicing.payment_terms`. Returns the notes
+    /// about replacements; an error names the setting.
+    pub async fn check_book(
+        &mut self,
+        mapping: &mut crate::mapping::MappingConfig,
+        settings: crate::pipeline::accounts::AccountSettings,
+    ) -> Result<Vec<String>, String> {
+        use crate::pipeline::accounts::{check_accounts, check_payment_terms};
+        let chart = self.ledger_accounts().await.map_err(|e| e.to_string());
+        let mut receipt = self.config.receipt_account.clone();
+        let mut notes = check_accounts(
+            chart.as_deref().map_err(Clone::clone),
+            mapping,
+            &mut receipt,
+            settings,
+        )?;
+        if mapping.invoicing.payment_terms.is_some() {
+            let terms = self.payment_terms().await.map_err(|e| e.to_string());
+            notes.extend(check_payment_terms(
+                terms.as_deref().map_err(Clone::clone),
+                mapping,
+            )?);
+        }
+        self.set_receipt_account(receipt);
+        Ok(notes)
+    }
+
+    /// The book's payment terms: (name, active), every page.
+    pub async fn payment_terms(&self) -> Result<Vec<(String, bool)>, ReckonError> {
+        let rows: Vec<dto::PaymentTermOut> = self.list_all("terms", None).await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| {
+                let active = t.status.as_deref() != Some("Inactive");
+                (t.name, active)
+            })
+            .collect())
+    }
+
     /// API requests sent so far (retries included; token-endpoint calls not).
     pub fn requests_made(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)

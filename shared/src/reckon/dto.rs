@@ -394,6 +394,17 @@ impl CustomerInput {
             });
         }
         checks.finish("customers")?;
+        // The clinic's terms, by name; on an update `preserve_from` puts back terms the
+        // customer already has in Reckon (a bookkeeper's choice wins).
+        let mut preserved = Map::new();
+        if let Some(terms) = d
+            .payment_terms
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            preserved.insert("paymentTerms".into(), Value::String(terms.to_string()));
+        }
         Ok(CustomerInput {
             name,
             status: status_wire(d.status),
@@ -406,7 +417,7 @@ impl CustomerInput {
             addresses,
             phone_numbers,
             electronic_addresses,
-            preserved: Map::new(),
+            preserved,
         })
     }
 
@@ -645,7 +656,7 @@ impl InvoiceInput {
             invoice_date: date_wire(d.invoice_date),
             amount_tax_status: amount_tax_status_wire(d.amount_tax_status),
             reference: d.reference.trim().to_string(),
-            template: template.map(str::to_string),
+            template: d.template.clone().or(template.map(str::to_string)),
             notes,
             line_items,
         })
@@ -1030,6 +1041,7 @@ mod tests {
                     number: "  ".into(),
                 },
             ],
+            payment_terms: Some("30 days net".into()),
         }
     }
 
@@ -1064,6 +1076,7 @@ mod tests {
             json!({
                 "name": "Mary O'Neil",
                 "status": "Inactive",
+                "paymentTerms": "30 days net",
                 "entityTypes": {"isCustomer": true, "isSupplier": false, "isEmployee": false, "isSuperfund": false},
                 "addresses": [{"type": "Postal", "line1": "1", "line2": "2", "line3": "3, 4",
                                "suburb": "Bondi", "postcode": "2026"}],
@@ -1169,6 +1182,7 @@ mod tests {
             expected_total: dec!(0),
             expected_tax: dec!(0),
             paid: true,
+            template: None,
         };
         let v = serde_json::to_value(
             InvoiceInput::from_draft(&d, Some("Service invoice")).expect("valid"),
@@ -1296,6 +1310,15 @@ pub struct LedgerAccountOut {
     pub name: String,
     #[serde(default)]
     pub account_type: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// A payment term as listed by `GET /{book}/terms`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentTermOut {
+    pub name: String,
     #[serde(default)]
     pub status: Option<String>,
 }

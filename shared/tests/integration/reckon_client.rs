@@ -287,6 +287,7 @@ fn patient(name: &str) -> CustomerDraft {
             kind: "Mobile".into(),
             number: "0400 000 001".into(),
         }],
+        payment_terms: None,
     }
 }
 
@@ -463,6 +464,7 @@ fn invoice_draft(customer: ReckonId, item: ReckonId) -> InvoiceDraft {
         expected_total: dec!(300.00),
         expected_tax: dec!(18.19),
         paid: true,
+        template: None,
     }
 }
 
@@ -768,4 +770,67 @@ async fn no_refresh_token_is_spent_when_the_new_pair_cannot_be_stored() {
     client.customers().await.expect("saved on the third try");
     assert_eq!(env.refreshes(), 1);
     assert_ne!(rt(&store.inner), before, "the rotated token is stored");
+}
+
+/// `[invoicing] payment_terms` and `template`: a customer the sync writes gets the clinic's
+/// terms unless it has its own in Reckon, its invoices fall due by them, and an invoice
+/// carries the clinic's template.
+#[tokio::test]
+async fn payment_terms_go_on_customers_without_their_own_and_templates_on_invoices() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let mut with_terms = patient("Terms Patient");
+    with_terms.payment_terms = Some("14 days net".into());
+    let customer = client.create_customer(&with_terms).await.expect("create");
+    let term_name = |id: ReckonId| {
+        env.sim.with_book(|b, _| {
+            b.customers
+                .get(&id.0)
+                .and_then(|c| c.payment_terms)
+                .and_then(|t| b.terms.get(&t))
+                .map(|t| t.name.clone())
+        })
+    };
+    assert_eq!(term_name(customer).as_deref(), Some("14 days net"));
+
+    // A bookkeeper gives the customer other terms; the sync's next update keeps them.
+    let seven = env.sim.with_book(|b, _| {
+        b.terms
+            .values()
+            .find(|t| t.name == "7 days net")
+            .map(|t| t.id)
+    });
+    env.sim.with_book(|b, _| {
+        if let Some(c) = b.customers.get_mut(&customer.0) {
+            c.payment_terms = seven;
+        }
+    });
+    client
+        .update_customer(customer, &with_terms)
+        .await
+        .expect("update");
+    assert_eq!(term_name(customer).as_deref(), Some("7 days net"), "kept");
+
+    // Unknown terms are refused, naming the field.
+    let mut unknown = patient("Unknown Terms");
+    unknown.payment_terms = Some("60 days".into());
+    let err = client.create_customer(&unknown).await.expect_err("unknown");
+    assert!(err.to_string().contains("paymentTerms"), "{err}");
+
+    // Its invoice falls due by the customer's terms, with the clinic's template.
+    let item = client.create_item(&consult_item()).await.expect("item");
+    let mut draft = invoice_draft(customer, item);
+    draft.template = Some("Professional invoice".into());
+    let id = client.create_invoice(&draft).await.expect("invoice");
+    let (terms, template) = env.sim.with_book(|b, _| {
+        let i = b.invoices.get(&id.0).expect("there");
+        (
+            i.payment_terms
+                .and_then(|t| b.terms.get(&t))
+                .map(|t| t.name.clone()),
+            i.template.and_then(|t| b.templates.get(&t)).cloned(),
+        )
+    });
+    assert_eq!(terms.as_deref(), Some("7 days net"));
+    assert_eq!(template.as_deref(), Some("Professional invoice"));
 }

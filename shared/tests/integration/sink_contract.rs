@@ -28,6 +28,7 @@ fn customer(name: &str) -> CustomerDraft {
         )),
         addresses: vec![],
         phones: vec![],
+        payment_terms: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn invoice(customer: ReckonId, item: ReckonId, reference: &str) -> InvoiceDraft 
         expected_total: dec!(115.10),
         expected_tax: dec!(9.10),
         paid: false,
+        template: None,
     }
 }
 

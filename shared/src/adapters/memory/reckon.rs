@@ -121,6 +121,7 @@ struct StoredCredit {
 
 struct Book {
     tax_codes: BTreeSet<String>,
+    payment_terms: BTreeSet<String>,
     customers: BTreeMap<ReckonId, CustomerDraft>,
     items: BTreeMap<ReckonId, ItemDraft>,
     invoices: BTreeMap<ReckonId, StoredInvoice>,
@@ -151,6 +152,9 @@ impl MemoryBook {
         MemoryBook {
             book: Mutex::new(Book {
                 tax_codes: ["GST", "FRE"].map(String::from).into(),
+                payment_terms: ["30 days net", "14 days net", "7 days net", "Due on receipt"]
+                    .map(String::from)
+                    .into(),
                 customers: BTreeMap::new(),
                 items: BTreeMap::new(),
                 invoices: BTreeMap::new(),
@@ -311,6 +315,24 @@ impl Book {
         Ok(())
     }
 
+    fn check_terms(&self, what: &str, c: &CustomerDraft) -> Result<(), SinkError> {
+        match c.payment_terms.as_deref() {
+            Some(t)
+                if !self
+                    .payment_terms
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(t.trim())) =>
+            {
+                Err(refused(
+                    what,
+                    "paymentTerms",
+                    format!("no payment terms {t:?}"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn customer_name_taken(&self, name: &str, except: Option<ReckonId>) -> bool {
         self.customers
             .iter()
@@ -449,6 +471,7 @@ impl CustomerSink for MemoryBook {
                 "a customer with this name already exists",
             ));
         }
+        book.check_terms(&format!("customer {:?}", customer.name), customer)?;
         let id = book.new_id();
         book.customers.insert(id, customer.clone());
         book.answer(id)
@@ -470,7 +493,18 @@ impl CustomerSink for MemoryBook {
                 "a customer with this name already exists",
             ));
         }
-        book.customers.insert(id, customer.clone());
+        book.check_terms(&format!("customer {id}"), customer)?;
+        // As Reckon's client does (GET, then PUT what it read back): terms the customer
+        // already has stay.
+        let mut customer = customer.clone();
+        if let Some(kept) = book
+            .customers
+            .get(&id)
+            .and_then(|c| c.payment_terms.clone())
+        {
+            customer.payment_terms = Some(kept);
+        }
+        book.customers.insert(id, customer);
         book.answer(())
     }
 }

@@ -318,6 +318,7 @@ mod tests {
             email: email.map(String::from),
             addresses: vec![],
             phones: vec![],
+            payment_terms: None,
         }
     }
 
