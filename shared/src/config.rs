@@ -14,6 +14,8 @@ pub struct TenantConfig {
     pub mapping: MappingConfig,
     /// The approval workflow (`crate::mapping::approval`); folded into `mapping` on parsing.
     pub invoicing: crate::mapping::approval::InvoicingRules,
+    /// How customers are named (`crate::mapping::CustomerRules`); folded into `mapping`.
+    pub customers: crate::mapping::CustomerRules,
     pub sync: SyncSection,
 }
 
@@ -120,6 +122,7 @@ pub fn parse_tenant_config(text: &str) -> Result<TenantConfig, String> {
         );
     }
     config.mapping.invoicing = config.invoicing.clone();
+    config.mapping.customers = config.customers.clone();
     Ok(config)
 }
 
@@ -210,6 +213,18 @@ mod tests {
             Some(rust_decimal::Decimal::new(1, 2))
         );
         assert_eq!(rules.businesses.len(), 1);
+        let customers = parse_tenant_config(
+            "[customers]\nname_format = \"last_first\"\ncollision = \"cliniko_id\"\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            customers.mapping.customers.name_format,
+            crate::mapping::NameFormat::LastFirst
+        );
+        assert_eq!(
+            customers.mapping.customers.collision,
+            crate::mapping::Collision::ClinikoId
+        );
         let named = parse_tenant_config(
             "[invoicing]\ntemplate = \" Professional invoice \"\npayment_terms = \"14 days net\"\n",
         )
@@ -251,6 +266,14 @@ mod tests {
             (
                 "[invoicing]\ntemplate = 7\n",
                 "invoicing.template: invalid type",
+            ),
+            (
+                "[customers]\nname_format = \"surname\"\n",
+                "customers.name_format: unknown variant `surname`",
+            ),
+            (
+                "[customers]\ncollisions = \"email\"\n",
+                "unknown field `collisions`",
             ),
             (
                 "[invoicing.businesses.Manly]\ndraft_abov = 5\n",

@@ -60,6 +60,9 @@ pub struct MappingConfig {
     /// see [`crate::mapping::approval`].
     #[serde(skip)]
     pub invoicing: super::approval::InvoicingRules,
+    /// How customers are named: from the configuration's `[customers]` table.
+    #[serde(skip)]
+    pub customers: super::customer::CustomerRules,
 }
 
 /// What settles a Closed invoice's remainder (see docs/cliniko-invoice-statuses.md).
@@ -90,6 +93,7 @@ impl Default for MappingConfig {
             closed_remainder: ClosedRemainder::WriteOff,
             write_off_account: None,
             invoicing: Default::default(),
+            customers: Default::default(),
         }
     }
 }

@@ -13,6 +13,12 @@
 //! [`disambiguate`] appends the Cliniko patient id, `"{base} ({id})"`, cutting the base so the
 //! whole stays within 100 units. It depends only on its inputs, so a retried create looks
 //! for (and finds) the same name.
+//!
+//! A clinic can choose both (`[customers]`, [`CustomerRules`]): the name's order
+//! (`name_format`) and a collision form bookkeepers can read (`collision = "email"`, the
+//! default: `"{base} ({email})"`; the id form when the patient has no email, when another
+//! customer has the same email (a family sharing one: the email would not tell them apart
+//! again), or when the email form is taken). Names already given keep their form.
 
 use super::MappingConfig;
 use super::text::{
@@ -22,6 +28,96 @@ use super::text::{
 use crate::domain::{
     ActiveStatus, Address, ClinikoId, CustomerDraft, Patient, PhoneKind, ReckonAddress, ReckonPhone,
 };
+
+/// How a patient's customer is named (`[customers]` in a clinic's configuration).
+///
+/// ```toml
+/// [customers]
+/// name_format = "last_first"   # "first_last" (default), "last_first", "preferred_first_last"
+/// collision = "email"          # "email" (default) or "cliniko_id"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomerRules {
+    pub name_format: NameFormat,
+    pub collision: Collision,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameFormat {
+    /// `Giulia Pham` (legal first name; the preferred one only when it is blank).
+    #[default]
+    FirstLast,
+    /// `Pham, Giulia`.
+    LastFirst,
+    /// `Jules Pham`: the preferred first name when the patient has one.
+    PreferredFirstLast,
+}
+
+/// What tells two patients of one name apart in Reckon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collision {
+    /// `Giulia Pham (giulia@example.com)`; the id form when there is no email.
+    #[default]
+    Email,
+    /// `Giulia Pham (1100000000000018197)`.
+    ClinikoId,
+}
+
+impl CustomerRules {
+    /// The customer name for a patient under this clinic's `name_format`.
+    pub fn name(&self, patient: &Patient) -> String {
+        let first = clean(&patient.first_name);
+        let preferred = clean_opt(patient.preferred_first_name.as_deref());
+        let last = clean(&patient.last_name);
+        let first = match self.name_format {
+            NameFormat::PreferredFirstLast => preferred.unwrap_or(first),
+            _ if first.is_empty() => preferred.unwrap_or_default(),
+            _ => first,
+        };
+        let full = match self.name_format {
+            NameFormat::LastFirst if !first.is_empty() && !last.is_empty() => {
+                format!("{last}, {first}")
+            }
+            _ => [first, last]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        if full.is_empty() {
+            return format!("Patient {}", patient.id);
+        }
+        truncate(&full, NAME_MAX)
+    }
+
+    /// The names this patient's customer may carry when `base` belongs to another
+    /// customer, in the order they are tried; the id form is always last (it is unique).
+    pub fn alternatives(&self, base: &str, patient: &Patient) -> Vec<String> {
+        let mut names = Vec::with_capacity(2);
+        if self.collision == Collision::Email
+            && let Some(email) = clean_opt(patient.email.as_deref())
+        {
+            names.push(with_suffix(base, &email));
+        }
+        names.push(disambiguate(base, patient.id));
+        names
+    }
+}
+
+/// `"{base} ({suffix})"` within Reckon's limit, the base cut to make room.
+fn with_suffix(base: &str, suffix: &str) -> String {
+    let suffix = format!("({suffix})");
+    let room = NAME_MAX.saturating_sub(units(&suffix) + 1);
+    let base = truncate(&clean(base), room);
+    if base.is_empty() {
+        truncate(&format!("Patient {suffix}"), NAME_MAX)
+    } else {
+        truncate(&format!("{base} {suffix}"), NAME_MAX)
+    }
+}
 
 /// The customer name for a patient (see the module docs for the rule).
 pub fn customer_name(patient: &Patient) -> String {
@@ -69,7 +165,7 @@ pub fn customer_draft(
     adopted: bool,
 ) -> CustomerDraft {
     let name = match truncate(&clean(name), NAME_MAX) {
-        n if n.is_empty() => customer_name(patient),
+        n if n.is_empty() => cfg.customers.name(patient),
         n => n,
     };
     let email = {
@@ -549,5 +645,60 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].kind, "Home");
         assert_eq!(got[0].number, "1".repeat(20));
+    }
+
+    #[test]
+    fn name_formats_and_readable_collisions() {
+        let mut p = patient("Giulia", "Pham");
+        p.preferred_first_name = Some("Jules".into());
+        p.email = Some(" giulia@example.com ".into());
+        let rules = |name_format, collision| CustomerRules {
+            name_format,
+            collision,
+        };
+        let default = CustomerRules::default();
+        assert_eq!(default.name(&p), "Giulia Pham");
+        assert_eq!(
+            default.name(&p),
+            customer_name(&p),
+            "the default is the old rule"
+        );
+        assert_eq!(
+            rules(NameFormat::LastFirst, Collision::Email).name(&p),
+            "Pham, Giulia"
+        );
+        assert_eq!(
+            rules(NameFormat::PreferredFirstLast, Collision::Email).name(&p),
+            "Jules Pham"
+        );
+        let mut no_last = p.clone();
+        no_last.last_name = " ".into();
+        assert_eq!(
+            rules(NameFormat::LastFirst, Collision::Email).name(&no_last),
+            "Giulia"
+        );
+
+        assert_eq!(
+            default.alternatives("Giulia Pham", &p),
+            vec![
+                "Giulia Pham (giulia@example.com)".to_string(),
+                disambiguate("Giulia Pham", p.id)
+            ]
+        );
+        assert_eq!(
+            rules(NameFormat::FirstLast, Collision::ClinikoId).alternatives("Giulia Pham", &p),
+            vec![disambiguate("Giulia Pham", p.id)]
+        );
+        let mut no_email = p.clone();
+        no_email.email = None;
+        assert_eq!(
+            default.alternatives("Giulia Pham", &no_email),
+            vec![disambiguate("Giulia Pham", p.id)]
+        );
+        // Within Reckon's 100 units, however long the email.
+        p.email = Some(format!("{}@example.com", "g".repeat(120)));
+        for name in default.alternatives(&"x".repeat(100), &p) {
+            assert!(units(&name) <= 100, "{name}");
+        }
     }
 }

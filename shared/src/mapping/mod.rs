@@ -20,7 +20,10 @@ pub mod text;
 pub mod writes;
 
 pub use config::{ClosedRemainder, MappingConfig, StatusMapping};
-pub use customer::{customer_draft, customer_name, disambiguate, patient_to_customer};
+pub use customer::{
+    Collision, CustomerRules, NameFormat, customer_draft, customer_name, disambiguate,
+    patient_to_customer,
+};
 pub use invoice::{
     business_time_zone, closed_remainder, credit_note_draft, credited_amount, invoice_to_draft,
     payment_date, reckon_line_amount, write_off_draft, write_off_reference,

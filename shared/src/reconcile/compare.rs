@@ -296,7 +296,7 @@ impl<'a> Run<'a> {
     fn patient(&mut self, p: &Patient) -> Result<(), ScratchError> {
         self.scanned.cliniko_patients += 1;
         let kind = EntityKind::Patient;
-        let base = mapping::customer_name(p);
+        let base = self.mapping.customers.name(p);
         self.scratch.put_patient_name(p.id, &base)?;
         let label = format!("Patient {base}");
         let link = self.scratch.link(kind, p.id)?;
@@ -323,8 +323,14 @@ impl<'a> Run<'a> {
                 self.scratch.put_key(&format!("email:{}", fold(e)), ids)?;
             }
         }
-        // The sync keeps a disambiguated name ("Jane Citizen (123)") as the patient's.
-        let expected_name = if c.name == mapping::disambiguate(&base, p.id) {
+        // The sync keeps a disambiguated name ("Jane Citizen (jane@…)", "Jane Citizen (123)")
+        // as the patient's.
+        let expected_name = if self
+            .mapping
+            .customers
+            .alternatives(&base, p)
+            .contains(&c.name)
+        {
             c.name.clone()
         } else {
             base

@@ -94,13 +94,13 @@ where
         // customer with the patient's email, else with the patient's name. Its name then
         // follows Cliniko's, as for every linked customer.
         if let Some((existing, how)) = self.adoptable_customer(p, index).await? {
-            let base = mapping::customer_name(p);
-            let ours = mapping::disambiguate(&base, p.id);
-            let name = if existing.name == base || existing.name == ours {
+            let base = self.mapping.customers.name(p);
+            let ours = self.mapping.customers.alternatives(&base, p);
+            let name = if existing.name == base || ours.contains(&existing.name) {
                 existing.name.clone()
             } else {
                 let name = self
-                    .free_customer_name(p.id, Some(existing.id), &base, index)
+                    .free_customer_name(p, Some(existing.id), &base, index)
                     .await?;
                 index.by_name.remove(&existing.name.to_lowercase());
                 index.by_name.insert(name.to_lowercase(), existing.id);
@@ -126,8 +126,8 @@ where
             ));
         }
 
-        let base = mapping::customer_name(p);
-        let name = self.free_customer_name(p.id, None, &base, index).await?;
+        let base = self.mapping.customers.name(p);
+        let name = self.free_customer_name(p, None, &base, index).await?;
         let draft = mapping::patient_to_customer(p, &name, &self.mapping);
         let hash = mapping::content_hash(&draft);
         self.claim_create(Intent {
@@ -181,11 +181,18 @@ where
             .map(|e| e.trim().to_lowercase())
             .filter(|e| !e.is_empty())
             .collect();
-        let base = mapping::customer_name(p);
-        let names = [
-            mapping::disambiguate(&base, p.id).to_lowercase(),
-            base.to_lowercase(),
-        ];
+        let base = self.mapping.customers.name(p);
+        // The id form first (only this patient can have it), then the email form, then the
+        // plain name: a name that is not the patient's alone must not win over one that is.
+        let mut names: Vec<String> = self
+            .mapping
+            .customers
+            .alternatives(&base, p)
+            .iter()
+            .rev()
+            .map(|n| n.to_lowercase())
+            .collect();
+        names.push(base.to_lowercase());
         for email in &emails {
             let Some(candidates) = index.by_email.get(email) else {
                 continue;
@@ -239,16 +246,21 @@ where
         p: &Patient,
         x: &CrossRef,
     ) -> Result<String, PipelineError> {
-        let base = mapping::customer_name(p);
+        let base = self.mapping.customers.name(p);
         if let Some(current) = &x.reckon_name
-            && (current == &base || current == &mapping::disambiguate(&base, p.id))
+            && (current == &base
+                || self
+                    .mapping
+                    .customers
+                    .alternatives(&base, p)
+                    .contains(current))
         {
             return Ok(current.clone());
         }
         let mut guard = self.customers.lock().await;
         let index = self.customer_index(&mut guard).await?;
         let name = self
-            .free_customer_name(p.id, Some(x.reckon_id), &base, index)
+            .free_customer_name(p, Some(x.reckon_id), &base, index)
             .await?;
         if let Some(old) = &x.reckon_name {
             index.by_name.remove(&old.to_lowercase());
@@ -274,15 +286,17 @@ where
             .ok_or_else(|| PipelineError::Internal("customer index missing".into()))
     }
 
-    /// `base`, or its disambiguated form when another customer has it; `mine` is the
-    /// customer this patient has (or is being linked to), whose own name is not "taken".
+    /// `base`, or the first of its alternatives (`[customers] collision`) that no other
+    /// customer has; `mine` is the customer this patient has (or is being linked to), whose
+    /// own name is not "taken".
     pub(super) async fn free_customer_name(
         &self,
-        id: ClinikoId,
+        p: &Patient,
         mine: Option<ReckonId>,
         base: &str,
         index: &CustomerIndex,
     ) -> Result<String, PipelineError> {
+        let id = p.id;
         let taken = |name: &str| {
             index
                 .by_name
@@ -293,13 +307,33 @@ where
         if !taken(base) && owner.is_none_or(|o| o == id) {
             return Ok(base.to_string());
         }
-        let name = mapping::disambiguate(base, id);
-        if taken(&name) {
-            return Err(PipelineError::Conflict(format!(
-                "patient {id}: customer names {base:?} and {name:?} are both taken in Reckon"
-            )));
+        let alternatives = self.mapping.customers.alternatives(base, p);
+        let id_form = mapping::disambiguate(base, id);
+        // The email form tells this patient apart only while no other customer has the
+        // email (a family sharing one): otherwise it would not find the patient again.
+        let email_shared = p
+            .email
+            .as_deref()
+            .map(|e| e.trim().to_lowercase())
+            .and_then(|e| index.by_email.get(&e))
+            .is_some_and(|holders| holders.iter().any(|c| Some(c.id) != mine));
+        for name in &alternatives {
+            if *name != id_form && email_shared {
+                continue;
+            }
+            let owner = self.state.name_owner(EntityKind::Patient, name).await?;
+            if !taken(name) && owner.is_none_or(|o| o == id) {
+                return Ok(name.clone());
+            }
         }
-        Ok(name)
+        Err(PipelineError::Conflict(format!(
+            "patient {id}: customer names {base:?} and {} are all taken in Reckon",
+            alternatives
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 }
 
@@ -410,8 +444,10 @@ mod tests {
         let id = applied.reckon_id.expect("id");
         assert_ne!(id, other);
         let ours = s.sink.customer_draft(id).expect("ours").name;
-        assert_ne!(ours, "Ada Lovelace", "names stay unique in the book");
-        assert!(ours.starts_with("Ada Lovelace"), "{ours}");
+        assert_eq!(
+            ours, "Ada Lovelace (ada@example.com)",
+            "unique in the book, and readable"
+        );
         assert_eq!(
             s.sink.customer_draft(other).map(|c| c.name).as_deref(),
             Some("Ada Lovelace"),
@@ -436,5 +472,67 @@ mod tests {
         let applied = s.apply(&p).await.expect("back");
         assert_eq!(applied.outcome, Outcome::Created);
         assert_eq!(s.sink.counts().0, 1);
+    }
+
+    #[tokio::test]
+    async fn a_name_format_change_renames_the_customer_at_the_patients_next_change() {
+        let mut s = syncer();
+        let mut p = patient(7, "Ada", "Lovelace", Some("ada@example.com"));
+        let id = s
+            .apply(&Record::Patient(p.clone()))
+            .await
+            .expect("create")
+            .reckon_id
+            .expect("id");
+        s.mapping.customers.name_format = crate::mapping::NameFormat::LastFirst;
+        s.reset_caches();
+        p.updated_at = day(3);
+        let renamed = s.apply(&Record::Patient(p)).await.expect("rename");
+        assert_eq!(renamed.outcome, Outcome::Updated);
+        assert_eq!(
+            s.sink.customer_draft(id).map(|c| c.name).as_deref(),
+            Some("Lovelace, Ada")
+        );
+        assert_eq!(s.sink.counts().0, 1);
+    }
+
+    #[tokio::test]
+    async fn namesakes_get_readable_names_and_are_found_again_after_the_state_is_lost() {
+        let mut s = syncer();
+        let family = |id| patient(id, "Jane", "Smith", Some("family@example.com"));
+        let other = patient(3, "Jane", "Smith", Some("jane@elsewhere.example"));
+        let mut ids = Vec::new();
+        for p in [family(1), family(2), other.clone()] {
+            let applied = s.apply(&Record::Patient(p)).await.expect("apply");
+            assert_eq!(applied.outcome, Outcome::Created);
+            ids.push(applied.reckon_id.expect("id"));
+        }
+        let names: Vec<String> = ids
+            .iter()
+            .map(|id| s.sink.customer_draft(*id).expect("customer").name)
+            .collect();
+        assert_eq!(names[0], "Jane Smith");
+        // A shared family email would not tell the two apart again: the id form.
+        assert_eq!(
+            names[1],
+            crate::mapping::disambiguate("Jane Smith", ClinikoId(2))
+        );
+        assert_eq!(names[2], "Jane Smith (jane@elsewhere.example)");
+
+        // The state file is lost; the patients come again in another order.
+        s.state = crate::adapters::sqlite::SqliteState::open_in_memory().expect("state");
+        s.reset_caches();
+        for (p, want) in [(family(1), ids[0]), (other, ids[2]), (family(2), ids[1])] {
+            let id = p.id;
+            let applied = s.apply(&Record::Patient(p)).await.expect("again");
+            assert_eq!(
+                applied.outcome,
+                Outcome::Linked,
+                "patient {id}: {}",
+                applied.detail
+            );
+            assert_eq!(applied.reckon_id, Some(want), "patient {id}");
+        }
+        assert_eq!(s.sink.counts().0, 3, "no customer made twice");
     }
 }
