@@ -748,6 +748,132 @@ mod against_simulators {
         );
     }
 
+    /// `[customers] name_format`: a change renames a customer when its patient next changes;
+    /// the reconciliation lists the rest, `--repair` queues them, and after one sync every
+    /// customer has the new form and the reconciliation is clean.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_name_format_change_reaches_every_customer_through_the_repair() {
+        let s = sims().await;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("clinic.sqlite");
+        let token = s.reckon.issue_tokens().refresh_token;
+        let out = run(configured(
+            &s,
+            &state,
+            &["connect", "--refresh-token", &token],
+        ))
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let first = json(&run(configured(&s, &state, &["sync", "--once", "--json"])).await);
+        assert_eq!(first["failed"], 0, "{first}");
+
+        let config = dir.path().join("last-first.toml");
+        std::fs::write(
+            &config,
+            "[customers]\nname_format = \"last_first\"\n[sync]\nreckon_requests_per_minute = 0\n",
+        )
+        .unwrap();
+        let config_arg = config.display().to_string();
+        // One patient changes in Cliniko: only its customer is renamed by the next sync.
+        let (touched, first_name, last_name) = s.cliniko.with(|c| {
+            let now = c.now();
+            let p = c
+                .tables
+                .patients
+                .values_mut()
+                .find(|p| !p.first_name.trim().is_empty() && !p.last_name.trim().is_empty())
+                .expect("a named patient");
+            p.notes = Some("seen again".into());
+            p.updated_at = now;
+            (
+                p.id,
+                p.first_name.trim().to_string(),
+                p.last_name.trim().to_string(),
+            )
+        });
+        let synced = json(
+            &run(configured(
+                &s,
+                &state,
+                &["--config", &config_arg, "sync", "--once", "--json"],
+            ))
+            .await,
+        );
+        assert_eq!(synced["entities"]["patient"]["updated"], 1, "{synced}");
+        let names = || -> Vec<String> {
+            s.reckon
+                .with_book(|b, _| b.customers.values().map(|c| c.name.clone()).collect())
+        };
+        let renamed = format!("{last_name}, {first_name}");
+        assert!(
+            names().iter().any(|n| n.starts_with(&renamed)),
+            "patient {touched} renamed to {renamed:?}: {:?}",
+            names()
+        );
+
+        let out_arg = dir.path().join("reconciliation").display().to_string();
+        let before = run(configured(
+            &s,
+            &state,
+            &[
+                "--config",
+                &config_arg,
+                "reconcile",
+                "--out",
+                &out_arg,
+                "--repair",
+            ],
+        ))
+        .await;
+        assert_eq!(before.status.code(), Some(2), "the others are listed");
+        let all = json(
+            &run(configured(
+                &s,
+                &state,
+                &["--config", &config_arg, "sync", "--once", "--json"],
+            ))
+            .await,
+        );
+        assert_eq!(all["failed"], 0, "{all}");
+        let clean = json(
+            &run(configured(
+                &s,
+                &state,
+                &[
+                    "--config",
+                    &config_arg,
+                    "reconcile",
+                    "--out",
+                    &out_arg,
+                    "--json",
+                ],
+            ))
+            .await,
+        );
+        assert_eq!(
+            clean["mismatches"].as_array().map(Vec::len),
+            Some(0),
+            "{clean}"
+        );
+        let with_comma = names().iter().filter(|n| n.contains(", ")).count();
+        let patients = s.cliniko.with(|c| {
+            c.tables
+                .patients
+                .values()
+                .filter(|p| !p.first_name.trim().is_empty() && !p.last_name.trim().is_empty())
+                .count()
+        });
+        assert!(
+            with_comma >= patients,
+            "{with_comma} of {patients}: {:?}",
+            names()
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn browser_connect_receives_the_code_on_the_loopback_redirect() {
         let s = sims().await;
