@@ -165,6 +165,15 @@ pub struct ReckonInvoice {
     pub last_modified: Option<DateTime<Utc>>,
 }
 
+/// A Reckon payment term, for checking the configured one against the book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentTerm {
+    /// As Reckon gives it (what a customer's `paymentTerms` takes).
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+}
+
 /// A Reckon ledger account, for checking configured account names against the book.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerAccount {

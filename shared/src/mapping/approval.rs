@@ -63,6 +63,10 @@ pub struct InvoicingRules {
     /// every customer the sync writes that has none of its own; its invoices then fall due
     /// by them. Terms a bookkeeper set on a customer in Reckon are kept.
     pub payment_terms: Option<String>,
+    /// The book's id for `payment_terms`, found by the start-up check of the book
+    /// (`pipeline::accounts::check_payment_terms`): what customers are given, as Reckon's
+    /// customer input documents an id. `None` until checked.
+    pub payment_terms_id: Option<String>,
 }
 
 /// `[invoicing]` as written (serde cannot refuse unknown keys of a flattened table).
@@ -75,7 +79,7 @@ struct InvoicingSection {
     #[serde(deserialize_with = "money")]
     draft_below: Option<Decimal>,
     businesses: BTreeMap<String, ApprovalRule>,
-    #[serde(deserialize_with = "name")]
+    #[serde(deserialize_with = "template_name")]
     template: Option<String>,
     #[serde(deserialize_with = "name")]
     payment_terms: Option<String>,
@@ -86,6 +90,7 @@ impl From<InvoicingSection> for InvoicingRules {
         InvoicingRules {
             template: s.template,
             payment_terms: s.payment_terms,
+            payment_terms_id: None,
             approval: ApprovalRule {
                 status: s.status,
                 draft_above: s.draft_above,
@@ -102,17 +107,30 @@ impl InvoicingRules {
         *self == InvoicingRules::default()
     }
 
+    /// Whether the clinic runs an approval workflow (a status, a threshold or a business
+    /// override is set).
+    pub fn has_approval(&self) -> bool {
+        self.approval != ApprovalRule::default() || !self.businesses.is_empty()
+    }
+
     /// The rule for an invoice of `business`: the clinic's, with the business's keys over it.
     pub fn rule_for(&self, business: Option<&Business>) -> ApprovalRule {
         let mut rule = self.approval.clone();
         let Some(b) = business else {
             return rule;
         };
+        // Its id first (exact), then its name, compared case-insensitively in any script.
         let id = b.id.0.to_string();
-        let found = self.businesses.iter().find(|(key, _)| {
-            let key = key.trim();
-            key == id || key.eq_ignore_ascii_case(b.name.trim())
-        });
+        let name = b.name.trim().to_lowercase();
+        let found = self
+            .businesses
+            .iter()
+            .find(|(key, _)| key.trim() == id)
+            .or_else(|| {
+                self.businesses
+                    .iter()
+                    .find(|(key, _)| key.trim().to_lowercase() == name)
+            });
         if let Some((_, over)) = found {
             rule.status = over.status.or(rule.status);
             rule.draft_above = over.draft_above.or(rule.draft_above);
@@ -130,7 +148,9 @@ impl InvoicingRules {
         business: Option<&Business>,
         mapped: ReckonInvoiceStatus,
     ) -> ReckonInvoiceStatus {
-        if invoice.status != InvoiceStatus::Open {
+        // A credit note used on it must be allocated, and Reckon allocates credit only to
+        // an approved invoice.
+        if invoice.status != InvoiceStatus::Open || invoice.used_reversals().next().is_some() {
             return mapped;
         }
         let rule = self.rule_for(business);
@@ -161,6 +181,16 @@ fn name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         )));
     }
     Ok(Some(text.to_string()))
+}
+
+/// A template's name in the Reckon book: trimmed, not empty.
+fn template_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    let text = String::deserialize(d)?;
+    match text.trim() {
+        "" => Err(D::Error::custom("expected a name, got an empty string")),
+        t => Ok(Some(t.to_string())),
+    }
 }
 
 /// A non-negative amount of money in whole cents, given as a TOML number or a string
@@ -248,6 +278,16 @@ mod tests {
             rules.status(&open_invoice(0), None, approved),
             ReckonInvoiceStatus::Draft
         );
+        // One with a credit note used on it is approved: Reckon allocates only to those.
+        let mut credited = big.clone();
+        credited.reversals.push(crate::domain::Reversal {
+            id: ClinikoId(99),
+            number: 77,
+            status: InvoiceStatus::Closed,
+            total_amount: Decimal::new(-1100, 0),
+            created_at: credited.created_at,
+        });
+        assert_eq!(rules.status(&credited, None, approved), approved);
         // A paid invoice keeps what its status mapping says, whatever its total.
         let mut paid = big;
         paid.status = InvoiceStatus::Paid;

@@ -97,25 +97,18 @@ impl CustomerRules {
     /// customer, in the order they are tried; the id form is always last (it is unique).
     pub fn alternatives(&self, base: &str, patient: &Patient) -> Vec<String> {
         let mut names = Vec::with_capacity(2);
+        // Only a real address, and only when the whole name fits beside it: a cut name or
+        // a placeholder ("n/a") would tell no one apart.
         if self.collision == Collision::Email
-            && let Some(email) = clean_opt(patient.email.as_deref())
+            && let Some(email) = usable_email(patient.email.as_deref())
         {
-            names.push(with_suffix(base, &email));
+            let base = clean(base);
+            if units(&base) + units(&email) + 3 <= NAME_MAX {
+                names.push(format!("{base} ({email})"));
+            }
         }
         names.push(disambiguate(base, patient.id));
         names
-    }
-}
-
-/// `"{base} ({suffix})"` within Reckon's limit, the base cut to make room.
-fn with_suffix(base: &str, suffix: &str) -> String {
-    let suffix = format!("({suffix})");
-    let room = NAME_MAX.saturating_sub(units(&suffix) + 1);
-    let base = truncate(&clean(base), room);
-    if base.is_empty() {
-        truncate(&format!("Patient {suffix}"), NAME_MAX)
-    } else {
-        truncate(&format!("{base} {suffix}"), NAME_MAX)
     }
 }
 
@@ -191,7 +184,11 @@ pub fn customer_draft(
             .into_iter()
             .collect(),
         phones: map_phones(patient),
-        payment_terms: cfg.invoicing.payment_terms.clone(),
+        payment_terms: cfg
+            .invoicing
+            .payment_terms_id
+            .clone()
+            .or_else(|| cfg.invoicing.payment_terms.clone()),
     }
 }
 
@@ -695,10 +692,45 @@ mod tests {
             default.alternatives("Giulia Pham", &no_email),
             vec![disambiguate("Giulia Pham", p.id)]
         );
-        // Within Reckon's 100 units, however long the email.
-        p.email = Some(format!("{}@example.com", "g".repeat(120)));
-        for name in default.alternatives(&"x".repeat(100), &p) {
-            assert!(units(&name) <= 100, "{name}");
+        // A placeholder, or a name that would not fit whole beside the email: the id form.
+        for email in [
+            "n/a",
+            "jane at home",
+            &format!("{}@example.com", "g".repeat(85)),
+        ] {
+            p.email = Some(email.to_string());
+            assert_eq!(
+                default.alternatives("Giulia Pham", &p),
+                vec![disambiguate("Giulia Pham", p.id)],
+                "{email}"
+            );
         }
+        p.email = Some("g@example.com".into());
+        assert_eq!(
+            default.alternatives(&"x".repeat(95), &p),
+            vec![disambiguate(&"x".repeat(95), p.id)]
+        );
+    }
+
+    #[test]
+    fn customers_are_given_the_terms_id_once_the_book_is_checked() {
+        let p = patient("Ada", "Lovelace");
+        let mut cfg = MappingConfig::default();
+        assert_eq!(patient_to_customer(&p, "Ada", &cfg).payment_terms, None);
+        cfg.invoicing.payment_terms = Some("14 days net".into());
+        assert_eq!(
+            patient_to_customer(&p, "Ada", &cfg)
+                .payment_terms
+                .as_deref(),
+            Some("14 days net"),
+            "unchecked: the name"
+        );
+        cfg.invoicing.payment_terms_id = Some("t-14".into());
+        assert_eq!(
+            patient_to_customer(&p, "Ada", &cfg)
+                .payment_terms
+                .as_deref(),
+            Some("t-14")
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Checks the ledger accounts the configuration names against the book before syncing, so a
 //! chart of accounts that differs from the defaults costs a warning, not every item failing.
 
-use crate::domain::LedgerAccount;
+use crate::domain::{LedgerAccount, PaymentTerm};
 use crate::mapping::MappingConfig;
 
 /// The account to use for one configured name.
@@ -133,15 +133,17 @@ pub fn check_accounts(
     Ok(notes)
 }
 
-/// Checks `invoicing.payment_terms` against the book's terms (`(name, active)`, or why they
-/// could not be read), and spells it as the book does. Terms the book lacks are an error
-/// (a stand-in would misstate every due date); terms that cannot be read now keep the
-/// configured name, with a note, and Reckon's answer to the first customer says more.
+/// Checks `invoicing.payment_terms` against the book's terms (or why they could not be
+/// read): spells it as the book does and records the term's id, which customers are given.
+/// Terms the book lacks are an error (a stand-in would misstate every due date); terms that
+/// cannot be read now keep the configured name, with a note, and Reckon's answer to the
+/// first customer says more.
 pub fn check_payment_terms(
-    terms: Result<&[(String, bool)], String>,
+    terms: Result<&[PaymentTerm], String>,
     mapping: &mut MappingConfig,
 ) -> Result<Vec<String>, String> {
-    let Some(wanted) = mapping.invoicing.payment_terms.as_mut() else {
+    let rules = &mut mapping.invoicing;
+    let Some(wanted) = rules.payment_terms.as_mut() else {
         return Ok(Vec::new());
     };
     let terms = match terms {
@@ -154,10 +156,11 @@ pub fn check_payment_terms(
     };
     match terms
         .iter()
-        .find(|(name, active)| *active && name.trim().eq_ignore_ascii_case(wanted.trim()))
+        .find(|t| t.active && t.name.trim().to_lowercase() == wanted.trim().to_lowercase())
     {
-        Some((name, _)) => {
-            *wanted = name.clone();
+        Some(t) => {
+            *wanted = t.name.clone();
+            rules.payment_terms_id = Some(t.id.clone());
             Ok(Vec::new())
         }
         None => Err(format!(
@@ -165,8 +168,8 @@ pub fn check_payment_terms(
             wanted.trim(),
             terms
                 .iter()
-                .filter(|(_, active)| *active)
-                .map(|(n, _)| format!("{n:?}"))
+                .filter(|t| t.active)
+                .map(|t| format!("{:?}", t.name))
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
@@ -309,9 +312,14 @@ mod tests {
 
     #[test]
     fn payment_terms_are_spelled_as_the_book_does_and_unknown_ones_stop() {
+        let term = |id: &str, name: &str, active| PaymentTerm {
+            id: id.into(),
+            name: name.into(),
+            active,
+        };
         let terms = vec![
-            ("14 days net".to_string(), true),
-            ("Old terms".to_string(), false),
+            term("t-14", "14 days net", true),
+            term("t-old", "Old terms", false),
         ];
         let mut mapping = MappingConfig::default();
         assert_eq!(check_payment_terms(Ok(&terms), &mut mapping), Ok(vec![]));
@@ -321,6 +329,8 @@ mod tests {
             mapping.invoicing.payment_terms.as_deref(),
             Some("14 days net")
         );
+        assert_eq!(mapping.invoicing.payment_terms_id.as_deref(), Some("t-14"));
+
         mapping.invoicing.payment_terms = Some("Old terms".into());
         let err = check_payment_terms(Ok(&terms), &mut mapping).unwrap_err();
         assert!(

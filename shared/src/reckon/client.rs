@@ -181,14 +181,15 @@ impl<S: TokenStore> ReckonClient<S> {
         Ok(notes)
     }
 
-    /// The book's payment terms: (name, active), every page.
-    pub async fn payment_terms(&self) -> Result<Vec<(String, bool)>, ReckonError> {
+    /// The book's payment terms, every page.
+    pub async fn payment_terms(&self) -> Result<Vec<crate::domain::PaymentTerm>, ReckonError> {
         let rows: Vec<dto::PaymentTermOut> = self.list_all("terms", None).await?;
         Ok(rows
             .into_iter()
-            .map(|t| {
-                let active = t.status.as_deref() != Some("Inactive");
-                (t.name, active)
+            .map(|t| crate::domain::PaymentTerm {
+                active: t.status.as_deref() != Some("Inactive"),
+                id: t.id,
+                name: t.name,
             })
             .collect())
     }

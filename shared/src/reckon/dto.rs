@@ -1318,6 +1318,7 @@ pub struct LedgerAccountOut {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentTermOut {
+    pub id: String,
     pub name: String,
     #[serde(default)]
     pub status: Option<String>,

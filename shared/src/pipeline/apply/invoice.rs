@@ -9,6 +9,23 @@ where
     R: ReckonSink,
     St: StateStore,
 {
+    /// Under an approval workflow, an approval stands: an invoice approved in Reckon is not
+    /// put back to Draft when Cliniko changes it (only a person moves it back). Clinics
+    /// without one keep their status mapping as it is.
+    fn keep_approval(
+        &self,
+        mut draft: InvoiceDraft,
+        in_reckon: ReckonInvoiceStatus,
+    ) -> InvoiceDraft {
+        if self.mapping.invoicing.has_approval()
+            && draft.status == ReckonInvoiceStatus::Draft
+            && in_reckon == ReckonInvoiceStatus::Approved
+        {
+            draft.status = ReckonInvoiceStatus::Approved;
+        }
+        draft
+    }
+
     pub(super) async fn apply_invoice(&self, inv: &Invoice) -> Result<Applied, PipelineError> {
         let kind = EntityKind::Invoice;
         let version = inv.version();
@@ -118,7 +135,7 @@ where
                     inv.id, x.reckon_id
                 )));
             }
-            let draft = keep_approval(draft, current.status);
+            let draft = self.keep_approval(draft, current.status);
             self.sink.update_invoice(x.reckon_id, &draft).await?;
             let detail = self.settle(inv, &draft, customer, x.reckon_id, tz).await?;
             self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
@@ -158,7 +175,7 @@ where
                     )));
                 }
             } else {
-                let draft = keep_approval(draft.clone(), candidate.status);
+                let draft = self.keep_approval(draft.clone(), candidate.status);
                 self.sink.update_invoice(candidate.id, &draft).await?;
             }
             let detail = self.settle(inv, &draft, customer, candidate.id, tz).await?;
@@ -431,15 +448,6 @@ where
             .await?;
         Ok(amount)
     }
-}
-
-/// A bookkeeper's approval stands: an invoice approved in Reckon is never put back to Draft
-/// by the approval workflow (only a person moves it back).
-fn keep_approval(mut draft: InvoiceDraft, in_reckon: ReckonInvoiceStatus) -> InvoiceDraft {
-    if draft.status == ReckonInvoiceStatus::Draft && in_reckon == ReckonInvoiceStatus::Approved {
-        draft.status = ReckonInvoiceStatus::Approved;
-    }
-    draft
 }
 
 #[cfg(test)]

@@ -247,18 +247,23 @@ where
         x: &CrossRef,
     ) -> Result<String, PipelineError> {
         let base = self.mapping.customers.name(p);
+        let alternatives = self.mapping.customers.alternatives(&base, p);
+        let ours = |name: &str| name == base || alternatives.iter().any(|a| a == name);
         if let Some(current) = &x.reckon_name
-            && (current == &base
-                || self
-                    .mapping
-                    .customers
-                    .alternatives(&base, p)
-                    .contains(current))
+            && ours(current)
         {
             return Ok(current.clone());
         }
         let mut guard = self.customers.lock().await;
         let index = self.customer_index(&mut guard).await?;
+        // A link made by hand (`link`) records no name: the customer's own, if it is one of
+        // the patient's forms, stays.
+        if x.reckon_name.is_none()
+            && let Some(c) = index.by_id.get(&x.reckon_id)
+            && ours(&c.name)
+        {
+            return Ok(c.name.clone());
+        }
         let name = self
             .free_customer_name(p, Some(x.reckon_id), &base, index)
             .await?;
