@@ -6,7 +6,6 @@ use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::cliniko::{ClinikoClient, ClinikoClientConfig};
 use cliniko_reckon::domain::ReckonId;
 use cliniko_reckon::mapping::MappingConfig;
-use cliniko_reckon::pipeline::accounts::AccountSettings;
 use cliniko_reckon::ports::TokenStore;
 use cliniko_reckon::reckon::{ReckonClient, ReckonClientConfig};
 use std::time::Duration;
@@ -99,17 +98,7 @@ pub async fn reckon_checked(
     mapping: &mut MappingConfig,
 ) -> anyhow::Result<(Reckon, Vec<String>)> {
     let mut client = reckon(s, store).await?;
-    let notes = client
-        .check_book(
-            mapping,
-            AccountSettings {
-                product_income: "mapping.product_income_account",
-                service_income: "mapping.service_income_account",
-                receipt: "reckon.receipt_account",
-            },
-        )
-        .await
-        .map_err(|e| anyhow!(e))?;
+    let notes = client.check_book(mapping).await.map_err(|e| anyhow!(e))?;
     Ok((client, notes))
 }
 

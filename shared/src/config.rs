@@ -16,7 +16,30 @@ pub struct TenantConfig {
     pub invoicing: crate::mapping::approval::InvoicingRules,
     /// How customers are named (`crate::mapping::CustomerRules`); folded into `mapping`.
     pub customers: crate::mapping::CustomerRules,
+    /// The ledger accounts (`[accounts]`); folded into `mapping` and `reckon`.
+    pub accounts: AccountsSection,
     pub sync: SyncSection,
+}
+
+/// `[accounts]`: the ledger accounts, by name or id as in the Reckon book.
+///
+/// ```toml
+/// [accounts]
+/// services = "Consultation Fees"   # billable items (and invoice lines that name none)
+/// products = "Product Sales"
+/// receipt = "Undeposited Funds"    # where payments of invoices paid in Cliniko go
+/// write_off = "Bad Debts"          # write-offs of Closed invoices' remainders
+/// [accounts.items]                 # a billable item or product, by name or id
+/// "Initial consultation" = "Initial Consultations"
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsSection {
+    pub services: Option<String>,
+    pub products: Option<String>,
+    pub receipt: Option<String>,
+    pub write_off: Option<String>,
+    pub items: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,7 +146,58 @@ pub fn parse_tenant_config(text: &str) -> Result<TenantConfig, String> {
     }
     config.mapping.invoicing = config.invoicing.clone();
     config.mapping.customers = config.customers.clone();
+    fold_accounts(&mut config, &table)?;
     Ok(config)
+}
+
+/// Moves `[accounts]` into the places the sync reads (the mapping, the Reckon client's
+/// receipt account), refusing a second key for the same account.
+fn fold_accounts(config: &mut TenantConfig, table: &toml::Table) -> Result<(), String> {
+    let given = |section: &str, key: &str| table.get(section).and_then(|s| s.get(key)).is_some();
+    let both = |new: &str, old: &str| {
+        format!("accounts.{new} and {old} both name one account: keep accounts.{new}")
+    };
+    let clean = |key: &str, v: &str| match v.trim() {
+        "" => Err(format!(
+            "accounts.{key}: expected an account name or id, got an empty string"
+        )),
+        t => Ok(t.to_string()),
+    };
+    let a = &config.accounts;
+    let m = &mut config.mapping;
+    if let Some(v) = &a.services {
+        if given("mapping", "service_income_account") {
+            return Err(both("services", "mapping.service_income_account"));
+        }
+        m.service_income_account = clean("services", v)?;
+        m.account_keys.service_income = "accounts.services";
+    }
+    if let Some(v) = &a.products {
+        if given("mapping", "product_income_account") {
+            return Err(both("products", "mapping.product_income_account"));
+        }
+        m.product_income_account = clean("products", v)?;
+        m.account_keys.product_income = "accounts.products";
+    }
+    if let Some(v) = &a.write_off {
+        if given("mapping", "write_off_account") {
+            return Err(both("write_off", "mapping.write_off_account"));
+        }
+        m.write_off_account = Some(clean("write_off", v)?);
+        m.account_keys.write_off = "accounts.write_off";
+    }
+    if let Some(v) = &a.receipt {
+        if given("reckon", "receipt_account") {
+            return Err(both("receipt", "reckon.receipt_account"));
+        }
+        config.reckon.receipt_account = Some(clean("receipt", v)?);
+        m.account_keys.receipt = "accounts.receipt";
+    }
+    for (item, account) in &a.items {
+        let account = clean(&format!("items.{item:?}"), account)?;
+        m.item_accounts.insert(item.trim().to_string(), account);
+    }
+    Ok(())
 }
 
 impl Default for SyncSection {
@@ -283,6 +357,48 @@ mod tests {
                 "[invoicing]\nstatus = \"Draft\"\n[mapping.invoice_statuses]\nopen = \"Approved\"\n",
                 "invoicing.status and mapping.invoice_statuses.open",
             ),
+        ] {
+            let e = parse_tenant_config(text).err().unwrap_or_default();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn accounts_reach_the_mapping_and_the_reckon_client_with_one_key_each() {
+        let c = parse_tenant_config(
+            "[accounts]\nservices = \"Consultation Fees\"\nproducts = \" Product Sales \"\nreceipt = \"Clearing\"\nwrite_off = \"Bad Debts\"\n[accounts.items]\n\"Initial consult\" = \"Initial Consultations\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.mapping.service_income_account, "Consultation Fees");
+        assert_eq!(c.mapping.product_income_account, "Product Sales");
+        assert_eq!(c.mapping.write_off_account.as_deref(), Some("Bad Debts"));
+        assert_eq!(c.reckon.receipt_account.as_deref(), Some("Clearing"));
+        assert_eq!(c.mapping.account_keys.service_income, "accounts.services");
+        assert_eq!(c.mapping.account_keys.receipt, "accounts.receipt");
+        assert_eq!(
+            c.mapping
+                .item_income_account(crate::domain::ClinikoId(9), "initial CONSULT", "Income"),
+            "Initial Consultations"
+        );
+        assert_eq!(
+            c.mapping
+                .item_income_account(crate::domain::ClinikoId(9), "Review", "Income"),
+            "Income"
+        );
+        for (text, want) in [
+            (
+                "[accounts]\nservices = \"A\"\n[mapping]\nservice_income_account = \"B\"\n",
+                "accounts.services and mapping.service_income_account both name one account",
+            ),
+            (
+                "[accounts]\nreceipt = \"A\"\n[reckon]\nreceipt_account = \"B\"\n",
+                "accounts.receipt and reckon.receipt_account",
+            ),
+            (
+                "[accounts]\nproducts = \" \"\n",
+                "accounts.products: expected an account name",
+            ),
+            ("[accounts]\nclearing = \"X\"\n", "unknown field `clearing`"),
         ] {
             let e = parse_tenant_config(text).err().unwrap_or_default();
             assert!(e.contains(want), "{text}: {e}");

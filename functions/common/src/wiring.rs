@@ -439,17 +439,7 @@ pub async fn checked_accounts<S: cliniko_reckon::ports::TokenStore>(
     reckon: &mut ReckonClient<S>,
     mapping: &mut MappingConfig,
 ) -> Result<(), String> {
-    use cliniko_reckon::pipeline::accounts::AccountSettings;
-    let notes = reckon
-        .check_book(
-            mapping,
-            AccountSettings {
-                product_income: "mapping.product_income_account",
-                service_income: "mapping.service_income_account",
-                receipt: "reckon.receipt_account",
-            },
-        )
-        .await?;
+    let notes = reckon.check_book(mapping).await?;
     for note in notes {
         tracing::warn!("{note}");
     }

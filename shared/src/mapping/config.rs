@@ -63,6 +63,34 @@ pub struct MappingConfig {
     /// How customers are named: from the configuration's `[customers]` table.
     #[serde(skip)]
     pub customers: super::customer::CustomerRules,
+    /// `[accounts.items]`: a billable item's or product's own income account, keyed by its
+    /// Cliniko name (matched trimmed, in any case) or id.
+    #[serde(skip)]
+    pub item_accounts: BTreeMap<String, String>,
+    /// Which keys of the configuration named the accounts, for messages: `[mapping]`'s or
+    /// `[accounts]`'s.
+    #[serde(skip)]
+    pub account_keys: AccountKeys,
+}
+
+/// The configuration keys that named the product, service and receipt accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountKeys {
+    pub product_income: &'static str,
+    pub service_income: &'static str,
+    pub receipt: &'static str,
+    pub write_off: &'static str,
+}
+
+impl Default for AccountKeys {
+    fn default() -> Self {
+        AccountKeys {
+            product_income: "mapping.product_income_account",
+            service_income: "mapping.service_income_account",
+            receipt: "reckon.receipt_account",
+            write_off: "mapping.write_off_account",
+        }
+    }
 }
 
 /// What settles a Closed invoice's remainder (see docs/cliniko-invoice-statuses.md).
@@ -94,6 +122,8 @@ impl Default for MappingConfig {
             write_off_account: None,
             invoicing: Default::default(),
             customers: Default::default(),
+            item_accounts: BTreeMap::new(),
+            account_keys: AccountKeys::default(),
         }
     }
 }
@@ -119,6 +149,28 @@ impl MappingConfig {
             }
         }
         rate.is_zero().then(|| self.tax_free_code.clone())
+    }
+
+    /// The income account for a product or billable item: its own (`[accounts.items]`, by
+    /// id or name), else `default`.
+    pub fn item_income_account(
+        &self,
+        id: crate::domain::ClinikoId,
+        name: &str,
+        default: &str,
+    ) -> String {
+        let id = id.0.to_string();
+        let name = name.trim().to_lowercase();
+        self.item_accounts
+            .iter()
+            .find(|(k, _)| k.trim() == id)
+            .or_else(|| {
+                self.item_accounts
+                    .iter()
+                    .find(|(k, _)| k.trim().to_lowercase() == name)
+            })
+            .map(|(_, account)| account.clone())
+            .unwrap_or_else(|| default.to_string())
     }
 
     /// The Reckon status for a Cliniko status, as configured.

@@ -132,7 +132,11 @@ pub fn product_to_item(
         status: status(product.archived_at.is_some()),
         sale_price,
         tax_code,
-        income_account: cfg.product_income_account.clone(),
+        income_account: cfg.item_income_account(
+            product.id,
+            &product.name,
+            &cfg.product_income_account,
+        ),
         description: None,
     })
 }
@@ -161,7 +165,7 @@ pub fn billable_item_to_item(
         status: status(item.archived_at.is_some()),
         sale_price: item.price,
         tax_code,
-        income_account: cfg.service_income_account.clone(),
+        income_account: cfg.item_income_account(item.id, &item.name, &cfg.service_income_account),
         description: None,
     })
 }

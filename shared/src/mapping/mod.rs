@@ -19,7 +19,7 @@ mod proptests;
 pub mod text;
 pub mod writes;
 
-pub use config::{ClosedRemainder, MappingConfig, StatusMapping};
+pub use config::{AccountKeys, ClosedRemainder, MappingConfig, StatusMapping};
 pub use customer::{
     Collision, CustomerRules, NameFormat, customer_draft, customer_name, disambiguate,
     patient_to_customer,

@@ -79,7 +79,24 @@ pub fn choose_income_accounts(
             Some(a) => *wanted = a.name.clone(),
             None => {
                 return Err(format!(
-                    "mapping.write_off_account: the book has no active account {:?}",
+                    "{}: the book has no active account {:?}",
+                    mapping.account_keys.write_off,
+                    wanted.trim()
+                ));
+            }
+        }
+    }
+    // An item's own account is a deliberate choice: no stand-in, it must exist.
+    for (item, wanted) in mapping.item_accounts.iter_mut() {
+        let found = accounts.iter().filter(|a| a.active).find(|a| {
+            a.id.to_string().eq_ignore_ascii_case(wanted.trim())
+                || a.name.eq_ignore_ascii_case(wanted.trim())
+        });
+        match found {
+            Some(a) => *wanted = a.name.clone(),
+            None => {
+                return Err(format!(
+                    "accounts.items.{item:?}: the book has no active account {:?}",
                     wanted.trim()
                 ));
             }
@@ -344,5 +361,53 @@ mod tests {
             notes[0].contains("keeping invoicing.payment_terms"),
             "{notes:?}"
         );
+    }
+
+    #[test]
+    fn an_items_own_account_must_be_in_the_book_and_messages_name_the_key_used() {
+        let chart = vec![
+            account(1, "Sales", "Income", true),
+            account(2, "Income", "Income", true),
+            account(3, "Initial Consultations", "Income", true),
+            account(4, "Undeposited Funds", "CurrentAsset_Bank", true),
+        ];
+        let mut mapping = MappingConfig::default();
+        mapping
+            .item_accounts
+            .insert("Initial consult".into(), "initial consultations".into());
+        let mut receipt = "Undeposited Funds".to_string();
+        let keys = |m: &MappingConfig| AccountSettings {
+            product_income: m.account_keys.product_income,
+            service_income: m.account_keys.service_income,
+            receipt: m.account_keys.receipt,
+        };
+        let settings = keys(&mapping);
+        assert_eq!(
+            check_accounts(Ok(&chart), &mut mapping, &mut receipt, settings),
+            Ok(vec![])
+        );
+        assert_eq!(
+            mapping
+                .item_accounts
+                .get("Initial consult")
+                .map(String::as_str),
+            Some("Initial Consultations"),
+            "spelled as the book does"
+        );
+        mapping
+            .item_accounts
+            .insert("Massage".into(), "Massage Income".into());
+        let settings = keys(&mapping);
+        let err = check_accounts(Ok(&chart), &mut mapping, &mut receipt, settings).unwrap_err();
+        assert_eq!(
+            err,
+            "accounts.items.\"Massage\": the book has no active account \"Massage Income\""
+        );
+        mapping.item_accounts.remove("Massage");
+        mapping.write_off_account = Some("Bad Debts".into());
+        mapping.account_keys.write_off = "accounts.write_off";
+        let settings = keys(&mapping);
+        let err = check_accounts(Ok(&chart), &mut mapping, &mut receipt, settings).unwrap_err();
+        assert!(err.starts_with("accounts.write_off: "), "{err}");
     }
 }

@@ -159,9 +159,14 @@ impl<S: TokenStore> ReckonClient<S> {
     pub async fn check_book(
         &mut self,
         mapping: &mut crate::mapping::MappingConfig,
-        settings: crate::pipeline::accounts::AccountSettings,
     ) -> Result<Vec<String>, String> {
-        use crate::pipeline::accounts::{check_accounts, check_payment_terms};
+        use crate::pipeline::accounts::{AccountSettings, check_accounts, check_payment_terms};
+        let keys = mapping.account_keys;
+        let settings = AccountSettings {
+            product_income: keys.product_income,
+            service_income: keys.service_income,
+            receipt: keys.receipt,
+        };
         let chart = self.ledger_accounts().await.map_err(|e| e.to_string());
         let mut receipt = self.config.receipt_account.clone();
         let mut notes = check_accounts(

@@ -364,4 +364,43 @@ mod tests {
         assert_ne!(names[1], names[0], "Reckon names are unique across types");
         assert!(names[1].starts_with("Massage ("), "{}", names[1]);
     }
+
+    #[tokio::test]
+    async fn an_item_with_its_own_account_is_written_to_it() {
+        let mut s = syncer();
+        s.mapping
+            .item_accounts
+            .insert("initial consult".into(), "Initial Consultations".into());
+        s.mapping.item_accounts.insert("20".into(), "Retail".into());
+        let own = s
+            .apply(&Record::BillableItem(service(
+                30,
+                "Initial Consult",
+                money(9000),
+            )))
+            .await
+            .expect("service");
+        let by_id = s
+            .apply(&Record::Product(product(
+                20,
+                "Foam roller",
+                None,
+                money(4500),
+            )))
+            .await
+            .expect("product");
+        let other = s
+            .apply(&Record::BillableItem(service(31, "Review", money(6000))))
+            .await
+            .expect("service");
+        let account = |a: Applied| {
+            s.sink
+                .item_draft(a.reckon_id.expect("id"))
+                .expect("item")
+                .income_account
+        };
+        assert_eq!(account(own), "Initial Consultations");
+        assert_eq!(account(by_id), "Retail");
+        assert_eq!(account(other), "Income", "the services account");
+    }
 }
