@@ -874,6 +874,98 @@ mod against_simulators {
         );
     }
 
+    /// `[accounts]`: services to the clinic's account, one billable item to its own; an own
+    /// account the book lacks stops the run at start, naming the key.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn items_are_written_to_the_accounts_the_clinic_names() {
+        let s = sims().await;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("clinic.sqlite");
+        let token = s.reckon.issue_tokens().refresh_token;
+        let out = run(configured(
+            &s,
+            &state,
+            &["connect", "--refresh-token", &token],
+        ))
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (own, others): (String, Vec<String>) = s.cliniko.with(|c| {
+            let mut names: Vec<String> = c
+                .tables
+                .billable_items
+                .values()
+                .filter(|b| b.archived_at.is_none())
+                .map(|b| b.name.trim().to_string())
+                .collect();
+            names.sort();
+            names.dedup();
+            let own = names.remove(0);
+            (own, names)
+        });
+        assert!(!others.is_empty(), "the seed has several billable items");
+        let config = dir.path().join("accounts.toml");
+        let config_arg = config.display().to_string();
+        std::fs::write(
+            &config,
+            format!("[accounts]\nservices = \"consultation fees\"\n[accounts.items]\n{own:?} = \"Sales\"\n[sync]\nreckon_requests_per_minute = 0\n"),
+        )
+        .unwrap();
+        let synced = json(
+            &run(configured(
+                &s,
+                &state,
+                &["--config", &config_arg, "sync", "--once", "--json"],
+            ))
+            .await,
+        );
+        assert_eq!(synced["failed"], 0, "{synced}");
+        let accounts: std::collections::BTreeMap<String, String> = s.reckon.with_book(|b, _| {
+            b.items
+                .values()
+                .filter_map(|i| {
+                    let account = b.ledger_accounts.get(&i.sale.as_ref()?.ledger_account)?;
+                    Some((i.name.clone(), account.name.clone()))
+                })
+                .collect()
+        });
+        assert_eq!(
+            accounts.get(&own).map(String::as_str),
+            Some("Sales"),
+            "{accounts:?}"
+        );
+        for name in &others {
+            if let Some(account) = accounts.get(name) {
+                assert_eq!(account, "Consultation Fees", "{name}");
+            }
+        }
+
+        std::fs::write(
+            &config,
+            format!(
+                "[accounts.items]\n{own:?} = \"Nowhere\"\n[sync]\nreckon_requests_per_minute = 0\n"
+            ),
+        )
+        .unwrap();
+        let out = run(configured(
+            &s,
+            &state,
+            &["--config", &config_arg, "sync", "--once"],
+        ))
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains(&format!(
+                "accounts.items.{own:?}: the book has no active account \"Nowhere\""
+            )),
+            "{stderr}"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn browser_connect_receives_the_code_on_the_loopback_redirect() {
         let s = sims().await;
