@@ -18,7 +18,26 @@ pub struct TenantConfig {
     pub customers: crate::mapping::CustomerRules,
     /// The ledger accounts (`[accounts]`); folded into `mapping` and `reckon`.
     pub accounts: AccountsSection,
+    /// Cliniko taxes → Reckon tax codes (`[taxes]`); folded into `mapping`.
+    pub taxes: TaxesSection,
     pub sync: SyncSection,
+}
+
+/// `[taxes]`: which Reckon tax code each Cliniko tax becomes. A taxed line whose tax is not
+/// listed is never guessed: its invoice waits, naming the tax.
+///
+/// ```toml
+/// [taxes]
+/// untaxed = "FRE"          # lines and items with no tax or a 0% one (default FRE)
+/// [taxes.codes]            # Cliniko tax name = Reckon tax code (default GST = "GST")
+/// GST = "GST"
+/// "Input taxed" = "INP"
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaxesSection {
+    pub untaxed: Option<String>,
+    pub codes: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `[accounts]`: the ledger accounts, by name or id as in the Reckon book.
@@ -147,6 +166,7 @@ pub fn parse_tenant_config(text: &str) -> Result<TenantConfig, String> {
     config.mapping.invoicing = config.invoicing.clone();
     config.mapping.customers = config.customers.clone();
     fold_accounts(&mut config, &table)?;
+    fold_taxes(&mut config, &table)?;
     Ok(config)
 }
 
@@ -196,6 +216,45 @@ fn fold_accounts(config: &mut TenantConfig, table: &toml::Table) -> Result<(), S
     for (item, account) in &a.items {
         let account = clean(&format!("items.{item:?}"), account)?;
         m.item_accounts.insert(item.trim().to_string(), account);
+    }
+    Ok(())
+}
+
+/// Moves `[taxes]` into the mapping, refusing a second key for the same choice.
+fn fold_taxes(config: &mut TenantConfig, table: &toml::Table) -> Result<(), String> {
+    let given = |key: &str| table.get("mapping").and_then(|m| m.get(key)).is_some();
+    let t = &config.taxes;
+    if let Some(untaxed) = &t.untaxed {
+        if given("tax_free_code") {
+            return Err("taxes.untaxed and mapping.tax_free_code both set the code for untaxed lines: keep taxes.untaxed".into());
+        }
+        match untaxed.trim() {
+            "" => {
+                return Err("taxes.untaxed: expected a Reckon tax code, got an empty string".into());
+            }
+            code => config.mapping.tax_free_code = code.to_string(),
+        }
+    }
+    if let Some(codes) = &t.codes {
+        if given("tax_codes") {
+            return Err(
+                "taxes.codes and mapping.tax_codes both map Cliniko taxes: keep taxes.codes".into(),
+            );
+        }
+        let mut mapped = std::collections::BTreeMap::new();
+        for (tax, code) in codes {
+            match code.trim() {
+                "" => {
+                    return Err(format!(
+                        "taxes.codes.{tax:?}: expected a Reckon tax code, got an empty string"
+                    ));
+                }
+                code => {
+                    mapped.insert(tax.trim().to_string(), code.to_string());
+                }
+            }
+        }
+        config.mapping.tax_codes = mapped;
     }
     Ok(())
 }
@@ -399,6 +458,43 @@ mod tests {
                 "accounts.products: expected an account name",
             ),
             ("[accounts]\nclearing = \"X\"\n", "unknown field `clearing`"),
+        ] {
+            let e = parse_tenant_config(text).err().unwrap_or_default();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn taxes_reach_the_mapping_with_one_key_each() {
+        let c = parse_tenant_config(
+            "[taxes]\nuntaxed = \"EXP\"\n[taxes.codes]\nGST = \"GST\"\n\"Input taxed\" = \" INP \"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.mapping.tax_free_code, "EXP");
+        assert_eq!(
+            c.mapping
+                .tax_code(Some("input TAXED"), rust_decimal::Decimal::ZERO),
+            Some("INP".to_string())
+        );
+        assert_eq!(
+            c.mapping.tax_code(Some("VAT"), rust_decimal::Decimal::TEN),
+            None,
+            "an unlisted tax is never guessed"
+        );
+        for (text, want) in [
+            (
+                "[taxes]\nuntaxed = \"FRE\"\n[mapping]\ntax_free_code = \"FRE\"\n",
+                "taxes.untaxed and mapping.tax_free_code",
+            ),
+            (
+                "[taxes.codes]\nGST = \"GST\"\n[mapping.tax_codes]\nGST = \"GST\"\n",
+                "taxes.codes and mapping.tax_codes",
+            ),
+            (
+                "[taxes.codes]\nGST = \"\"\n",
+                "taxes.codes.\"GST\": expected a Reckon tax code",
+            ),
+            ("[taxes]\ndefault = \"FRE\"\n", "unknown field `default`"),
         ] {
             let e = parse_tenant_config(text).err().unwrap_or_default();
             assert!(e.contains(want), "{text}: {e}");

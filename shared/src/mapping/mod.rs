@@ -40,7 +40,9 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
     /// A tax the configuration has no Reckon code for, or a tax id Cliniko does not list.
-    #[error("{kind} {id}: field `{field}`: unknown tax {tax}: add it to mapping.tax_codes")]
+    #[error(
+        "{kind} {id}: field `{field}`: unknown tax {tax}: add it to taxes.codes (Cliniko tax name = Reckon tax code)"
+    )]
     UnknownTax {
         kind: EntityKind,
         id: ClinikoId,
