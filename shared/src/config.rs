@@ -230,7 +230,9 @@ fn fold_taxes(config: &mut TenantConfig, table: &toml::Table) -> Result<(), Stri
         }
         match untaxed.trim() {
             "" => {
-                return Err("taxes.untaxed: expected a Reckon tax code, got an empty string".into());
+                return Err(
+                    "taxes.untaxed: expected a Reckon tax code, got an empty string".into(),
+                );
             }
             code => config.mapping.tax_free_code = code.to_string(),
         }
