@@ -102,6 +102,26 @@ pub async fn reckon_checked(
     Ok((client, notes))
 }
 
+/// The businesses `[invoicing.businesses]` names, checked against Cliniko's (one request,
+/// only when any is named).
+pub async fn check_businesses(
+    source: &cliniko_reckon::cliniko::ClinikoClient,
+    mapping: &MappingConfig,
+) -> anyhow::Result<()> {
+    use cliniko_reckon::ports::ClinikoSource;
+    if mapping.invoicing.businesses.is_empty() {
+        return Ok(());
+    }
+    let businesses = source
+        .businesses()
+        .await
+        .context("reaching Cliniko (listing businesses for invoicing.businesses)")?;
+    mapping
+        .invoicing
+        .check_businesses(&businesses)
+        .map_err(|e| anyhow!(e))
+}
+
 /// `connect`: with a refresh token, redeem it; otherwise the OAuth code flow through the
 /// user's browser and a one-shot listener on the loopback redirect URI.
 pub async fn connect<S: TokenStore>(

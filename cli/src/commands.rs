@@ -247,6 +247,7 @@ async fn sync_tenant_runs(
     let reckon = loaded.reckon()?;
     let source = clients::cliniko(&cliniko)?;
     let mut mapping = loaded.file.mapping.clone();
+    clients::check_businesses(&source, &mapping).await?;
     let (sink, notes) = clients::reckon_checked(&reckon, store.clone(), &mut mapping).await?;
     for note in notes {
         eprintln!("{}warning: {note}", label(run, &tenant));
@@ -577,6 +578,12 @@ pub async fn config_check(scope: &Scope) -> anyhow::Result<ExitCode> {
         .await
         .context("reaching Cliniko (listing businesses)")?;
     println!("Cliniko: ok ({} business(es))", businesses.len());
+    loaded
+        .file
+        .mapping
+        .invoicing
+        .check_businesses(&businesses)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let store = settings::open_state(&scope.state_path())?.for_tenant(&scope.tenant_id());
     let notes = clients::check_reckon(&reckon, store, &loaded.file.mapping)
         .await

@@ -52,6 +52,7 @@ pub async fn run(scope: &Scope, json: bool, out: Option<PathBuf>) -> anyhow::Res
     let reckon = loaded.reckon()?;
     let source = clients::cliniko(&cliniko)?;
     let mut mapping = loaded.file.mapping.clone();
+    clients::check_businesses(&source, &mapping).await?;
     let (sink, notes) = clients::reckon_checked(&reckon, store.clone(), &mut mapping).await?;
     for note in notes {
         eprintln!("warning: {note}");

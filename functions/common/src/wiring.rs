@@ -350,8 +350,21 @@ impl BuildForTenant for WorkerBuilder {
         let tenant = &entry.id;
         let config = self.aws.config(entry)?;
         let (reckon, mapping) = self.aws.checked_reckon(tenant, &config, &self.app).await?;
+        let cliniko = self.aws.cliniko(tenant, &config).await?;
+        // The businesses the approval workflow names must be Cliniko's (one request, only
+        // when any is named): a misspelt one would silently approve what should wait.
+        if !mapping.invoicing.businesses.is_empty() {
+            use cliniko_reckon::ports::ClinikoSource;
+            let businesses = cliniko.businesses().await.map_err(|e| {
+                TenantUnavailable::passing(tenant, format!("listing Cliniko businesses: {e}"))
+            })?;
+            mapping
+                .invoicing
+                .check_businesses(&businesses)
+                .map_err(|e| TenantUnavailable::misconfigured(tenant, e))?;
+        }
         Ok(Syncer::new(
-            self.aws.cliniko(tenant, &config).await?,
+            cliniko,
             reckon,
             self.aws.tenant_state(tenant)?,
             mapping,

@@ -113,6 +113,40 @@ impl InvoicingRules {
         self.approval != ApprovalRule::default() || !self.businesses.is_empty()
     }
 
+    /// Checks the business override keys against Cliniko's businesses: each must name one
+    /// (by id or name), and no business may be named twice; the error names the key.
+    pub fn check_businesses(&self, businesses: &[Business]) -> Result<(), String> {
+        let mut claimed: BTreeMap<u64, &str> = BTreeMap::new();
+        for key in self.businesses.keys() {
+            let k = key.trim();
+            let found = businesses
+                .iter()
+                .find(|b| b.id.0.to_string() == k)
+                .or_else(|| {
+                    businesses
+                        .iter()
+                        .find(|b| b.name.trim().to_lowercase() == k.to_lowercase())
+                });
+            let Some(b) = found else {
+                return Err(format!(
+                    "invoicing.businesses.{key:?}: Cliniko has no business of that name or id (it has: {})",
+                    businesses
+                        .iter()
+                        .map(|b| format!("{:?} ({})", b.name, b.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            };
+            if let Some(first) = claimed.insert(b.id.0, key) {
+                return Err(format!(
+                    "invoicing.businesses.{first:?} and invoicing.businesses.{key:?} both name business {:?} ({}): keep one",
+                    b.name, b.id
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The rule for an invoice of `business`: the clinic's, with the business's keys over it.
     pub fn rule_for(&self, business: Option<&Business>) -> ApprovalRule {
         let mut rule = self.approval.clone();
@@ -338,6 +372,37 @@ mod tests {
         assert_eq!(
             by_id.status(&small, Some(&manly), approved),
             ReckonInvoiceStatus::Draft
+        );
+    }
+
+    #[test]
+    fn business_keys_must_name_one_business_each() {
+        let businesses = [business(7, "Bondi Junction"), business(8, "Manly")];
+        let rules = |keys: &[&str]| InvoicingRules {
+            businesses: keys
+                .iter()
+                .map(|k| (k.to_string(), ApprovalRule::default()))
+                .collect(),
+            ..InvoicingRules::default()
+        };
+        assert_eq!(
+            rules(&["bondi junction", "8"]).check_businesses(&businesses),
+            Ok(())
+        );
+        let typo = rules(&["Bondi Juntion"])
+            .check_businesses(&businesses)
+            .unwrap_err();
+        assert!(
+            typo.starts_with("invoicing.businesses.\"Bondi Juntion\": Cliniko has no business")
+                && typo.contains("\"Manly\" (8)"),
+            "{typo}"
+        );
+        let twice = rules(&["7", "Bondi Junction"])
+            .check_businesses(&businesses)
+            .unwrap_err();
+        assert!(
+            twice.contains("both name business \"Bondi Junction\""),
+            "{twice}"
         );
     }
 }
