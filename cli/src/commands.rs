@@ -587,7 +587,7 @@ pub async fn config_check(scope: &Scope) -> anyhow::Result<ExitCode> {
     let store = settings::open_state(&scope.state_path())?.for_tenant(&scope.tenant_id());
     let notes = clients::check_reckon(&reckon, store, &loaded.file.mapping)
         .await
-        .context("reaching Reckon")?;
+        .context("checking the Reckon book")?;
     println!("Reckon: ok");
     for note in notes {
         println!("warning: {note}");

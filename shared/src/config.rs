@@ -163,6 +163,23 @@ pub fn parse_tenant_config(text: &str) -> Result<TenantConfig, String> {
             "invoicing.status and mapping.invoice_statuses.open both set the status of open invoices: keep invoicing.status".into(),
         );
     }
+    // Thresholds that leave no total between them would hold every invoice as Draft.
+    let levels = std::iter::once(("invoicing".to_string(), &config.invoicing.approval)).chain(
+        config
+            .invoicing
+            .businesses
+            .iter()
+            .map(|(k, r)| (format!("invoicing.businesses.{k:?}"), r)),
+    );
+    for (key, rule) in levels {
+        if let (Some(above), Some(below)) = (rule.draft_above, rule.draft_below)
+            && below > above
+        {
+            return Err(format!(
+                "{key}: draft_below {below} is above draft_above {above}, so every invoice would wait as Draft (use status = \"Draft\" for that)"
+            ));
+        }
+    }
     config.mapping.invoicing = config.invoicing.clone();
     config.mapping.customers = config.customers.clone();
     fold_accounts(&mut config, &table)?;
@@ -401,6 +418,10 @@ mod tests {
             (
                 "[invoicing]\ntemplate = 7\n",
                 "invoicing.template: invalid type",
+            ),
+            (
+                "[invoicing]\ndraft_above = 10\ndraft_below = 100\n",
+                "invoicing: draft_below 100 is above draft_above 10",
             ),
             (
                 "[customers]\nname_format = \"surname\"\n",
