@@ -27,15 +27,33 @@ pub fn choose_account(
     if let Some(found) = active.clone().find(|a| {
         a.id.to_string().eq_ignore_ascii_case(wanted) || a.name.eq_ignore_ascii_case(wanted)
     }) {
+        // The book has it, so it is used; an account of another kind is likely a slip.
+        let note = (!found.account_type.starts_with(type_prefix)).then(|| {
+            format!(
+                "{purpose}: {:?} is a {} account, not {type_prefix}; using it as configured",
+                found.name, found.account_type
+            )
+        });
         return Ok(AccountChoice {
             name: found.name.clone(),
-            note: None,
+            note,
         });
     }
-    match active
-        .clone()
-        .find(|a| a.account_type.starts_with(type_prefix))
-    {
+    // Reckon's own clearing account for receipts, when the book has it, before any other
+    // bank account.
+    let preferred = (type_prefix == "CurrentAsset_Bank")
+        .then(|| {
+            active.clone().find(|a| {
+                a.account_type.starts_with(type_prefix)
+                    && a.name.eq_ignore_ascii_case("Undeposited Funds")
+            })
+        })
+        .flatten();
+    match preferred.or_else(|| {
+        active
+            .clone()
+            .find(|a| a.account_type.starts_with(type_prefix))
+    }) {
         Some(fallback) => Ok(AccountChoice {
             name: fallback.name.clone(),
             note: Some(format!(
@@ -409,5 +427,27 @@ mod tests {
         let settings = keys(&mapping);
         let err = check_accounts(Ok(&chart), &mut mapping, &mut receipt, settings).unwrap_err();
         assert!(err.starts_with("accounts.write_off: "), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_kind_of_account_is_noted_and_receipts_fall_back_to_undeposited_funds() {
+        let chart = vec![
+            account(1, "Cheque Account", "CurrentAsset_Bank", true),
+            account(2, "Undeposited Funds", "CurrentAsset_Bank", true),
+            account(3, "Income", "Income", true),
+        ];
+        let choice =
+            choose_account(&chart, "Cheque Account", "Income", "accounts.services").unwrap();
+        assert_eq!(choice.name, "Cheque Account");
+        assert!(
+            choice
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("is a CurrentAsset_Bank account, not Income")),
+            "{choice:?}"
+        );
+        let receipt =
+            choose_account(&chart, "Clearing", "CurrentAsset_Bank", "accounts.receipt").unwrap();
+        assert_eq!(receipt.name, "Undeposited Funds");
     }
 }
