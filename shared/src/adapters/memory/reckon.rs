@@ -303,6 +303,18 @@ impl Book {
         }
     }
 
+    /// The (total, tax) Reckon computes for a document's lines, once each line's tax code
+    /// and item are known to the book.
+    fn priced(
+        &self,
+        what: &str,
+        lines: &[InvoiceLineDraft],
+        status: AmountTaxStatus,
+    ) -> Result<(Decimal, Decimal), SinkError> {
+        self.check_lines(what, lines)?;
+        totals(lines, status)
+    }
+
     fn check_lines(&self, what: &str, lines: &[InvoiceLineDraft]) -> Result<(), SinkError> {
         for l in lines {
             self.check_tax_code(what, &l.tax_code)?;
@@ -591,8 +603,7 @@ impl InvoiceSink for MemoryBook {
         if !book.customers.contains_key(&invoice.customer) {
             return Err(refused(what, "customer", "no such customer"));
         }
-        book.check_lines(&what, &invoice.lines)?;
-        let (total, tax) = totals(&invoice.lines, invoice.amount_tax_status)?;
+        let (total, tax) = book.priced(&what, &invoice.lines, invoice.amount_tax_status)?;
         let id = book.new_id();
         let number = book.next_number;
         book.next_number += 1;
@@ -620,8 +631,7 @@ impl InvoiceSink for MemoryBook {
             return Err(refused(what, "status", "a paid invoice cannot be changed"));
         }
         let (number, customer) = (stored.number, stored.draft.customer);
-        book.check_lines(&what, &invoice.lines)?;
-        let (total, tax) = totals(&invoice.lines, invoice.amount_tax_status)?;
+        let (total, tax) = book.priced(&what, &invoice.lines, invoice.amount_tax_status)?;
         let applied = book.applied(id)?;
         if applied > Decimal::ZERO && invoice.customer != customer {
             return Err(refused(
@@ -714,8 +724,7 @@ impl CreditNoteSink for MemoryBook {
         if !book.customers.contains_key(&credit.customer) {
             return Err(refused(what, "customer", "no such customer"));
         }
-        book.check_lines(&what, &credit.lines)?;
-        let (total, tax) = totals(&credit.lines, credit.amount_tax_status)?;
+        let (total, tax) = book.priced(&what, &credit.lines, credit.amount_tax_status)?;
         let id = book.new_id();
         book.credits.insert(
             id,
@@ -736,8 +745,7 @@ impl CreditNoteSink for MemoryBook {
     ) -> Result<(), SinkError> {
         let mut book = self.call(true)?;
         let what = format!("credit note {id}");
-        book.check_lines(&what, &credit.lines)?;
-        let (total, tax) = totals(&credit.lines, credit.amount_tax_status)?;
+        let (total, tax) = book.priced(&what, &credit.lines, credit.amount_tax_status)?;
         let stored = book
             .credits
             .get(&id)
