@@ -254,6 +254,7 @@ async fn sync_tenant_runs(
     }
     let poll = PollConfig {
         overlap: loaded.overlap(),
+        ..PollConfig::for_mapping(&mapping)
     };
     let mut syncer = Syncer::new(source, sink, store.clone(), mapping);
     let retry = RetryPolicy::default();

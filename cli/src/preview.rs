@@ -60,6 +60,7 @@ pub async fn run(scope: &Scope, json: bool, out: Option<PathBuf>) -> anyhow::Res
     let zone = mapping.default_time_zone;
     let poll = PollConfig {
         overlap: loaded.overlap(),
+        ..PollConfig::for_mapping(&mapping)
     };
     let tenant = store.tenant_id().to_string();
     let plan = preview(

@@ -57,11 +57,12 @@ where
 pub fn summary_table(report: &ReconcileReport) -> String {
     let s = &report.scanned;
     let mut out = format!(
-        "Scanned Cliniko: {} patients, {} products and services, {} invoices (credit notes included)\n\
+        "Scanned Cliniko: {} patients, {} products and services, {} invoices (credit notes included), {} appointments\n\
          Scanned Reckon:  {} customers, {} items, {} invoices, {} credit notes\n\n",
         s.cliniko_patients,
         s.cliniko_products,
         s.cliniko_invoices,
+        s.cliniko_appointments,
         s.reckon_customers,
         s.reckon_items,
         s.reckon_invoices,

@@ -221,6 +221,7 @@ fn reckon_id(kind: EntityKind, cliniko: ClinikoId) -> ReckonId {
         EntityKind::Product => 2,
         EntityKind::BillableItem => 3,
         EntityKind::Invoice => 4,
+        EntityKind::Appointment => 5,
     };
     ReckonId(uuid::Uuid::from_u128(tag << 96 | u128::from(cliniko.0)))
 }
@@ -277,6 +278,8 @@ impl ClinikoSource for GeneratedCliniko {
             EntityKind::Invoice => page_of(page, clinic.invoices, |j| {
                 Record::Invoice(invoice(clinic, j))
             }),
+            // This clinic invoices in Cliniko: appointments are not read.
+            EntityKind::Appointment => Page::new(Vec::new(), None),
         })
     }
 
@@ -285,6 +288,14 @@ impl ClinikoSource for GeneratedCliniko {
     }
 
     async fn businesses(&self) -> Result<Vec<Business>, SourceError> {
+        Ok(Vec::new())
+    }
+
+    async fn appointment_type_lines(&self) -> Result<Vec<AppointmentTypeLine>, SourceError> {
+        Ok(Vec::new())
+    }
+
+    async fn invoices_of_appointment(&self, _: ClinikoId) -> Result<Vec<Invoice>, SourceError> {
         Ok(Vec::new())
     }
 }

@@ -389,6 +389,36 @@ mod tests {
             named.mapping.invoicing.payment_terms.as_deref(),
             Some("14 days net")
         );
+        let appointments = parse_tenant_config(
+            "[invoicing]\nsource = \"completed_appointments\"\ncompleted_when = \"ended\"\ngrace_minutes = 15\nwithdraw = \"draft\"\n",
+        )
+        .expect("valid");
+        {
+            use crate::mapping::appointment::*;
+            assert_eq!(
+                appointments.mapping.invoicing.appointments,
+                AppointmentRules {
+                    source: InvoicingSource::CompletedAppointments,
+                    completed_when: CompletedWhen::Ended,
+                    grace_minutes: 15,
+                    withdraw: Withdraw::Draft,
+                }
+            );
+            assert_eq!(
+                InvoicingSource::CompletedAppointments.kinds().last(),
+                Some(&crate::domain::EntityKind::Appointment)
+            );
+            assert!(
+                !InvoicingSource::CompletedAppointments
+                    .kinds()
+                    .contains(&crate::domain::EntityKind::Invoice)
+            );
+            assert!(
+                !InvoicingSource::default()
+                    .kinds()
+                    .contains(&crate::domain::EntityKind::Appointment)
+            );
+        }
 
         for (text, want) in [
             (
@@ -422,6 +452,22 @@ mod tests {
             (
                 "[invoicing]\ndraft_above = 10\ndraft_below = 100\n",
                 "invoicing: draft_below 100 is above draft_above 10",
+            ),
+            (
+                "[invoicing]\nsource = \"appointments\"\n",
+                "invoicing.source: unknown variant `appointments`",
+            ),
+            (
+                "[invoicing]\nwithdraw = \"draft\"\n",
+                "invoicing.withdraw applies only to appointment invoicing",
+            ),
+            (
+                "[invoicing]\nsource = \"both\"\ngrace_minutes = 10\n",
+                "invoicing.grace_minutes counts from an appointment's end",
+            ),
+            (
+                "[invoicing]\nsource = \"both\"\ncompleted_when = \"ended\"\ngrace_minutes = -1\n",
+                "invoicing.grace_minutes: invalid value",
             ),
             (
                 "[customers]\nname_format = \"surname\"\n",

@@ -511,6 +511,17 @@ pub fn seed_clinic(state: &mut ClinikoState, seed: u64, size: ClinicSize) -> See
             billable_item_id: Some(billable_item_ids[i]),
             ..Default::default()
         });
+        // What an appointment of the type is charged with (the current, non-deprecated way).
+        let row = state.fresh_id();
+        state.insert(AppointmentTypeBillableItem {
+            id: row,
+            quantity: Decimal::ONE,
+            created_at: opened,
+            updated_at: opened,
+            appointment_type_id: Some(id),
+            billable_item_id: Some(billable_item_ids[i]),
+            ..Default::default()
+        });
         appointment_type_ids.push(id);
     }
     for (first, last, company) in [

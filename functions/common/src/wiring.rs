@@ -405,6 +405,7 @@ impl BuildForTenant for PollerBuilder {
             queue: self.aws.tenant_queue(&self.queues, tenant),
             poll: cliniko_reckon::pipeline::PollConfig {
                 overlap: chrono::TimeDelta::seconds(config.sync.overlap_seconds),
+                kinds: config.invoicing.appointments.source.kinds(),
             },
         })
     }

@@ -187,6 +187,7 @@ fn rank(kind: EntityKind) -> i64 {
         EntityKind::Product => 1,
         EntityKind::BillableItem => 2,
         EntityKind::Invoice => 3,
+        EntityKind::Appointment => 4,
     }
 }
 

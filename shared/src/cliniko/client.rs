@@ -4,12 +4,14 @@
 use super::ClinikoError;
 use super::config::{self, ClinikoClientConfig};
 use super::dto::{
-    BillableItemDto, BusinessDto, InvoiceDto, InvoiceItemDto, ItemRow, PatientDto, ProductDto,
-    TaxDto, Wire, decode,
+    AppointmentDto, AppointmentTypeLineDto, BillableItemDto, BusinessDto, InvoiceDto,
+    InvoiceItemDto, ItemRow, PatientDto, ProductDto, TaxDto, Wire, decode,
 };
 use super::pacing::Pacer;
 use super::query::{ListQuery, PER_PAGE};
-use crate::domain::{Business, ClinikoId, EntityKind, Record, Reversal, Tax};
+use crate::domain::{
+    AppointmentTypeLine, Business, ClinikoId, EntityKind, Invoice, Record, Reversal, Tax,
+};
 use crate::ports::{self, Changes, ClinikoSource, PageCursor, SourceError, Unreadable};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -63,6 +65,7 @@ fn resource(kind: EntityKind) -> &'static str {
         EntityKind::Product => "products",
         EntityKind::BillableItem => "billable_items",
         EntityKind::Invoice => "invoices",
+        EntityKind::Appointment => "individual_appointments",
     }
 }
 
@@ -466,6 +469,7 @@ impl ClinikoClient {
             EntityKind::Patient => each::<PatientDto>(kind, raw, Record::Patient),
             EntityKind::Product => each::<ProductDto>(kind, raw, Record::Product),
             EntityKind::BillableItem => each::<BillableItemDto>(kind, raw, Record::BillableItem),
+            EntityKind::Appointment => each::<AppointmentDto>(kind, raw, Record::Appointment),
             EntityKind::Invoice => {
                 let (records, mut unreadable) = each::<InvoiceDto>(kind, raw, Record::Invoice);
                 let ids: Vec<ClinikoId> = records.iter().map(Record::id).collect();
@@ -580,14 +584,15 @@ fn raw_link_id(raw: &Value, name: &str) -> Option<ClinikoId> {
     last.parse().ok().map(ClinikoId)
 }
 
-/// Archived rows, and deleted ones for invoices (`deleted_at` is filterable on invoices,
-/// openapi.yaml; `*` includes deleted rows): the sync and the reconciliation see them all.
+/// Archived rows, deleted ones for invoices and appointments (`deleted_at` is filterable
+/// on both, openapi.yaml; `*` includes deleted rows), and cancelled appointments (lists
+/// hide them unless asked): the sync and the reconciliation see them all.
 fn every_record(kind: EntityKind) -> ListQuery {
     let query = ListQuery::new().any("archived_at");
-    if kind == EntityKind::Invoice {
-        query.any("deleted_at")
-    } else {
-        query
+    match kind {
+        EntityKind::Invoice => query.any("deleted_at"),
+        EntityKind::Appointment => query.any("cancelled_at").any("deleted_at"),
+        EntityKind::Patient | EntityKind::Product | EntityKind::BillableItem => query,
     }
 }
 
@@ -614,6 +619,7 @@ fn updated_at(r: &Record) -> DateTime<Utc> {
         Record::Product(p) => p.updated_at,
         Record::BillableItem(b) => b.updated_at,
         Record::Invoice(i) => i.updated_at,
+        Record::Appointment(a) => a.updated_at,
     }
 }
 
@@ -652,11 +658,8 @@ impl ClinikoSource for ClinikoClient {
 
     #[instrument(skip(self), fields(kind = %kind, id = %id))]
     async fn record(&self, kind: EntityKind, id: ClinikoId) -> Result<Option<Record>, SourceError> {
-        // Archived rows are hidden from a plain GET unless asked for.
-        let mut query = ListQuery::new().any("archived_at");
-        if kind == EntityKind::Invoice {
-            query = query.any("deleted_at");
-        }
+        // Archived (and cancelled, deleted) rows are hidden from a plain GET unless asked for.
+        let query = every_record(kind);
         let url = self.url(&format!("{}/{}", resource(kind), id.0), &query);
         let value = match self.get(&url).await? {
             Fetched::NotFound => return Ok(None),
@@ -704,6 +707,33 @@ impl ClinikoSource for ClinikoClient {
         self.list_all::<BusinessDto>("businesses", query)
             .await
             .map_err(SourceError::from)
+    }
+
+    #[instrument(skip(self))]
+    async fn appointment_type_lines(&self) -> Result<Vec<AppointmentTypeLine>, SourceError> {
+        self.list_all::<AppointmentTypeLineDto>(
+            "appointment_type_billable_items",
+            ListQuery::new().per_page(PER_PAGE),
+        )
+        .await
+        .map_err(SourceError::from)
+    }
+
+    #[instrument(skip(self))]
+    async fn invoices_of_appointment(
+        &self,
+        appointment: ClinikoId,
+    ) -> Result<Vec<Invoice>, SourceError> {
+        let query = ListQuery::new()
+            .filter("appointment_id", "=", &appointment.0.to_string())
+            .per_page(PER_PAGE);
+        let found = self.list_all::<InvoiceDto>("invoices", query).await?;
+        // Lists hide archived and deleted invoices already; checked again, as a filter the
+        // server ignored must not make a withdrawn invoice count.
+        Ok(found
+            .into_iter()
+            .filter(|i| i.archived_at.is_none() && i.deleted_at.is_none())
+            .collect())
     }
 }
 

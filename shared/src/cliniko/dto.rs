@@ -8,8 +8,8 @@
 
 use super::ClinikoError;
 use crate::domain::{
-    Address, BillableItem, Business, ClinikoId, Discount, Invoice, InvoiceItem, InvoiceStatus,
-    Patient, Phone, PhoneKind, Product, Tax, TaxCalculation,
+    Address, Appointment, AppointmentTypeLine, BillableItem, Business, ClinikoId, Discount,
+    Invoice, InvoiceItem, InvoiceStatus, Patient, Phone, PhoneKind, Product, Tax, TaxCalculation,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -274,6 +274,52 @@ pub(super) struct BillableItemDto {
     created_at: Option<DateTime<Utc>>,
     #[serde(deserialize_with = "lenient::opt_time")]
     updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct AppointmentDto {
+    #[serde(deserialize_with = "lenient::opt_id")]
+    id: Option<u64>,
+    patient: Option<Link>,
+    practitioner: Option<Link>,
+    business: Option<Link>,
+    appointment_type: Option<Link>,
+    #[serde(deserialize_with = "lenient::opt_time")]
+    starts_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "lenient::opt_time")]
+    ends_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "lenient::opt_bool_any")]
+    patient_arrived: Option<bool>,
+    #[serde(deserialize_with = "lenient::opt_bool_any")]
+    did_not_arrive: Option<bool>,
+    #[serde(deserialize_with = "lenient::opt_time")]
+    cancelled_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "lenient::opt_time")]
+    archived_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "lenient::opt_time")]
+    deleted_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "lenient::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "lenient::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct AppointmentTypeLineDto {
+    #[serde(deserialize_with = "lenient::opt_id")]
+    id: Option<u64>,
+    appointment_type: Option<Link>,
+    billable_item: Option<Link>,
+    #[serde(deserialize_with = "lenient::opt_decimal")]
+    quantity: Option<Decimal>,
+    #[serde(deserialize_with = "lenient::opt_decimal")]
+    discount_percentage: Option<Decimal>,
+    #[serde(deserialize_with = "lenient::opt_decimal")]
+    discounted_amount: Option<Decimal>,
+    #[serde(deserialize_with = "lenient::opt_bool_any")]
+    is_monetary_discount: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -589,6 +635,66 @@ impl Wire for BillableItemDto {
             archived_at: self.archived_at,
             created_at: required(self.created_at, "created_at")?,
             updated_at: required(self.updated_at, "updated_at")?,
+        })
+    }
+}
+
+impl Wire for AppointmentDto {
+    const RESOURCE: &'static str = "individual_appointment";
+    type Domain = Appointment;
+
+    fn raw_id(&self) -> Option<u64> {
+        self.id
+    }
+
+    fn into_domain(self, id: u64) -> Result<Appointment, Problem> {
+        Ok(Appointment {
+            id: ClinikoId(id),
+            patient_id: link_id(self.patient, "patient")?,
+            practitioner_id: link_id(self.practitioner, "practitioner")?,
+            business_id: link_id(self.business, "business")?,
+            appointment_type_id: link_id(self.appointment_type, "appointment_type")?,
+            starts_at: required(self.starts_at, "starts_at")?,
+            ends_at: required(self.ends_at, "ends_at")?,
+            arrived: self.patient_arrived.unwrap_or(false),
+            did_not_arrive: self.did_not_arrive.unwrap_or(false),
+            cancelled_at: self.cancelled_at,
+            archived_at: self.archived_at,
+            deleted_at: self.deleted_at,
+            created_at: required(self.created_at, "created_at")?,
+            updated_at: required(self.updated_at, "updated_at")?,
+        })
+    }
+}
+
+impl Wire for AppointmentTypeLineDto {
+    const RESOURCE: &'static str = "appointment_type_billable_item";
+    type Domain = AppointmentTypeLine;
+
+    fn raw_id(&self) -> Option<u64> {
+        self.id
+    }
+
+    fn into_domain(self, id: u64) -> Result<AppointmentTypeLine, Problem> {
+        let amount = money(self.discounted_amount, "discounted_amount")?;
+        let pct = percent(self.discount_percentage, "discount_percentage")?;
+        let discount = match (self.is_monetary_discount.unwrap_or(false), amount, pct) {
+            (true, Some(a), _) if !a.is_zero() => Discount::Amount(a),
+            (false, _, Some(p)) if !p.is_zero() => Discount::Percent(p),
+            _ => Discount::None,
+        };
+        Ok(AppointmentTypeLine {
+            id: ClinikoId(id),
+            appointment_type_id: required(
+                link_id(self.appointment_type, "appointment_type")?,
+                "appointment_type",
+            )?,
+            billable_item_id: required(
+                link_id(self.billable_item, "billable_item")?,
+                "billable_item",
+            )?,
+            quantity: required(quantity(self.quantity, "quantity")?, "quantity")?,
+            discount,
         })
     }
 }

@@ -14,15 +14,20 @@ pub enum EntityKind {
     Product,
     BillableItem,
     Invoice,
+    /// Individual appointments, invoiced when complete under `[invoicing] source`.
+    Appointment,
 }
 
 impl EntityKind {
     /// In dependency order: what an invoice refers to is synced before invoices.
-    pub const ALL: [EntityKind; 4] = [
+    /// Appointments come after invoices: where both are read, a Cliniko invoice for an
+    /// appointment is applied first and the appointment then finds it.
+    pub const ALL: [EntityKind; 5] = [
         EntityKind::Patient,
         EntityKind::Product,
         EntityKind::BillableItem,
         EntityKind::Invoice,
+        EntityKind::Appointment,
     ];
 
     /// The name used in state keys, queues, logs and summaries.
@@ -32,6 +37,7 @@ impl EntityKind {
             EntityKind::Product => "product",
             EntityKind::BillableItem => "billable_item",
             EntityKind::Invoice => "invoice",
+            EntityKind::Appointment => "appointment",
         }
     }
 
@@ -333,6 +339,36 @@ impl Invoice {
     }
 }
 
+/// An individual appointment, as far as invoicing it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Appointment {
+    pub id: ClinikoId,
+    pub patient_id: Option<ClinikoId>,
+    pub practitioner_id: Option<ClinikoId>,
+    pub business_id: Option<ClinikoId>,
+    pub appointment_type_id: Option<ClinikoId>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Marked arrived in Cliniko (`patient_arrived`).
+    pub arrived: bool,
+    pub did_not_arrive: bool,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One line an appointment of a type is charged with (`appointment_type_billable_items`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppointmentTypeLine {
+    pub id: ClinikoId,
+    pub appointment_type_id: ClinikoId,
+    pub billable_item_id: ClinikoId,
+    pub quantity: Decimal,
+    pub discount: Discount,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Business {
     pub id: ClinikoId,
@@ -354,6 +390,7 @@ pub enum Record {
     Product(Product),
     BillableItem(BillableItem),
     Invoice(Invoice),
+    Appointment(Appointment),
 }
 
 impl Record {
@@ -363,6 +400,7 @@ impl Record {
             Record::Product(_) => EntityKind::Product,
             Record::BillableItem(_) => EntityKind::BillableItem,
             Record::Invoice(_) => EntityKind::Invoice,
+            Record::Appointment(_) => EntityKind::Appointment,
         }
     }
 
@@ -372,6 +410,7 @@ impl Record {
             Record::Product(r) => r.id,
             Record::BillableItem(r) => r.id,
             Record::Invoice(r) => r.id,
+            Record::Appointment(r) => r.id,
         }
     }
 
@@ -402,6 +441,7 @@ impl Record {
                     clamp(&mut item.updated_at);
                 }
             }
+            Record::Appointment(r) => clamp(&mut r.updated_at),
         }
         clamped
     }
@@ -413,6 +453,7 @@ impl Record {
             Record::Product(r) => r.updated_at,
             Record::BillableItem(r) => r.updated_at,
             Record::Invoice(r) => r.version(),
+            Record::Appointment(r) => r.updated_at,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! invoice is approved, because Reckon takes a receipt or a credit only on an approved
 //! invoice.
 
+use super::appointment::{AppointmentRules, CompletedWhen, InvoicingSource, Withdraw};
 use crate::domain::{Business, Invoice, InvoiceStatus, ReckonInvoiceStatus};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
@@ -51,7 +52,7 @@ pub struct ApprovalRule {
 
 /// The clinic's approval rule and its per-business overrides.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(from = "InvoicingSection")]
+#[serde(try_from = "InvoicingSection")]
 pub struct InvoicingRules {
     pub approval: ApprovalRule,
     /// Keyed by a Cliniko business's name (matched trimmed, case-insensitively) or its id.
@@ -67,6 +68,9 @@ pub struct InvoicingRules {
     /// (`pipeline::accounts::check_payment_terms`): what customers are given, as Reckon's
     /// customer input documents an id. `None` until checked.
     pub payment_terms_id: Option<String>,
+    /// `invoicing.source`, `completed_when`, `grace_minutes`, `withdraw`: whether (and
+    /// when) completed appointments are invoiced (see [`super::appointment`]).
+    pub appointments: AppointmentRules,
 }
 
 /// `[invoicing]` as written (serde cannot refuse unknown keys of a flattened table).
@@ -83,11 +87,47 @@ struct InvoicingSection {
     template: Option<String>,
     #[serde(deserialize_with = "name")]
     payment_terms: Option<String>,
+    source: InvoicingSource,
+    completed_when: Option<CompletedWhen>,
+    grace_minutes: Option<u32>,
+    withdraw: Option<Withdraw>,
 }
 
-impl From<InvoicingSection> for InvoicingRules {
-    fn from(s: InvoicingSection) -> Self {
-        InvoicingRules {
+impl TryFrom<InvoicingSection> for InvoicingRules {
+    type Error = String;
+
+    fn try_from(s: InvoicingSection) -> Result<Self, String> {
+        // Appointment keys under a source that reads no appointments would silently do
+        // nothing: say so instead.
+        if !s.source.reads_appointments() {
+            for (key, set) in [
+                ("completed_when", s.completed_when.is_some()),
+                ("grace_minutes", s.grace_minutes.is_some()),
+                ("withdraw", s.withdraw.is_some()),
+            ] {
+                if set {
+                    return Err(format!(
+                        "invoicing.{key} applies only to appointment invoicing: set invoicing.source = \"completed_appointments\" or \"both\", or remove it"
+                    ));
+                }
+            }
+        }
+        if s.grace_minutes.is_some() && s.completed_when != Some(CompletedWhen::Ended) {
+            return Err(
+                "invoicing.grace_minutes counts from an appointment's end: set invoicing.completed_when = \"ended\", or remove it".into(),
+            );
+        }
+        if s.grace_minutes.is_some_and(|m| m > 10_080) {
+            return Err("invoicing.grace_minutes: at most 10080 (a week)".into());
+        }
+        let appointments = AppointmentRules {
+            source: s.source,
+            completed_when: s.completed_when.unwrap_or_default(),
+            grace_minutes: s.grace_minutes.unwrap_or(0),
+            withdraw: s.withdraw.unwrap_or_default(),
+        };
+        Ok(InvoicingRules {
+            appointments,
             template: s.template,
             payment_terms: s.payment_terms,
             payment_terms_id: None,
@@ -97,7 +137,7 @@ impl From<InvoicingSection> for InvoicingRules {
                 draft_below: s.draft_below,
             },
             businesses: s.businesses,
-        }
+        })
     }
 }
 

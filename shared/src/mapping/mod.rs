@@ -7,8 +7,10 @@
 //!   [`disambiguate_item`]
 //! - invoices: [`invoice_to_draft`], [`business_time_zone`]; the line arithmetic that keeps
 //!   Reckon's totals equal to Cliniko's to the cent is in [`invoice`]
+//! - appointments: [`appointment`] (when one is complete, and the invoice it becomes)
 //! - configuration: [`MappingConfig`]; the approval workflow: [`approval`]
 
+pub mod appointment;
 pub mod approval;
 mod config;
 mod customer;

@@ -15,12 +15,27 @@ pub struct PollConfig {
     /// How far before the watermark each poll starts again: covers second-precision
     /// timestamps and rows that shift between pages while we read (docs/vendor-apis.md: 1–2 minutes).
     pub overlap: Duration,
+    /// The entity types polled, in dependency order: appointments only when the clinic
+    /// invoices them, invoices unless it invoices appointments only
+    /// ([`crate::mapping::appointment::InvoicingSource::kinds`]).
+    pub kinds: Vec<EntityKind>,
+}
+
+impl PollConfig {
+    /// The default overlap, polling what `mapping`'s invoicing source reads.
+    pub fn for_mapping(mapping: &crate::mapping::MappingConfig) -> Self {
+        PollConfig {
+            kinds: mapping.invoicing.appointments.source.kinds(),
+            ..PollConfig::default()
+        }
+    }
 }
 
 impl Default for PollConfig {
     fn default() -> Self {
         PollConfig {
             overlap: Duration::minutes(2),
+            kinds: crate::mapping::appointment::InvoicingSource::default().kinds(),
         }
     }
 }
@@ -56,6 +71,7 @@ fn polled_at(record: &Record) -> DateTime<Utc> {
         Record::Product(r) => r.updated_at,
         Record::BillableItem(r) => r.updated_at,
         Record::Invoice(r) => r.updated_at,
+        Record::Appointment(r) => r.updated_at,
     }
 }
 
@@ -223,7 +239,7 @@ where
     Q: WorkQueue,
 {
     let mut round = PollRound::default();
-    for kind in EntityKind::ALL {
+    for &kind in &config.kinds {
         match poll_once(source, state, queue, kind, config, Utc::now()).await {
             Ok(report) => {
                 on_report(&report);

@@ -38,6 +38,18 @@ pub trait ClinikoSource: Send + Sync {
     fn taxes(&self) -> impl Future<Output = Result<Vec<Tax>, SourceError>> + Send;
 
     fn businesses(&self) -> impl Future<Output = Result<Vec<Business>, SourceError>> + Send;
+
+    /// What each appointment type is charged with: every appointment type billable item.
+    fn appointment_type_lines(
+        &self,
+    ) -> impl Future<Output = Result<Vec<AppointmentTypeLine>, SourceError>> + Send;
+
+    /// The live (neither archived nor deleted) Cliniko invoices of one appointment, without
+    /// their items: whether Cliniko invoiced the appointment itself.
+    fn invoices_of_appointment(
+        &self,
+        appointment: ClinikoId,
+    ) -> impl Future<Output = Result<Vec<Invoice>, SourceError>> + Send;
 }
 
 /// What one changed-since read found: the records it could read, and the ones it could

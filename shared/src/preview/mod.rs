@@ -297,6 +297,12 @@ fn label(record: &Record) -> String {
         Record::Product(p) => p.name.clone(),
         Record::BillableItem(b) => b.name.clone(),
         Record::Invoice(i) => format!("Invoice {}", i.number),
+        Record::Appointment(a) => {
+            format!(
+                "Appointment {}",
+                mapping::appointment::appointment_reference(a.id, 1)
+            )
+        }
     }
 }
 
@@ -345,7 +351,7 @@ where
         }
     }
     let mut poll_errors = Vec::new();
-    for kind in EntityKind::ALL {
+    for kind in poll.kinds.iter().copied() {
         match poll_once(
             &syncer.source,
             &syncer.state,

@@ -120,6 +120,8 @@ pub(super) struct Run<'a> {
     taxes: Vec<Tax>,
     businesses: Vec<Business>,
     mapping: &'a MappingConfig,
+    /// When completion is judged (`completed_when = "ended"`).
+    now: DateTime<Utc>,
     scanned: Scanned,
     found: Vec<Mismatch>,
     missing: Vec<Missing>,
@@ -133,6 +135,7 @@ impl<'a> Run<'a> {
         taxes: Vec<Tax>,
         businesses: Vec<Business>,
         mapping: &'a MappingConfig,
+        now: DateTime<Utc>,
     ) -> Result<Self, ScratchError> {
         let scanned = Scanned {
             reckon_customers: scratch.count(Shelf::Customers)?,
@@ -148,6 +151,7 @@ impl<'a> Run<'a> {
             taxes,
             businesses,
             mapping,
+            now,
             scanned,
             found: Vec::new(),
             missing: Vec::new(),
@@ -290,7 +294,47 @@ impl<'a> Run<'a> {
                 self.item(EntityKind::BillableItem, b.id, draft.ok())
             }
             Record::Invoice(i) => self.invoice(i),
+            Record::Appointment(a) => self.appointment(a),
         }
+    }
+
+    /// A completed appointment should have its Reckon invoice (`APPT-<id>`), unless a
+    /// Cliniko invoice for it took its place (`both`). Its amounts are the sync's own
+    /// pricing of the appointment type, so only presence is compared here.
+    fn appointment(&mut self, a: &Appointment) -> Result<(), ScratchError> {
+        self.scanned.cliniko_appointments += 1;
+        let kind = EntityKind::Appointment;
+        let link = self.scratch.link(kind, a.id)?;
+        if let Some(rid) = link {
+            // Whatever became of it (withdrawn, or taken over by a Cliniko invoice that
+            // was compared first), it is ours, not an extra.
+            let _taken: Option<InvoiceSummary> = self.scratch.take(Shelf::Invoices, rid)?;
+            return Ok(());
+        }
+        let rules = &self.mapping.invoicing.appointments;
+        if mapping::appointment::completion(a, rules, self.now).is_err()
+            || self.scratch.key(&format!("appt:{}", a.id))?.is_some()
+        {
+            return Ok(());
+        }
+        let reference = mapping::appointment::appointment_reference(a.id, 1);
+        let patient = match a.patient_id {
+            Some(p) => self.scratch.patient_name(p)?.unwrap_or_default(),
+            None => String::new(),
+        };
+        let label = match patient.as_str() {
+            "" => format!("Appointment {reference}"),
+            p => format!("Appointment {reference} — {p}"),
+        };
+        self.absent(
+            kind,
+            a.id,
+            &label,
+            link,
+            None,
+            vec![format!("ref:{reference}")],
+        );
+        Ok(())
     }
 
     fn patient(&mut self, p: &Patient) -> Result<(), ScratchError> {
@@ -480,6 +524,13 @@ impl<'a> Run<'a> {
             format!("Invoice {} — {patient}", inv.number)
         };
         let link = self.scratch.link(kind, inv.id)?;
+        if let Some(appointment) = inv.appointment_id {
+            // With `both`, this invoice bills its appointment: no APPT- invoice is expected.
+            self.scratch.put_key(
+                &format!("appt:{appointment}"),
+                (inv.id, link.unwrap_or(ReckonId(uuid::Uuid::nil()))),
+            )?;
+        }
         let gone_in_cliniko = inv.archived_at.is_some() || inv.deleted_at.is_some();
         let reckon: Option<(ReckonId, InvoiceSummary)> = match link {
             Some(rid) => self.scratch.take(Shelf::Invoices, rid)?.map(|s| (rid, s)),

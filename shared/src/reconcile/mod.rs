@@ -124,8 +124,8 @@ where
     let failures = state.failures().await?;
     let taxes = source.taxes().await?;
     let businesses = source.businesses().await?;
-    let mut run = compare::Run::new(scratch, failures, taxes, businesses, mapping)?;
-    for kind in EntityKind::ALL {
+    let mut run = compare::Run::new(scratch, failures, taxes, businesses, mapping, now)?;
+    for kind in mapping.invoicing.appointments.source.kinds() {
         // A Cliniko record that cannot be read is listed with the sync's waiting failures
         // (it is one: the sync parks it too) and never stops the comparison of the rest.
         let mut cursor = None;

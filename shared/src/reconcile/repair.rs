@@ -163,7 +163,9 @@ fn reckon_side(kind: EntityKind) -> (&'static str, &'static [EntityKind]) {
         EntityKind::Product | EntityKind::BillableItem => {
             ("item", &[EntityKind::Product, EntityKind::BillableItem])
         }
-        EntityKind::Invoice => ("invoice", &[EntityKind::Invoice]),
+        EntityKind::Invoice | EntityKind::Appointment => {
+            ("invoice", &[EntityKind::Invoice, EntityKind::Appointment])
+        }
     }
 }
 
@@ -222,7 +224,9 @@ where
         EntityKind::Product | EntityKind::BillableItem => {
             book.item(reckon_id).await.map(|r| r.is_some())
         }
-        EntityKind::Invoice => book.invoice_record(reckon_id).await.map(|r| r.is_some()),
+        EntityKind::Invoice | EntityKind::Appointment => {
+            book.invoice_record(reckon_id).await.map(|r| r.is_some())
+        }
     }?;
     if !exists {
         return Err(LinkError::NoSuchReckonRecord {
@@ -266,6 +270,6 @@ mod tests {
     #[test]
     fn entity_kinds_order_dependencies_first_so_the_repair_plan_queues_them_first() {
         assert!(EntityKind::ALL.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(EntityKind::ALL.last(), Some(&EntityKind::Invoice));
+        assert_eq!(EntityKind::ALL.last(), Some(&EntityKind::Appointment));
     }
 }

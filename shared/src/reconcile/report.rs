@@ -131,6 +131,9 @@ pub struct Scanned {
     pub cliniko_patients: u64,
     pub cliniko_products: u64,
     pub cliniko_invoices: u64,
+    /// Appointments read (only when the clinic invoices them).
+    #[serde(default)]
+    pub cliniko_appointments: u64,
     pub reckon_customers: u64,
     pub reckon_items: u64,
     pub reckon_invoices: u64,
@@ -283,6 +286,7 @@ impl ReconcileReport {
                 minijinja::context! { label => "Patients ↔ customers", cliniko => s.cliniko_patients, reckon => s.reckon_customers },
                 minijinja::context! { label => "Products ↔ items", cliniko => s.cliniko_products, reckon => s.reckon_items },
                 minijinja::context! { label => "Invoices and credit notes", cliniko => s.cliniko_invoices, reckon => format!("{} + {} credit notes", s.reckon_invoices, s.reckon_credit_notes) },
+                minijinja::context! { label => "Completed appointments (invoiced as APPT-…)", cliniko => s.cliniko_appointments, reckon => "" },
             ],
             total_label => "Total",
             total => total,

@@ -81,6 +81,7 @@ fn updated(r: &Record) -> DateTime<Utc> {
         Record::Product(p) => p.updated_at,
         Record::BillableItem(b) => b.updated_at,
         Record::Invoice(i) => i.updated_at,
+        Record::Appointment(a) => a.updated_at,
     }
 }
 

@@ -4,7 +4,8 @@
 use super::model::*;
 use super::query::ListQuery;
 use super::store::{
-    ClinikoState, FieldErrors, InvoicePatch, InvoiceSpec, Table, WriteError, links_to_ids,
+    AppointmentMark, ClinikoState, FieldErrors, InvoicePatch, InvoiceSpec, Table, WriteError,
+    links_to_ids,
 };
 use crate::common::admin::{self, Controls};
 use crate::common::{
@@ -150,11 +151,24 @@ impl ClinikoSim {
             .route("/v1/appointment_types/{id}", get(show::<AppointmentType>))
             .route(
                 "/v1/individual_appointments",
-                get(list::<IndividualAppointment>),
+                get(list::<IndividualAppointment>).post(create_appointment),
             )
             .route(
                 "/v1/individual_appointments/{id}",
-                get(show::<IndividualAppointment>),
+                get(show::<IndividualAppointment>).patch(update_appointment),
+            )
+            .route(
+                "/v1/individual_appointments/{id}/cancel",
+                patch(cancel_appointment),
+            )
+            .route(
+                "/v1/appointment_type_billable_items",
+                get(list::<AppointmentTypeBillableItem>)
+                    .post(create_appointment_type_billable_item),
+            )
+            .route(
+                "/v1/appointment_type_billable_items/{id}",
+                get(show::<AppointmentTypeBillableItem>),
             )
             .route("/v1/contacts", get(list::<Contact>))
             .route("/v1/contacts/{id}", get(show::<Contact>))
@@ -166,6 +180,10 @@ impl ClinikoSim {
             .route("/__admin/invoices", post(admin_create_invoice))
             .route("/__admin/invoices/{id}", patch(admin_update_invoice))
             .route("/__admin/patients/{id}/merge", post(admin_merge))
+            .route(
+                "/__admin/individual_appointments/{id}",
+                patch(admin_mark_appointment),
+            )
             .route("/__admin/import/{resource}", post(admin_import))
             .route("/__admin/rate_limit", post(admin_rate_limit))
             .with_state(self.clone())
@@ -548,6 +566,84 @@ async fn update_patient(
     }
 }
 
+async fn create_appointment(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match sim.with(|s| s.create_appointment(&body)) {
+        Ok(a) => created(&a, &headers),
+        Err(e) => write_error(e),
+    }
+}
+
+async fn update_appointment(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (id, body) = match (parse_id(&id), json_body(&headers, &body)) {
+        (Ok(i), Ok(b)) => (i, b),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match sim.with(|s| s.update_appointment(id, &body)) {
+        Ok(a) => Json(render(&a, &base_url(&headers))).into_response(),
+        Err(e) => write_error(e),
+    }
+}
+
+async fn cancel_appointment(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (id, body) = match (parse_id(&id), json_body(&headers, &body)) {
+        (Ok(i), Ok(b)) => (i, b),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match sim.with(|s| s.cancel_appointment(id, &body)) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => write_error(e),
+    }
+}
+
+async fn create_appointment_type_billable_item(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match sim.with(|s| s.create_appointment_type_billable_item(&body)) {
+        Ok(a) => created(&a, &headers),
+        Err(e) => write_error(e),
+    }
+}
+
+async fn admin_mark_appointment(
+    State(sim): State<ClinikoSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(mark): Json<AppointmentMark>,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match sim.with(|s| s.mark_appointment(id, &mark)) {
+        Ok(a) => Json(render(&a, &base_url(&headers))).into_response(),
+        Err(e) => write_error(e),
+    }
+}
+
 async fn archive_patient(State(sim): State<ClinikoSim>, Path(id): Path<String>) -> Response {
     let id = match parse_id(&id) {
         Ok(i) => i,
@@ -800,6 +896,9 @@ pub fn import_one(state: &mut ClinikoState, resource: &str, record: Value) -> Re
                 .and_then(cancellation_reason_description)
                 .map(str::to_string);
         }),
+        "appointment_type_billable_items" => {
+            import_as::<AppointmentTypeBillableItem>(state, record)
+        }
         "contacts" => import_as::<Contact>(state, record),
         other => Err(format!("unknown resource {other:?}")),
     }

@@ -951,6 +951,71 @@ impl Resource for AppointmentType {
     }
 }
 
+/// What an appointment of a type is charged with: one billable item, its quantity and
+/// discount (`/appointment_type_billable_items`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AppointmentTypeBillableItem {
+    #[serde(with = "wire::id")]
+    pub id: u64,
+    #[serde(with = "wire::decimal")]
+    pub quantity: Decimal,
+    #[serde(with = "wire::opt_decimal")]
+    pub discount_percentage: Option<Decimal>,
+    #[serde(with = "wire::opt_decimal")]
+    pub discounted_amount: Option<Decimal>,
+    pub is_monetary_discount: Option<bool>,
+    #[serde(with = "wire::timestamp")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "wire::timestamp")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(with = "wire::opt_id", skip_serializing)]
+    pub appointment_type_id: Option<u64>,
+    #[serde(with = "wire::opt_id", skip_serializing)]
+    pub billable_item_id: Option<u64>,
+}
+
+impl Resource for AppointmentTypeBillableItem {
+    const PLURAL: &'static str = "appointment_type_billable_items";
+    const SEARCHABLE: &'static [(&'static str, ColType)] = &[
+        ("appointment_type_id", ColType::Int),
+        ("billable_item_id", ColType::Int),
+        ("created_at", ColType::Time),
+        ("id", ColType::Int),
+        ("updated_at", ColType::Time),
+    ];
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn col(&self, name: &str) -> Col<'_> {
+        match name {
+            "appointment_type_id" => int(self.appointment_type_id),
+            "billable_item_id" => int(self.billable_item_id),
+            "created_at" => Col::Time(self.created_at),
+            "updated_at" => Col::Time(self.updated_at),
+            "id" => Col::Int(self.id as i64),
+            _ => Col::Null,
+        }
+    }
+
+    fn links(&self, base: &str, out: &mut Map<String, Value>) {
+        opt_link(
+            out,
+            "appointment_type",
+            self.appointment_type_id
+                .map(|v| format!("{base}/appointment_types/{v}")),
+        );
+        opt_link(
+            out,
+            "billable_item",
+            self.billable_item_id
+                .map(|v| format!("{base}/billable_items/{v}")),
+        );
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct IndividualAppointment {

@@ -53,6 +53,7 @@ tables! {
     practitioners: Practitioner,
     appointment_types: AppointmentType,
     appointments: IndividualAppointment,
+    appointment_type_billable_items: AppointmentTypeBillableItem,
     contacts: Contact,
 }
 
@@ -114,6 +115,18 @@ pub struct ItemSpec {
     /// Tax to charge; defaults to the product's or billable item's tax (none when neither).
     #[serde(with = "crate::common::wire::opt_id")]
     pub tax_id: Option<u64>,
+}
+
+/// What the Cliniko app records on an appointment that the API cannot (admin route).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AppointmentMark {
+    pub patient_arrived: Option<bool>,
+    pub did_not_arrive: Option<bool>,
+    /// `false` undoes a cancellation.
+    pub cancelled: Option<bool>,
+    pub archived: Option<bool>,
+    pub deleted: Option<bool>,
 }
 
 /// A change to an existing invoice (status, notes, dates, archive/delete, or new lines).
@@ -267,6 +280,259 @@ impl ClinikoState {
             p.updated_at = now;
         })
         .ok_or(WriteError::NotFound)
+    }
+
+    // ---- appointments ---------------------------------------------------------------
+
+    /// `POST /individual_appointments`: patient, practitioner, appointment type and
+    /// business must exist; `ends_at` defaults to the type's duration.
+    pub fn create_appointment(
+        &mut self,
+        body: &Map<String, Value>,
+    ) -> Result<IndividualAppointment, WriteError> {
+        let now = self.now();
+        let mut a = IndividualAppointment {
+            id: self.fresh_id(),
+            patient_arrived: Some(false),
+            did_not_arrive: Some(false),
+            created_at: now,
+            updated_at: now,
+            ..Default::default()
+        };
+        let mut errors = FieldErrors::new();
+        for field in [
+            "starts_at",
+            "patient_id",
+            "practitioner_id",
+            "appointment_type_id",
+            "business_id",
+        ] {
+            if body.get(field).is_none_or(Value::is_null) {
+                errors.insert(field.into(), BLANK.into());
+            }
+        }
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        self.apply_appointment_fields(&mut a, body)?;
+        Ok(self.insert(a))
+    }
+
+    /// `PATCH /individual_appointments/{id}`: the same fields, each optional.
+    pub fn update_appointment(
+        &mut self,
+        id: u64,
+        body: &Map<String, Value>,
+    ) -> Result<IndividualAppointment, WriteError> {
+        let mut a = self
+            .tables
+            .appointments
+            .get(&id)
+            .cloned()
+            .ok_or(WriteError::NotFound)?;
+        self.apply_appointment_fields(&mut a, body)?;
+        a.updated_at = self.now();
+        Ok(self.insert(a))
+    }
+
+    fn apply_appointment_fields(
+        &self,
+        a: &mut IndividualAppointment,
+        body: &Map<String, Value>,
+    ) -> Result<(), WriteError> {
+        let mut errors = FieldErrors::new();
+        let t = &self.tables;
+        let mut id_of = |field: &str, exists: &dyn Fn(u64) -> bool| -> Option<Option<u64>> {
+            let v = body.get(field)?;
+            match id_value(v) {
+                Ok(Some(id)) if exists(id) => Some(Some(id)),
+                Ok(None) => Some(None),
+                _ => {
+                    errors.insert(field.into(), "does not exist".into());
+                    None
+                }
+            }
+        };
+        if let Some(v) = id_of("patient_id", &|i| t.patients.contains_key(&i)) {
+            a.patient_id = v;
+        }
+        if let Some(v) = id_of("practitioner_id", &|i| t.practitioners.contains_key(&i)) {
+            a.practitioner_id = v;
+        }
+        if let Some(v) = id_of("appointment_type_id", &|i| {
+            t.appointment_types.contains_key(&i)
+        }) {
+            a.appointment_type_id = v;
+        }
+        if let Some(v) = id_of("business_id", &|i| t.businesses.contains_key(&i)) {
+            a.business_id = v;
+        }
+        let time = |field: &str| -> Result<Option<Option<DateTime<Utc>>>, ()> {
+            match body.get(field) {
+                None => Ok(None),
+                Some(Value::Null) => Ok(Some(None)),
+                Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+                    .map(|t| Some(Some(t.with_timezone(&Utc))))
+                    .map_err(|_| ()),
+                Some(_) => Err(()),
+            }
+        };
+        match time("starts_at") {
+            Ok(Some(Some(t))) => a.starts_at = t,
+            Ok(None) => {}
+            _ => {
+                errors.insert("starts_at".into(), "is invalid".into());
+            }
+        }
+        match time("ends_at") {
+            Ok(Some(Some(t))) => a.ends_at = t,
+            // Absent on create, or null on update: the type's duration.
+            Ok(Some(None)) | Ok(None)
+                if body.contains_key("ends_at") || a.ends_at < a.starts_at =>
+            {
+                let minutes = a
+                    .appointment_type_id
+                    .and_then(|id| t.appointment_types.get(&id))
+                    .map_or(30, |ty| ty.duration_in_minutes);
+                a.ends_at = a.starts_at + chrono::TimeDelta::minutes(minutes);
+            }
+            Ok(_) => {}
+            Err(()) => {
+                errors.insert("ends_at".into(), "is invalid".into());
+            }
+        }
+        if let Some(v) = body.get("notes") {
+            match string_field(v, 5000) {
+                Ok(n) => a.notes = n,
+                Err(e) => {
+                    errors.insert("notes".into(), e);
+                }
+            }
+        }
+        if a.ends_at < a.starts_at {
+            errors.insert("ends_at".into(), "must be after starts_at".into());
+        }
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        if let Some(p) = a.patient_id.and_then(|id| t.patients.get(&id)) {
+            a.patient_name = Some(p.full_label());
+        }
+        Ok(())
+    }
+
+    /// `PATCH /individual_appointments/{id}/cancel`: `cancellation_reason` is mandatory.
+    pub fn cancel_appointment(
+        &mut self,
+        id: u64,
+        body: &Map<String, Value>,
+    ) -> Result<IndividualAppointment, WriteError> {
+        let reason = match body.get("cancellation_reason") {
+            Some(Value::Number(n)) => n.as_i64().and_then(|c| i32::try_from(c).ok()),
+            _ => None,
+        };
+        let Some(reason) = reason.filter(|r| [10, 20, 30, 40, 50, 60].contains(r)) else {
+            return Err(WriteError::Invalid(FieldErrors::from([(
+                "cancellation_reason".into(),
+                "is not included in the list".into(),
+            )])));
+        };
+        let note = body
+            .get("cancellation_note")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let now = self.now();
+        self.edit::<IndividualAppointment>(id, |a| {
+            a.cancelled_at = Some(now);
+            a.cancellation_reason = Some(reason);
+            a.cancellation_reason_description =
+                super::http::cancellation_reason_description(reason).map(str::to_string);
+            a.cancellation_note = note;
+            a.updated_at = now;
+        })
+        .ok_or(WriteError::NotFound)
+    }
+
+    /// What only the Cliniko app does to an appointment (the API cannot): the patient
+    /// arrived or did not, the cancellation undone, archived or deleted.
+    pub fn mark_appointment(
+        &mut self,
+        id: u64,
+        mark: &AppointmentMark,
+    ) -> Result<IndividualAppointment, WriteError> {
+        let now = self.now();
+        self.edit::<IndividualAppointment>(id, |a| {
+            if let Some(v) = mark.patient_arrived {
+                a.patient_arrived = Some(v);
+            }
+            if let Some(v) = mark.did_not_arrive {
+                a.did_not_arrive = Some(v);
+            }
+            if mark.cancelled == Some(false) {
+                a.cancelled_at = None;
+                a.cancellation_reason = None;
+                a.cancellation_reason_description = None;
+            }
+            if let Some(v) = mark.archived {
+                a.archived_at = v.then_some(now);
+            }
+            if let Some(v) = mark.deleted {
+                a.deleted_at = v.then_some(now);
+            }
+            a.updated_at = now;
+        })
+        .ok_or(WriteError::NotFound)
+    }
+
+    /// `POST /appointment_type_billable_items`.
+    pub fn create_appointment_type_billable_item(
+        &mut self,
+        body: &Map<String, Value>,
+    ) -> Result<AppointmentTypeBillableItem, WriteError> {
+        let now = self.now();
+        let mut errors = FieldErrors::new();
+        let ty = body.get("appointment_type_id").map(id_value);
+        let item = body.get("billable_item_id").map(id_value);
+        let appointment_type_id = match ty {
+            Some(Ok(Some(id))) if self.tables.appointment_types.contains_key(&id) => Some(id),
+            _ => {
+                errors.insert("appointment_type_id".into(), "does not exist".into());
+                None
+            }
+        };
+        let billable_item_id = match item {
+            Some(Ok(Some(id))) if self.tables.billable_items.contains_key(&id) => Some(id),
+            _ => {
+                errors.insert("billable_item_id".into(), "does not exist".into());
+                None
+            }
+        };
+        let decimal = |field: &str, errors: &mut FieldErrors| -> Option<Decimal> {
+            let v = body.get(field).filter(|v| !v.is_null())?;
+            let d = decimal_value(v);
+            if d.is_none() {
+                errors.insert(field.into(), "is not a number".into());
+            }
+            d
+        };
+        let quantity = decimal("quantity", &mut errors).unwrap_or(Decimal::ONE);
+        let discount_percentage = decimal("discount_percentage", &mut errors);
+        let discounted_amount = decimal("discounted_amount", &mut errors);
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        let row = AppointmentTypeBillableItem {
+            id: self.fresh_id(),
+            quantity,
+            discount_percentage,
+            discounted_amount,
+            is_monetary_discount: Some(discounted_amount.is_some()),
+            created_at: now,
+            updated_at: now,
+            appointment_type_id,
+            billable_item_id,
+        };
+        Ok(self.insert(row))
     }
 
     // ---- products -------------------------------------------------------------------
@@ -840,6 +1106,10 @@ impl ClinikoState {
             ("practitioners", t.practitioners.len()),
             ("appointment_types", t.appointment_types.len()),
             ("individual_appointments", t.appointments.len()),
+            (
+                "appointment_type_billable_items",
+                t.appointment_type_billable_items.len(),
+            ),
             ("contacts", t.contacts.len()),
         ])
     }

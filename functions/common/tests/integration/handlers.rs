@@ -176,7 +176,7 @@ fn batches(items: Vec<(EntityKind, String)>) -> HashMap<&'static str, Vec<SqsEve
         let queue = match kind {
             EntityKind::Patient => "patients",
             EntityKind::Product | EntityKind::BillableItem => "products",
-            EntityKind::Invoice => "invoices",
+            EntityKind::Invoice | EntityKind::Appointment => "invoices",
         };
         let mut m = SqsMessage::default();
         m.message_id = Some(format!("m-{n}"));
@@ -376,6 +376,18 @@ impl cliniko_reckon::ports::ClinikoSource for PanicsOnce {
         &self,
     ) -> Result<Vec<cliniko_reckon::domain::Business>, cliniko_reckon::ports::SourceError> {
         self.inner.businesses().await
+    }
+    async fn appointment_type_lines(
+        &self,
+    ) -> Result<Vec<cliniko_reckon::domain::AppointmentTypeLine>, cliniko_reckon::ports::SourceError>
+    {
+        self.inner.appointment_type_lines().await
+    }
+    async fn invoices_of_appointment(
+        &self,
+        appointment: ClinikoId,
+    ) -> Result<Vec<cliniko_reckon::domain::Invoice>, cliniko_reckon::ports::SourceError> {
+        self.inner.invoices_of_appointment(appointment).await
     }
 }
 

@@ -27,7 +27,8 @@ impl QueueUrls {
         match kind {
             EntityKind::Patient => &self.patients,
             EntityKind::Product | EntityKind::BillableItem => &self.products,
-            EntityKind::Invoice => &self.invoices,
+            // An appointment is invoiced by the invoice worker: one writer of invoices.
+            EntityKind::Invoice | EntityKind::Appointment => &self.invoices,
         }
     }
 }

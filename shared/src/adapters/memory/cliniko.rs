@@ -25,6 +25,7 @@ struct Account {
     unreadable: Vec<Unreadable>,
     taxes: Vec<Tax>,
     businesses: Vec<Business>,
+    appointment_type_lines: Vec<AppointmentTypeLine>,
     down: bool,
     reads: u64,
 }
@@ -62,6 +63,11 @@ impl MemoryCliniko {
 
     pub fn put_business(&self, business: Business) {
         self.account().businesses.push(business);
+    }
+
+    /// A line appointments of a type are charged with.
+    pub fn put_appointment_type_line(&self, line: AppointmentTypeLine) {
+        self.account().appointment_type_lines.push(line);
     }
 
     /// While down, every read fails as a passing outage.
@@ -157,5 +163,33 @@ impl ClinikoSource for MemoryCliniko {
 
     async fn businesses(&self) -> Result<Vec<Business>, SourceError> {
         Ok(self.read()?.businesses.clone())
+    }
+
+    async fn appointment_type_lines(&self) -> Result<Vec<AppointmentTypeLine>, SourceError> {
+        Ok(self.read()?.appointment_type_lines.clone())
+    }
+
+    async fn invoices_of_appointment(
+        &self,
+        appointment: ClinikoId,
+    ) -> Result<Vec<Invoice>, SourceError> {
+        Ok(self
+            .read()?
+            .records
+            .values()
+            .filter_map(|r| match r {
+                Record::Invoice(i)
+                    if i.appointment_id == Some(appointment)
+                        && i.archived_at.is_none()
+                        && i.deleted_at.is_none() =>
+                {
+                    Some(Invoice {
+                        items: Vec::new(),
+                        ..i.clone()
+                    })
+                }
+                _ => None,
+            })
+            .collect())
     }
 }

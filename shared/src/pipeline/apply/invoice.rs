@@ -2,6 +2,7 @@
 //! paid (receipts, credit allocations, write-offs).
 
 use super::*;
+use crate::mapping::appointment::InvoicingSource;
 
 impl<S, R, St> Syncer<S, R, St>
 where
@@ -91,6 +92,34 @@ where
             .business_id
             .and_then(|b| businesses.iter().find(|x| x.id == b));
         draft.status = self.mapping.invoicing.status(inv, business, draft.status);
+        if xref.is_none()
+            && self.mapping.invoicing.appointments.source == InvoicingSource::Both
+            && let Some(appointment) = inv.appointment_id
+        {
+            return self
+                .bill_appointment(inv, appointment, draft, customer, tz)
+                .await;
+        }
+        self.write_invoice(kind, inv, draft, customer, tz, xref, None)
+            .await
+    }
+
+    /// Writes `draft` (the Reckon form of `inv`) as the Reckon invoice linked to Cliniko
+    /// record `kind` `inv.id`: unchanged, updated, adopted by reference or created, then
+    /// settled. `inv` is a Cliniko invoice, or an appointment priced as one (`kind`
+    /// Appointment); `reckon_name` is kept in the link (an appointment's reference).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn write_invoice(
+        &self,
+        kind: EntityKind,
+        inv: &Invoice,
+        draft: InvoiceDraft,
+        customer: ReckonId,
+        tz: chrono_tz::Tz,
+        xref: Option<CrossRef>,
+        reckon_name: Option<String>,
+    ) -> Result<Applied, PipelineError> {
+        let version = inv.version();
         // A Closed invoice is settled by its reversals and the remainder policy: a change
         // in either must reach Reckon even when the invoice itself reads the same.
         let hash = if inv.status == InvoiceStatus::Closed {
@@ -104,8 +133,16 @@ where
 
         if let Some(x) = xref {
             if hash == x.content_hash {
-                self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
-                    .await?;
+                self.record_link(
+                    kind,
+                    inv.id,
+                    x.reckon_id,
+                    version,
+                    hash,
+                    reckon_name.clone(),
+                    x.adopted,
+                )
+                .await?;
                 return Ok(Applied::new(
                     Outcome::Unchanged,
                     Some(x.reckon_id),
@@ -122,8 +159,16 @@ where
                 if settled_in_cliniko && current.total_amount == draft.expected_total {
                     // Paid on both sides with the same total: only fields Reckon locks on
                     // paid invoices changed; keep the link current.
-                    self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
-                        .await?;
+                    self.record_link(
+                        kind,
+                        inv.id,
+                        x.reckon_id,
+                        version,
+                        hash,
+                        reckon_name.clone(),
+                        x.adopted,
+                    )
+                    .await?;
                     return Ok(Applied::new(
                         Outcome::Unchanged,
                         Some(x.reckon_id),
@@ -131,15 +176,23 @@ where
                     ));
                 }
                 return Err(PipelineError::Conflict(format!(
-                    "invoice {} changed in Cliniko but Reckon invoice {} is paid and cannot be edited",
+                    "{kind} {} changed in Cliniko but Reckon invoice {} is paid and cannot be edited",
                     inv.id, x.reckon_id
                 )));
             }
             let draft = self.keep_approval(draft, current.status);
             self.sink.update_invoice(x.reckon_id, &draft).await?;
             let detail = self.settle(inv, &draft, customer, x.reckon_id, tz).await?;
-            self.record_link(kind, inv.id, x.reckon_id, version, hash, None, x.adopted)
-                .await?;
+            self.record_link(
+                kind,
+                inv.id,
+                x.reckon_id,
+                version,
+                hash,
+                reckon_name.clone(),
+                x.adopted,
+            )
+            .await?;
             return Ok(Applied::new(
                 Outcome::Updated,
                 Some(x.reckon_id),
@@ -166,7 +219,7 @@ where
             if candidate.status == ReckonInvoiceStatus::Paid {
                 if candidate.total_amount != draft.expected_total {
                     return Err(PipelineError::Conflict(format!(
-                        "invoice {}: Reckon invoice {} with reference {} is paid with total {}, Cliniko's total is {}; a paid invoice cannot be edited",
+                        "{kind} {}: Reckon invoice {} with reference {} is paid with total {}, Cliniko's total is {}; a paid invoice cannot be edited",
                         inv.id,
                         candidate.id,
                         draft.reference,
@@ -185,7 +238,7 @@ where
                 candidate.id,
                 version,
                 hash,
-                None,
+                reckon_name.clone(),
                 !interrupted,
             )
             .await?;
@@ -207,7 +260,7 @@ where
         .await?;
         let rid = self.sink.create_invoice(&draft).await?;
         let detail = self.settle(inv, &draft, customer, rid, tz).await?;
-        self.record_link(kind, inv.id, rid, version, hash, None, false)
+        self.record_link(kind, inv.id, rid, version, hash, reckon_name, false)
             .await?;
         Ok(Applied::new(
             Outcome::Created,
@@ -337,28 +390,49 @@ where
                         inv.id, draft.expected_total
                     )));
                 }
-                detail.push_str(&self.write_off(inv, draft, rid, amount, date).await?);
+                let reference = mapping::write_off_reference(&draft.reference);
+                let used = self
+                    .credit_invoice(inv, draft, rid, amount, date, &reference, None)
+                    .await?;
+                if !used.is_zero() {
+                    detail.push_str(&format!(
+                        "; closed in Cliniko: {used} written off ({reference})"
+                    ));
+                }
             }
         }
         Ok(detail)
     }
 
-    /// Writes off `amount` of invoice `rid` with a credit note `Write-off <number>`: the
-    /// one a previous attempt made (approved if it was left a Draft) or a new one, checked
-    /// against Reckon's totals, then allocated.
-    pub(super) async fn write_off(
+    /// Credits `amount` of invoice `rid` (drafted as `draft`) with the credit note
+    /// `reference` (`Write-off <number>`, or `Withdrawn APPT-<id>` with `withdrawal` its
+    /// reason): the one a previous attempt made (approved if it was left a Draft) or a new
+    /// one, checked against Reckon's totals, then allocated. Returns the amount allocated now.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn credit_invoice(
         &self,
         inv: &Invoice,
         draft: &InvoiceDraft,
         rid: ReckonId,
         amount: Decimal,
         date: chrono::NaiveDate,
-    ) -> Result<String, PipelineError> {
-        let reference = mapping::write_off_reference(&draft.reference);
-        let write_off = mapping::write_off_draft(inv.id, draft, amount, date, &self.mapping)?;
+        reference: &str,
+        withdrawal: Option<&str>,
+    ) -> Result<Decimal, PipelineError> {
+        let mut write_off = mapping::write_off_draft(inv.id, draft, amount, date, &self.mapping)?;
+        if let Some(why) = withdrawal {
+            write_off.reference = reference.to_string();
+            write_off.notes = Some(format!(
+                "Withdraws invoice {}: the appointment is no longer complete ({why}).",
+                draft.reference
+            ));
+            for line in &mut write_off.lines {
+                line.description = line.description.replacen("Write-off: ", "Withdrawn: ", 1);
+            }
+        }
         let existing = self
             .sink
-            .find_credit_notes_by_reference(&reference)
+            .find_credit_notes_by_reference(reference)
             .await?
             .into_iter()
             .find(|c| c.customer.is_none_or(|id| id == draft.customer));
@@ -389,12 +463,7 @@ where
                 cliniko_tax: write_off.expected_tax,
             });
         }
-        let used = self.allocate(&credit, rid, amount).await?;
-        Ok(if used.is_zero() {
-            String::new()
-        } else {
-            format!("; closed in Cliniko: {used} written off ({reference})")
-        })
+        self.allocate(&credit, rid, amount).await
     }
 
     /// Whether a Reckon invoice or credit note found by reference may be adopted: it is for
@@ -409,11 +478,12 @@ where
         if found_customer.is_some_and(|c| c != customer) {
             return Ok(false);
         }
-        Ok(self
-            .state
-            .cross_ref_by_reckon(EntityKind::Invoice, found)
-            .await?
-            .is_none())
+        for kind in [EntityKind::Invoice, EntityKind::Appointment] {
+            if self.state.cross_ref_by_reckon(kind, found).await?.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Whether Cliniko says nothing is owed on this sale (see [`writes::settlement`]).

@@ -5,7 +5,7 @@
 //! marker (name or invoice reference) before creating again.
 //!
 //! What is common to every entity is here; each entity type's apply is in its own file
-//! (`patient.rs`, `item.rs`, `invoice.rs`, `credit_note.rs`), dispatched from
+//! (`patient.rs`, `item.rs`, `invoice.rs`, `credit_note.rs`, `appointment.rs`), dispatched from
 //! [`Syncer::apply`] — the one place an entity type is registered for applying.
 
 use super::PipelineError;
@@ -20,6 +20,7 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 use tokio::sync::{Mutex, OnceCell};
 
+mod appointment;
 mod credit_note;
 mod invoice;
 mod item;
@@ -83,6 +84,8 @@ pub struct Syncer<S, R, St> {
     pub mapping: MappingConfig,
     taxes: OnceCell<Vec<Tax>>,
     businesses: OnceCell<Vec<Business>>,
+    /// What each appointment type is charged with (read when an appointment is first billed).
+    type_lines: OnceCell<Vec<AppointmentTypeLine>>,
     customers: Mutex<Option<CustomerIndex>>,
     /// This worker's name in the intents it claims (one per Syncer, so per process or
     /// Lambda execution environment).
@@ -103,6 +106,7 @@ where
             mapping,
             taxes: OnceCell::new(),
             businesses: OnceCell::new(),
+            type_lines: OnceCell::new(),
             customers: Mutex::new(None),
             owner: uuid::Uuid::new_v4().to_string(),
         }
@@ -112,6 +116,7 @@ where
     pub fn reset_caches(&mut self) {
         self.taxes = OnceCell::new();
         self.businesses = OnceCell::new();
+        self.type_lines = OnceCell::new();
         self.customers = Mutex::new(None);
     }
 
@@ -122,6 +127,7 @@ where
             Record::Product(p) => self.apply_product(p).await?,
             Record::BillableItem(b) => self.apply_billable_item(b).await?,
             Record::Invoice(i) => self.apply_invoice(i).await?,
+            Record::Appointment(a) => self.apply_appointment(a).await?,
         };
         self.state
             .audit(&AuditEntry {
