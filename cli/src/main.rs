@@ -151,7 +151,9 @@ fn parse_kind(text: &str) -> Result<cliniko_reckon::domain::EntityKind, String> 
     EntityKind::ALL
         .into_iter()
         .find(|k| k.as_str() == wanted)
-        .ok_or_else(|| "expected patient, product, billable_item or invoice".to_string())
+        .ok_or_else(|| {
+            "expected patient, product, billable_item, invoice or appointment".to_string()
+        })
 }
 
 #[derive(Args, Debug)]

@@ -564,7 +564,7 @@ mod against_simulators {
         let bad_kind = run(configured(
             &s,
             &state,
-            &["link", "appointment", &patient, &customer],
+            &["link", "practitioner", &patient, &customer],
         ))
         .await;
         assert_eq!(bad_kind.status.code(), Some(2), "clap usage error");

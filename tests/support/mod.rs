@@ -150,7 +150,7 @@ impl Harness {
         let quiet = |_: local::Progress<'_>| {};
         local::run_once(
             &self.syncer,
-            &PollConfig::default(),
+            &PollConfig::for_mapping(&self.syncer.mapping),
             &fast_retry(),
             requeue,
             &quiet,

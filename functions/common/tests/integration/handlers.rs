@@ -25,7 +25,7 @@ fn sqs_event(name: &str) -> SqsEvent {
 
 const PATIENTS: &[EntityKind] = &[EntityKind::Patient];
 const PRODUCTS: &[EntityKind] = &[EntityKind::Product, EntityKind::BillableItem];
-const INVOICES: &[EntityKind] = &[EntityKind::Invoice];
+const INVOICES: &[EntityKind] = &[EntityKind::Invoice, EntityKind::Appointment];
 
 #[test]
 fn every_sample_event_loads() {
