@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow};
 use cliniko_reckon::adapters::sqlite::SqliteState;
 use cliniko_reckon::domain::{ClinikoId, EntityKind};
 use cliniko_reckon::mapping::MappingConfig;
+use cliniko_reckon::mapping::appointment::InvoicingSource;
 use cliniko_reckon::pipeline::local::Requeue;
 use cliniko_reckon::pipeline::local::RetryPolicy;
 use cliniko_reckon::pipeline::{PollConfig, Syncer};
@@ -17,7 +18,9 @@ use cliniko_reckon::reconcile::{ReconcileReport, RepairSummary, reconcile};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
-use simulators::cliniko::store::{ClinikoState, InvoicePatch, InvoiceSpec, ItemSpec};
+use simulators::cliniko::store::{
+    AppointmentMark, ClinikoState, InvoicePatch, InvoiceSpec, ItemSpec,
+};
 use simulators::cliniko::{ClinikoConfig, ClinikoSim, DEFAULT_API_KEY};
 use simulators::generator::{self, ClinicSize, SeedReport};
 use simulators::reckon::book::LineDetail;
@@ -35,6 +38,8 @@ pub struct DemoOptions<'a> {
     /// After the clean reconciliation: edit Reckon by hand, reconcile, repair, sync,
     /// reconcile again (the report a bookkeeper sees when something is wrong).
     pub drift: bool,
+    /// `[invoicing] source` of the demo clinic.
+    pub invoicing: InvoicingSource,
     pub state: Option<&'a Path>,
 }
 
@@ -54,12 +59,89 @@ fn remove_state(path: &Path) {
     }
 }
 
+/// A day at an appointments clinic: a new patient attends an appointment (invoiced from
+/// its type), and a past attended appointment turns out cancelled (its invoice withdrawn).
+fn appointment_round(
+    s: &mut ClinikoState,
+    round: u32,
+    seed: &SeedReport,
+    patient: u64,
+) -> anyhow::Result<Vec<String>> {
+    let sim_err = |e| anyhow!("simulator refused a demo edit: {e:?}");
+    let mut did = Vec::new();
+    let appointment_type = s
+        .tables
+        .appointment_types
+        .keys()
+        .nth(round as usize % s.tables.appointment_types.len().max(1))
+        .copied()
+        .ok_or_else(|| anyhow!("the demo clinic has no appointment types"))?;
+    let practitioner = seed
+        .practitioner_ids
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow!("the demo clinic has no practitioners"))?;
+    let starts = s.now() - chrono::TimeDelta::hours(1);
+    let booked = s
+        .create_appointment(&object(json!({
+            "starts_at": starts.to_rfc3339(),
+            "patient_id": patient.to_string(),
+            "practitioner_id": practitioner.to_string(),
+            "business_id": seed.business_id.to_string(),
+            "appointment_type_id": appointment_type.to_string(),
+        })))
+        .map_err(sim_err)?;
+    s.mark_appointment(
+        booked.id,
+        &AppointmentMark {
+            patient_arrived: Some(true),
+            ..Default::default()
+        },
+    )
+    .map_err(sim_err)?;
+    did.push(format!(
+        "patient {patient} attended appointment {}",
+        booked.id
+    ));
+    let attended = s
+        .tables
+        .appointments
+        .values()
+        .filter(|a| {
+            a.patient_arrived == Some(true)
+                && a.cancelled_at.is_none()
+                && a.deleted_at.is_none()
+                && a.archived_at.is_none()
+                && a.id != booked.id
+        })
+        .map(|a| a.id)
+        .nth(round as usize * 3);
+    if let Some(id) = attended {
+        s.mark_appointment(
+            id,
+            &AppointmentMark {
+                patient_arrived: Some(false),
+                ..Default::default()
+            },
+        )
+        .map_err(sim_err)?;
+        s.cancel_appointment(
+            id,
+            &object(json!({"cancellation_reason": 50, "cancellation_note": "Entered in error"})),
+        )
+        .map_err(sim_err)?;
+        did.push(format!("appointment {id} cancelled after it was invoiced"));
+    }
+    Ok(did)
+}
+
 /// One round of edits a clinic makes in a day; returns what it did, for the log.
 fn edit_round(
     s: &mut ClinikoState,
     round: u32,
     seed: &SeedReport,
     patients: &[u64],
+    invoicing: InvoicingSource,
 ) -> anyhow::Result<Vec<String>> {
     let mut did = Vec::new();
     let sim_err = |e| anyhow!("simulator refused a demo edit: {e:?}");
@@ -78,6 +160,9 @@ fn edit_round(
         })))
         .map_err(sim_err)?;
     did.push(format!("new patient {}", new.id));
+    if invoicing == InvoicingSource::CompletedAppointments {
+        did.extend(appointment_round(s, round, seed, new.id)?);
+    }
 
     let pick = |n: usize| patients[(round as usize * 7 + n) % patients.len()];
     let changed = pick(1);
@@ -101,6 +186,10 @@ fn edit_round(
         .map_err(sim_err)?;
     did.push(format!("new product {}", product.id));
 
+    if invoicing == InvoicingSource::CompletedAppointments {
+        // Cliniko's invoices are not this clinic's books.
+        return Ok(did);
+    }
     let billable = seed.billable_item_ids.first().copied();
     let invoice = s
         .create_invoice(&InvoiceSpec {
@@ -238,12 +327,13 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
 
     let source = clients::cliniko(&cliniko)?;
     let mut mapping = MappingConfig::default();
+    mapping.invoicing.appointments.source = opts.invoicing;
     let (sink, notes) = clients::reckon_checked(&reckon, store.clone(), &mut mapping).await?;
     for note in notes {
         say(format!("warning: {note}"));
     }
     let mut syncer = Syncer::new(source, sink, store.clone(), mapping);
-    let poll = PollConfig::default();
+    let poll = PollConfig::for_mapping(&syncer.mapping);
     let retry = RetryPolicy::default();
     let bars = Bars::new(!opts.json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
 
@@ -311,7 +401,7 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
     for round in 1..=opts.rounds {
         // Cliniko timestamps have second precision: let each round's edits land in a new second.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let did = cliniko_sim.with(|s| edit_round(s, round, &seed, &patients))?;
+        let did = cliniko_sim.with(|s| edit_round(s, round, &seed, &patients, opts.invoicing))?;
         say(format!("\nRound {round}: {}", did.join("; ")));
         syncer.reset_caches();
         let report = run_once(&syncer, &poll, &retry, Requeue::Retryable, &bars).await?;
@@ -326,7 +416,11 @@ pub async fn run(opts: DemoOptions<'_>) -> anyhow::Result<ExitCode> {
     let idle = run_once(&syncer, &poll, &retry, Requeue::Retryable, &bars).await?;
     bars.reset();
 
-    let check = check_invoices(&cliniko_sim, &reckon_sim, &store).await?;
+    let check = if opts.invoicing == InvoicingSource::CompletedAppointments {
+        check_appointments(&cliniko_sim, &reckon_sim, &store).await?
+    } else {
+        check_invoices(&cliniko_sim, &reckon_sim, &store).await?
+    };
 
     // The nightly proof: both sides read in full and compared through the links.
     let report_dir = state_path
@@ -546,6 +640,82 @@ async fn drift_and_repair(
 struct InvoiceCheck {
     checked: usize,
     equal: usize,
+}
+
+/// Compares the Reckon invoice of every attended appointment with what the simulator's own
+/// arithmetic charges for it (its type's billable items, tax exclusive); a cancelled one's
+/// invoice must be credited in full.
+async fn check_appointments(
+    cliniko: &ClinikoSim,
+    reckon: &ReckonSim,
+    store: &SqliteState,
+) -> anyhow::Result<InvoiceCheck> {
+    use simulators::cliniko::invoice_math::{Discount, line_totals};
+    // (id, whether complete, total and tax the simulator charges)
+    let appointments: Vec<(u64, bool, Decimal, Decimal)> = cliniko.with(|s| {
+        s.tables
+            .appointments
+            .values()
+            .map(|a| {
+                let (mut total, mut tax) = (Decimal::ZERO, Decimal::ZERO);
+                for l in s
+                    .tables
+                    .appointment_type_billable_items
+                    .values()
+                    .filter(|l| l.appointment_type_id == a.appointment_type_id)
+                {
+                    if let Some(item) = l
+                        .billable_item_id
+                        .and_then(|id| s.tables.billable_items.get(&id))
+                    {
+                        let rate = s.tax_rate(item.tax_id).map(|t| t.rate).unwrap_or_default();
+                        let t = line_totals(item.price, l.quantity, Discount::None, rate, false);
+                        total += t.total_including_tax;
+                        tax += t.tax;
+                    }
+                }
+                let complete = a.patient_arrived == Some(true)
+                    && a.did_not_arrive != Some(true)
+                    && a.cancelled_at.is_none()
+                    && a.archived_at.is_none()
+                    && a.deleted_at.is_none();
+                (a.id, complete, total, tax)
+            })
+            .collect()
+    });
+    let mut check = InvoiceCheck {
+        checked: 0,
+        equal: 0,
+    };
+    for (id, complete, total, tax) in appointments {
+        let linked = store
+            .cross_ref(EntityKind::Appointment, ClinikoId(id))
+            .await?;
+        if !complete && linked.is_none() {
+            continue;
+        }
+        check.checked += 1;
+        let Some(x) = linked else {
+            continue;
+        };
+        let equal = reckon.with_book(|b, _| {
+            b.invoices.get(&x.reckon_id.0).is_some_and(|inv| {
+                let t = b.invoice_totals(inv);
+                let balance = b.invoice_balance(inv);
+                t.total == total
+                    && t.total_tax == tax
+                    && if complete {
+                        balance == total
+                    } else {
+                        balance.is_zero()
+                    }
+            })
+        });
+        if equal {
+            check.equal += 1;
+        }
+    }
+    Ok(check)
 }
 
 /// Compares every linked invoice's (and credit note's) total and tax in the Reckon

@@ -175,8 +175,25 @@ struct DemoArgs {
     json: bool,
     /// Then edit Reckon by hand (rename, duplicate, delete, re-price), reconcile, repair
     /// and reconcile again: what the report looks like when something is wrong.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "invoicing")]
     drift: bool,
+    /// Where the clinic's Reckon invoices come from: cliniko_invoices, completed_appointments
+    /// (an appointments clinic: attended appointments are invoiced, a cancellation withdrawn)
+    /// or both.
+    #[arg(long, default_value = "cliniko_invoices", value_parser = parse_invoicing)]
+    invoicing: cliniko_reckon::mapping::appointment::InvoicingSource,
+}
+
+fn parse_invoicing(
+    text: &str,
+) -> Result<cliniko_reckon::mapping::appointment::InvoicingSource, String> {
+    use cliniko_reckon::mapping::appointment::InvoicingSource;
+    match text.trim() {
+        "cliniko_invoices" => Ok(InvoicingSource::ClinikoInvoices),
+        "completed_appointments" => Ok(InvoicingSource::CompletedAppointments),
+        "both" => Ok(InvoicingSource::Both),
+        _ => Err("expected cliniko_invoices, completed_appointments or both".into()),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -312,6 +329,7 @@ fn main() -> ExitCode {
                     existing_customers: a.existing_customers,
                     json: a.json,
                     drift: a.drift,
+                    invoicing: a.invoicing,
                     state,
                 })
                 .await

@@ -83,6 +83,56 @@ fn demo_syncs_a_clinic_then_status_reads_its_state() {
     assert_eq!(view["failed"].as_array().unwrap().len(), 0);
 }
 
+/// `demo --invoicing completed_appointments`: an appointments clinic, where attended
+/// appointments become invoices priced from their type and a cancelled one is credited.
+#[test]
+fn demo_of_an_appointments_clinic_invoices_attended_appointments_and_withdraws_a_cancelled_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("demo.sqlite");
+    let out = cmd()
+        .args([
+            "demo",
+            "--size",
+            "30",
+            "--rounds",
+            "2",
+            "--invoicing",
+            "completed_appointments",
+            "--json",
+            "--state",
+        ])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        summary["invoices_checked"], summary["invoices_equal_to_the_cent"],
+        "{summary}"
+    );
+    let backfill = &summary["backfill"]["entities"];
+    assert!(
+        backfill["appointment"]["created"].as_u64().unwrap() > 30,
+        "{backfill}"
+    );
+    assert_eq!(
+        backfill["invoice"]["created"], 0,
+        "Cliniko's invoices are not read"
+    );
+    for round in summary["rounds"].as_array().unwrap() {
+        let appointments = &round["entities"]["appointment"];
+        assert_eq!(appointments["created"], 1, "the attended one: {round}");
+        assert_eq!(appointments["updated"], 1, "the cancelled one: {round}");
+    }
+    assert_eq!(summary["idle_run"]["api_requests"]["reckon"], 0);
+    assert_eq!(summary["reconciliation"]["mismatches"], 0, "{summary}");
+}
+
 #[test]
 fn a_missing_setting_is_one_line_naming_it() {
     let dir = tempfile::tempdir().unwrap();
